@@ -1,0 +1,27 @@
+/**
+ * netfilter-queue: Linux NFQUEUE for Node.js. The nfnetlink_queue protocol in TypeScript
+ * over a raw AF_NETLINK socket; no libnetfilter_queue.
+ */
+export { openQueue, Queue, flagBits } from './nfqueue/queue.js';
+export type { QueueOptions, QueueFlags, QueueCounters, QueueStats, PacketCallback, CallbackResult } from './nfqueue/queue.js';
+export { Packet, PacketDecodeError, decodePacket } from './nfqueue/packet.js';
+export type { PacketTimestamp, PacketVlan } from './nfqueue/packet.js';
+export { accept, drop, repeat, stop, requeue, normalizeVerdict, verdictWord, encodeVerdict, encodeBatchVerdict, MAX_VERDICT_PAYLOAD } from './nfqueue/verdict.js';
+export type { Verdict, VerdictInput, VerdictName, BatchVerdict } from './nfqueue/verdict.js';
+export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue } from './nfqueue/config.js';
+export type { CopyMode } from './nfqueue/config.js';
+export { QueueKernelError, CallbackError, QueueTimeoutError, VerdictStateError, flagNames } from './nfqueue/errors.js';
+export type { QueueStep } from './nfqueue/errors.js';
+export { readKernelQueueStats, parseKernelQueueStats, PROC_NFNETLINK_QUEUE } from './nfqueue/proc.js';
+export type { KernelQueueStats } from './nfqueue/proc.js';
+export * as nfq from './nfqueue/constants.js';
+export { NetlinkError, NetlinkDecodeError, NetlinkKernelError, NetlinkSocketError, errnoName } from './netlink/errors.js';
+export type { RequestInfo } from './netlink/errors.js';
+export { MessageWriter } from './netlink/writer.js';
+export { AttributeDecoder, parseAttributes } from './netlink/attributes.js';
+export type { RawAttribute } from './netlink/attributes.js';
+export { parseMessages, parseErrorMessage } from './netlink/message.js';
+export type { NetlinkHeader, NetlinkMessage, NetlinkErrorMessage } from './netlink/message.js';
+export type { Transport, TransportHandlers, TransportFactory } from './netlink/transport.js';
+export { openSocketTransport } from './netlink/socket-transport.js';
+export type { SocketTransportOptions } from './netlink/socket-transport.js';

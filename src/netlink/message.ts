@@ -1,0 +1,151 @@
+/**
+ * nlmsghdr framing: walking the messages of a datagram and decoding NLMSG_ERROR.
+ * Headers are in host byte order (little-endian on every platform Node supports with
+ * the `netlink` package prebuilds we use: x64, arm64, arm, ia32).
+ */
+import {
+  NLMSG_HDRLEN,
+  NLMSG_ERROR,
+  NLM_F_CAPPED,
+  NLM_F_ACK_TLVS,
+  NLMSGERR_ATTR_MSG,
+  NLMSGERR_ATTR_OFFS,
+  align4,
+} from './constants.js';
+import { NetlinkDecodeError } from './errors.js';
+import { AttributeDecoder } from './attributes.js';
+
+/** A decoded `struct nlmsghdr`. */
+export interface NetlinkHeader {
+  /** Total message length including the header, as written on the wire. */
+  length: number;
+  type: number;
+  flags: number;
+  seq: number;
+  /** Sending port id (0 for the kernel). */
+  pid: number;
+}
+
+/** One message of a datagram: its header and where its payload lies in `buffer`. */
+export interface NetlinkMessage {
+  header: NetlinkHeader;
+  /** The datagram the message lives in (not copied). */
+  buffer: Uint8Array;
+  /** Offset of the message's first header byte in `buffer`. */
+  offset: number;
+  /** Offset of the payload (just after the 16-byte header). */
+  payloadOffset: number;
+  /** Payload length in bytes (header excluded, padding excluded). */
+  payloadLength: number;
+}
+
+/** Reads the 16-byte header at `offset`; throws NetlinkDecodeError when it does not fit. */
+export function readHeader(view: DataView, offset: number): NetlinkHeader {
+  if (offset + NLMSG_HDRLEN > view.byteLength) {
+    throw new NetlinkDecodeError(`netlink header needs ${NLMSG_HDRLEN} bytes, ${view.byteLength - offset} left`, offset, true);
+  }
+  const length = view.getUint32(offset, true);
+  if (length < NLMSG_HDRLEN) {
+    throw new NetlinkDecodeError(`netlink message length ${length} is shorter than its header`, offset);
+  }
+  if (offset + length > view.byteLength) {
+    throw new NetlinkDecodeError(
+      `netlink message length ${length} runs past the end of the datagram (${view.byteLength - offset} bytes left)`,
+      offset,
+      true,
+    );
+  }
+  return {
+    length,
+    type: view.getUint16(offset + 4, true),
+    flags: view.getUint16(offset + 6, true),
+    seq: view.getUint32(offset + 8, true),
+    pid: view.getUint32(offset + 12, true),
+  };
+}
+
+/** Writes a 16-byte header at `offset`. */
+export function writeHeader(view: DataView, offset: number, h: NetlinkHeader): void {
+  view.setUint32(offset, h.length, true);
+  view.setUint16(offset + 4, h.type, true);
+  view.setUint16(offset + 6, h.flags, true);
+  view.setUint32(offset + 8, h.seq, true);
+  view.setUint32(offset + 12, h.pid, true);
+}
+
+/** A DataView over exactly the bytes of `buf`. */
+export function viewOf(buf: Uint8Array): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/**
+ * Splits a datagram into its messages. Throws NetlinkDecodeError on the first malformed
+ * header; trailing bytes shorter than a header are an error too (the kernel never sends them).
+ */
+export function parseMessages(datagram: Uint8Array): NetlinkMessage[] {
+  const view = viewOf(datagram);
+  const out: NetlinkMessage[] = [];
+  let off = 0;
+  while (off < datagram.byteLength) {
+    const header = readHeader(view, off);
+    out.push({ header, buffer: datagram, offset: off, payloadOffset: off + NLMSG_HDRLEN, payloadLength: header.length - NLMSG_HDRLEN });
+    off += align4(header.length);
+  }
+  return out;
+}
+
+/** A decoded NLMSG_ERROR: an ack when `errno` is 0. */
+export interface NetlinkErrorMessage {
+  /** Positive errno; 0 for an ack. */
+  errno: number;
+  /** Header of the request being answered (echoed by the kernel). */
+  request: NetlinkHeader;
+  /** True when the kernel echoed only the request's header (NLM_F_CAPPED). */
+  capped: boolean;
+  /** The echoed request's payload when not capped (a view into the datagram). */
+  requestPayload: Uint8Array | undefined;
+  /** Extended-ack text (NLMSGERR_ATTR_MSG). */
+  extAckMessage?: string;
+  /** Extended-ack offset (NLMSGERR_ATTR_OFFS) of the faulty attribute in the request. */
+  extAckOffset?: number;
+}
+
+/** Decodes the payload of an NLMSG_ERROR message. */
+export function parseErrorMessage(msg: NetlinkMessage): NetlinkErrorMessage {
+  if (msg.header.type !== NLMSG_ERROR) {
+    throw new NetlinkDecodeError(`message type ${msg.header.type} is not NLMSG_ERROR`, msg.offset);
+  }
+  const view = viewOf(msg.buffer);
+  const p = msg.payloadOffset;
+  const end = msg.offset + msg.header.length;
+  if (msg.payloadLength < 4 + NLMSG_HDRLEN) {
+    throw new NetlinkDecodeError(`NLMSG_ERROR payload of ${msg.payloadLength} bytes is shorter than 20`, p, true);
+  }
+  const error = view.getInt32(p, true);
+  // The echoed request header: its length field describes the original request, not the echo.
+  const request: NetlinkHeader = {
+    length: view.getUint32(p + 4, true),
+    type: view.getUint16(p + 8, true),
+    flags: view.getUint16(p + 10, true),
+    seq: view.getUint32(p + 12, true),
+    pid: view.getUint32(p + 16, true),
+  };
+  const capped = (msg.header.flags & NLM_F_CAPPED) !== 0;
+  let tlvStart = p + 4 + NLMSG_HDRLEN;
+  let requestPayload: Uint8Array | undefined;
+  if (!capped) {
+    const reqPayloadLen = Math.max(0, Math.min(request.length - NLMSG_HDRLEN, end - tlvStart));
+    requestPayload = msg.buffer.subarray(tlvStart, tlvStart + reqPayloadLen);
+    tlvStart += align4(reqPayloadLen);
+  }
+  const out: NetlinkErrorMessage = { errno: -error, request, capped, requestPayload };
+  if ((msg.header.flags & NLM_F_ACK_TLVS) !== 0 && tlvStart < end) {
+    const ad = new AttributeDecoder(msg.buffer, tlvStart, end);
+    while (ad.next()) {
+      if (ad.type === NLMSGERR_ATTR_MSG) out.extAckMessage = ad.string();
+      else if (ad.type === NLMSGERR_ATTR_OFFS) out.extAckOffset = ad.u32();
+    }
+    ad.throwIfError();
+  }
+  return out;
+}

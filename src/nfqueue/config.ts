@@ -1,0 +1,65 @@
+/**
+ * Builders of NFQNL_MSG_CONFIG requests: BIND/UNBIND (and the legacy PF_BIND/PF_UNBIND),
+ * PARAMS (copy mode and range), QUEUE_MAXLEN, FLAGS with MASK.
+ */
+import type { MessageWriter } from '../netlink/writer.js';
+import { beginQueueMessage, type RequestHeader } from './verdict.js';
+import * as C from './constants.js';
+
+/** Copy modes by name. */
+export type CopyMode = 'none' | 'meta' | 'packet';
+
+/** Wire value of a copy mode name. */
+export function copyModeValue(mode: CopyMode): number {
+  switch (mode) {
+    case 'none':
+      return C.NFQNL_COPY_NONE;
+    case 'meta':
+      return C.NFQNL_COPY_META;
+    case 'packet':
+      return C.NFQNL_COPY_PACKET;
+    default:
+      throw new RangeError(`copy mode must be 'none', 'meta' or 'packet', got ${JSON.stringify(mode)}`);
+  }
+}
+
+/** Appends a config command (BIND, UNBIND, PF_BIND, PF_UNBIND) for `queue`. */
+export function encodeConfigCommand(w: MessageWriter, queue: number, cmd: number, pf: number, h: RequestHeader): void {
+  beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
+  // struct nfqnl_msg_config_cmd { u8 command; u8 _pad; be16 pf; }
+  w.attrBytes(C.NFQA_CFG_CMD, [cmd & 0xff, 0, (pf >> 8) & 0xff, pf & 0xff]);
+  w.end();
+}
+
+/** Appends a PARAMS request: copy mode and copy range (bytes of each packet to copy). */
+export function encodeConfigParams(w: MessageWriter, queue: number, mode: number, range: number, h: RequestHeader): void {
+  beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
+  // struct nfqnl_msg_config_params { be32 copy_range; u8 copy_mode; } __packed: 5 bytes.
+  w.attrBytes(C.NFQA_CFG_PARAMS, [(range >>> 24) & 0xff, (range >>> 16) & 0xff, (range >>> 8) & 0xff, range & 0xff, mode & 0xff]);
+  w.end();
+}
+
+/** Appends a QUEUE_MAXLEN request: how many packets may wait for a verdict. */
+export function encodeConfigMaxLen(w: MessageWriter, queue: number, maxLen: number, h: RequestHeader): void {
+  beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
+  w.attrBe32(C.NFQA_CFG_QUEUE_MAXLEN, maxLen);
+  w.end();
+}
+
+/** Appends a FLAGS request: set the bits of `flags` that are in `mask` (the kernel needs both). */
+export function encodeConfigFlags(w: MessageWriter, queue: number, flags: number, mask: number, h: RequestHeader): void {
+  beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
+  w.attrBe32(C.NFQA_CFG_FLAGS, flags);
+  w.attrBe32(C.NFQA_CFG_MASK, mask);
+  w.end();
+}
+
+/**
+ * Appends a FLAGS request without its MASK. The kernel answers EINVAL: only useful to
+ * reproduce that error (fixtures, tests).
+ */
+export function encodeConfigFlagsWithoutMask(w: MessageWriter, queue: number, flags: number, h: RequestHeader): void {
+  beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
+  w.attrBe32(C.NFQA_CFG_FLAGS, flags);
+  w.end();
+}

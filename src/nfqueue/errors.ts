@@ -1,0 +1,110 @@
+/**
+ * Errors of the queue layer, with messages a person can act on. A kernel refusal becomes a
+ * QueueKernelError that says which step or packet it answers and what to do about it.
+ */
+import { NetlinkError, NetlinkKernelError, type RequestInfo } from '../netlink/errors.js';
+import { FLAG_NAMES } from './constants.js';
+
+/** The step of the queue's life a kernel error answers. */
+export type QueueStep = 'bind' | 'unbind' | 'params' | 'maxlen' | 'flags' | 'verdict' | 'batch-verdict' | 'request';
+
+/** Names of the flag bits set in `flags`, e.g. `['FAIL_OPEN', 'GSO']`. */
+export function flagNames(flags: number): string[] {
+  const out: string[] = [];
+  for (let bit = 1; bit <= 0x80000000 && bit > 0; bit <<= 1) {
+    if ((flags & bit) !== 0) out.push(FLAG_NAMES[bit] ?? `0x${bit.toString(16)}`);
+  }
+  return out;
+}
+
+/** Context for building a queue kernel error. */
+export interface QueueErrorContext {
+  step: QueueStep;
+  queue: number;
+  /** Packet id for verdict errors. */
+  packetId?: number;
+  /** Flag bits requested, for FLAGS errors. */
+  flags?: number;
+  request?: RequestInfo;
+  extAck?: { message?: string; offset?: number };
+}
+
+function explain(errno: number, code: string, c: QueueErrorContext): string {
+  const q = `queue ${c.queue}`;
+  switch (c.step) {
+    case 'bind':
+      if (code === 'EPERM') return `binding ${q} needs CAP_NET_ADMIN (EPERM): run as root or with that capability (privileges may be dropped after opening)`;
+      if (code === 'EBUSY') return `${q} is already bound by another process or socket (EBUSY)`;
+      break;
+    case 'flags':
+      if (code === 'EOPNOTSUPP' || code === 'ENOTSUPP') {
+        return `this kernel does not support queue flag ${flagNames(c.flags ?? 0).join(' | ') || '?'} on ${q} (${code})`;
+      }
+      if (code === 'EINVAL') return `the kernel refused queue flags ${flagNames(c.flags ?? 0).join(' | ')} on ${q}: flags need a mask (EINVAL)`;
+      break;
+    case 'verdict':
+    case 'batch-verdict': {
+      const what = c.step === 'verdict' ? `verdict for packet ${c.packetId ?? '?'}` : `batch verdict up to packet ${c.packetId ?? '?'}`;
+      if (code === 'ENOENT') return `${what} on ${q}: the kernel has no such packet waiting (ENOENT): it already got a verdict or the queue was flushed`;
+      if (code === 'EINVAL') return `${what} on ${q} was refused as invalid (EINVAL)`;
+      return `${what} on ${q} failed (${code})`;
+    }
+    default:
+      break;
+  }
+  if (code === 'EPERM') return `${c.step} on ${q} was refused (EPERM): the queue is bound by another socket, or CAP_NET_ADMIN is missing`;
+  if (code === 'ENODEV') return `${c.step} on ${q}: no such queue is bound (ENODEV)`;
+  return `${c.step} on ${q} failed: errno ${errno} (${code})`;
+}
+
+/** The kernel refused a queue request (config step or verdict). */
+export class QueueKernelError extends NetlinkKernelError {
+  override name = 'QueueKernelError';
+  /** Which step or kind of request failed. */
+  readonly step: QueueStep;
+  /** The queue the request was for. */
+  readonly queue: number;
+  /** Packet id, for verdict errors. */
+  readonly packetId: number | undefined;
+  constructor(errno: number, c: QueueErrorContext) {
+    // Build the message from the errno name; NetlinkKernelError fills `code` the same way.
+    const probe = new NetlinkKernelError(errno, '');
+    let message = explain(errno, probe.code, c);
+    if (c.extAck?.message !== undefined && c.extAck.message !== '') message += `: ${c.extAck.message}`;
+    super(errno, message, c.request, c.extAck);
+    this.step = c.step;
+    this.queue = c.queue;
+    this.packetId = c.packetId;
+  }
+}
+
+/** The packet callback threw or rejected, or answered something that is not a verdict. */
+export class CallbackError extends NetlinkError {
+  override name = 'CallbackError';
+  /** Queue of the packet. */
+  readonly queue: number;
+  /** Id of the packet that got the default verdict instead. */
+  readonly packetId: number;
+  constructor(message: string, queue: number, packetId: number, cause: unknown) {
+    super(message, { cause });
+    this.queue = queue;
+    this.packetId = packetId;
+  }
+}
+
+/** A request got no answer from the kernel in time. */
+export class QueueTimeoutError extends NetlinkError {
+  override name = 'QueueTimeoutError';
+}
+
+/** A verdict for a packet that already had one, or is not pending. Nothing was sent. */
+export class VerdictStateError extends NetlinkError {
+  override name = 'VerdictStateError';
+  readonly queue: number;
+  readonly packetId: number;
+  constructor(message: string, queue: number, packetId: number) {
+    super(message);
+    this.queue = queue;
+    this.packetId = packetId;
+  }
+}
