@@ -108,3 +108,15 @@ export class VerdictStateError extends NetlinkError {
     this.packetId = packetId;
   }
 }
+
+/** A packet's async callback did not answer within verdictTimeout; it got the default verdict. */
+export class VerdictTimeoutError extends NetlinkError {
+  override name = 'VerdictTimeoutError';
+  readonly queue: number;
+  readonly packetId: number;
+  constructor(message: string, queue: number, packetId: number) {
+    super(message);
+    this.queue = queue;
+    this.packetId = packetId;
+  }
+}

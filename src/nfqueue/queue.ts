@@ -20,7 +20,7 @@ import * as C from './constants.js';
 import { decodePacket, Packet } from './packet.js';
 import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type Verdict, type VerdictInput, type BatchVerdict } from './verdict.js';
 import { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue, type CopyMode } from './config.js';
-import { QueueKernelError, CallbackError, QueueTimeoutError, VerdictStateError, type QueueStep } from './errors.js';
+import { QueueKernelError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, type QueueStep } from './errors.js';
 import { readKernelQueueStats, type KernelQueueStats } from './proc.js';
 
 /** Queue flags by name (NFQA_CFG_F_*). */
@@ -67,6 +67,17 @@ export interface QueueOptions {
   requestTimeout?: number;
   /** Keep the process alive while the queue is open (default true). */
   keepAlive?: boolean;
+  /**
+   * Milliseconds a packet may wait for its async callback; then it gets the default
+   * verdict and a VerdictTimeoutError is reported. Default: no limit.
+   */
+  verdictTimeout?: number;
+  /**
+   * Most packets whose async callbacks are still running; packets beyond it get the
+   * default verdict at once, without calling the callback (counted in `overflowed`).
+   * Default: no limit.
+   */
+  maxInFlight?: number;
 }
 
 /** Counters kept by the library. */
@@ -87,6 +98,10 @@ export interface QueueCounters {
   socketErrors: number;
   /** Packets whose callback has not answered yet. */
   pending: number;
+  /** Packets that got the default verdict because their callback took longer than verdictTimeout. */
+  timedOut: number;
+  /** Packets that got the default verdict without a callback because maxInFlight was reached. */
+  overflowed: number;
 }
 
 /** Library counters plus the kernel's view of each bound queue. */
@@ -108,6 +123,8 @@ interface AsyncEntry {
   queue: number;
   id: number;
   done: boolean;
+  /** performance.now() by which the callback must answer (Infinity: no limit). */
+  deadline: number;
 }
 
 // Requests in flight are remembered in a ring indexed by the low bits of their sequence
@@ -156,6 +173,8 @@ function validate(num: number | readonly number[], callback: unknown, o: QueueOp
   u32('maxLen', o.maxLen, 1);
   u32('receiveBufferSize', o.receiveBufferSize, 1);
   u32('requestTimeout', o.requestTimeout, 1);
+  u32('verdictTimeout', o.verdictTimeout, 1);
+  u32('maxInFlight', o.maxInFlight, 1);
   if (o.flags !== undefined && (o.flags === null || typeof o.flags !== 'object')) throw new TypeError('option flags must be an object such as { failOpen: true }');
   if (o.defaultVerdict !== undefined) normalizeVerdict(o.defaultVerdict);
   if (o.onError !== undefined && typeof o.onError !== 'function') throw new TypeError('option onError must be a function');
@@ -216,7 +235,13 @@ export class Queue extends EventEmitter {
     overruns: 0,
     socketErrors: 0,
     pending: 0,
+    timedOut: 0,
+    overflowed: 0,
   };
+  private readonly verdictTimeout: number;
+  private readonly maxInFlight: number;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private overflowReported = false;
   private readonly flushCallback = (): void => {
     this.flushScheduled = false;
     this.flush();
@@ -231,6 +256,8 @@ export class Queue extends EventEmitter {
     this.defaultVerdict = normalizeVerdict(options.defaultVerdict ?? 'accept');
     this.onError = options.onError;
     this.requestTimeout = options.requestTimeout ?? 5000;
+    this.verdictTimeout = options.verdictTimeout ?? Infinity;
+    this.maxInFlight = options.maxInFlight ?? Infinity;
   }
 
   /** The transport's netlink port id. */
@@ -310,6 +337,16 @@ export class Queue extends EventEmitter {
       this.writeVerdict(pkt.queue, pkt.id, this.defaultVerdict);
       return;
     }
+    if (this.counters.pending >= this.maxInFlight) {
+      this.counters.overflowed++;
+      this.writeVerdict(pkt.queue, pkt.id, this.defaultVerdict);
+      if (!this.overflowReported) {
+        this.overflowReported = true;
+        this.report(new NetlinkError(`${this.maxInFlight} packets are waiting for their callbacks (maxInFlight): further packets get the default verdict '${this.defaultVerdict.verdict}' until some answer`));
+      }
+      return;
+    }
+    this.overflowReported = false;
     let result: CallbackResult;
     try {
       result = this.callback(pkt);
@@ -341,9 +378,10 @@ export class Queue extends EventEmitter {
 
   private trackAsync(queue: number, id: number, result: PromiseLike<unknown>): void {
     const key = queue * 0x100000000 + id;
-    const entry: AsyncEntry = { queue, id, done: false };
+    const entry: AsyncEntry = { queue, id, done: false, deadline: performance.now() + this.verdictTimeout };
     this.asyncPending.set(key, entry);
     this.counters.pending++;
+    if (this.verdictTimeout !== Infinity && this.sweepTimer === undefined) this.armSweep(this.verdictTimeout);
     const finish = (): boolean => {
       if (entry.done) return false;
       entry.done = true;
@@ -363,6 +401,35 @@ export class Queue extends EventEmitter {
         this.scheduleFlush();
       },
     );
+  }
+
+  private armSweep(ms: number): void {
+    this.sweepTimer = setTimeout(() => this.sweepTimeouts(), Math.max(1, Math.ceil(ms)));
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Gives the default verdict to async packets past their deadline. The pending map is in
+   * arrival order and every packet has the same timeout, so the scan stops at the first
+   * packet still in time.
+   */
+  private sweepTimeouts(): void {
+    this.sweepTimer = undefined;
+    if (this.closing) return;
+    const now = performance.now();
+    for (const [key, e] of this.asyncPending) {
+      if (e.deadline > now) {
+        this.armSweep(e.deadline - now);
+        break;
+      }
+      e.done = true;
+      this.asyncPending.delete(key);
+      this.counters.pending--;
+      this.counters.timedOut++;
+      this.writeVerdict(e.queue, e.id, this.defaultVerdict);
+      this.report(new VerdictTimeoutError(`packet ${e.id} on queue ${e.queue} waited ${this.verdictTimeout} ms for its callback; gave it the default verdict '${this.defaultVerdict.verdict}'`, e.queue, e.id));
+    }
+    this.flush();
   }
 
   private onErrorMessage(buf: Uint8Array, off: number, mlen: number): void {
@@ -587,6 +654,7 @@ export class Queue extends EventEmitter {
 
   private async doClose(): Promise<void> {
     this.closing = true;
+    if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
     // Let a synchronous callback that called close() finish and write its verdict first.
     await Promise.resolve();
     for (const e of this.asyncPending.values()) {
