@@ -1,0 +1,39 @@
+/** The pcap layer: classic pcap writer, pcap/pcapng reader, LINKTYPE_NETLINK cooked header. */
+export { PcapFormatError } from './errors.js';
+export {
+  LINKTYPE_NETLINK,
+  LINKTYPE_RAW,
+  PCAP_MAGIC_MICROSECONDS,
+  PCAP_MAGIC_NANOSECONDS,
+  PCAP_FILE_HEADER_LENGTH,
+  PCAP_RECORD_HEADER_LENGTH,
+  PCAP_DEFAULT_SNAPLEN,
+  PcapWriter,
+  PcapFileWriter,
+  nowNs,
+  type PcapTimestamp,
+  type PcapWriterOptions,
+} from './writer.js';
+export {
+  MAX_RECORD_LENGTH,
+  PCAPNG_BLOCK_SHB,
+  PCAPNG_BLOCK_IDB,
+  PCAPNG_BLOCK_PB,
+  PCAPNG_BLOCK_SPB,
+  PCAPNG_BLOCK_EPB,
+  readPcap,
+  readPcapFile,
+  type PcapCapture,
+  type PcapInterface,
+  type PcapRecord,
+} from './reader.js';
+export {
+  NETLINK_COOKED_HEADER_LENGTH,
+  ARPHRD_NETLINK,
+  COOKED_PACKET_INCOMING,
+  COOKED_PACKET_OUTGOING,
+  encodeNetlinkCooked,
+  decodeNetlinkCooked,
+  type NetlinkDirection,
+  type NetlinkCookedRecord,
+} from './netlink-cooked.js';
