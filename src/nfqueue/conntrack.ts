@@ -1,0 +1,241 @@
+/**
+ * Decoder of the conntrack attributes a packet carries when the queue has the CONNTRACK
+ * flag (NFQA_CT, nested ctnetlink attributes, and NFQA_CT_INFO). Kernels without the
+ * conntrack glue refuse that flag with EOPNOTSUPP; captures from kernels that have it can
+ * still be decoded here. Unknown attributes are kept raw.
+ */
+import { AttributeDecoder, type RawAttribute } from '../netlink/attributes.js';
+import { NetlinkDecodeError } from '../netlink/errors.js';
+
+// enum ctattr_type
+export const CTA_TUPLE_ORIG = 1;
+export const CTA_TUPLE_REPLY = 2;
+export const CTA_STATUS = 3;
+export const CTA_PROTOINFO = 4;
+export const CTA_HELP = 5;
+export const CTA_TIMEOUT = 7;
+export const CTA_MARK = 8;
+export const CTA_USE = 11;
+export const CTA_ID = 12;
+export const CTA_TUPLE_MASTER = 14;
+export const CTA_SECMARK = 17;
+export const CTA_ZONE = 18;
+export const CTA_SECCTX = 19;
+export const CTA_LABELS = 22;
+// enum ctattr_tuple / ctattr_ip / ctattr_l4proto
+const CTA_TUPLE_IP = 1;
+const CTA_TUPLE_PROTO = 2;
+const CTA_TUPLE_ZONE = 3;
+const CTA_IP_V4_SRC = 1;
+const CTA_IP_V4_DST = 2;
+const CTA_IP_V6_SRC = 3;
+const CTA_IP_V6_DST = 4;
+const CTA_PROTO_NUM = 1;
+const CTA_PROTO_SRC_PORT = 2;
+const CTA_PROTO_DST_PORT = 3;
+const CTA_PROTO_ICMP_ID = 4;
+const CTA_PROTO_ICMP_TYPE = 5;
+const CTA_PROTO_ICMP_CODE = 6;
+const CTA_PROTO_ICMPV6_ID = 7;
+const CTA_PROTO_ICMPV6_TYPE = 8;
+const CTA_PROTO_ICMPV6_CODE = 9;
+const CTA_HELP_NAME = 1;
+const CTA_SECCTX_NAME = 1;
+
+/** enum ip_conntrack_info, as NFQA_CT_INFO carries it. */
+export const CT_INFO_NAMES: Readonly<Record<number, string>> = {
+  0: 'ESTABLISHED',
+  1: 'RELATED',
+  2: 'NEW',
+  3: 'ESTABLISHED_REPLY',
+  4: 'RELATED_REPLY',
+};
+
+/** Name of an NFQA_CT_INFO value, e.g. 'NEW'. */
+export function ctInfoName(info: number | undefined): string | undefined {
+  if (info === undefined) return undefined;
+  return CT_INFO_NAMES[info] ?? `UNKNOWN(${info})`;
+}
+
+/** One direction of a connection. */
+export interface ConntrackTuple {
+  src?: string;
+  dst?: string;
+  /** IP protocol number. */
+  proto?: number;
+  srcPort?: number;
+  dstPort?: number;
+  icmpId?: number;
+  icmpType?: number;
+  icmpCode?: number;
+  zone?: number;
+}
+
+/** The decoded NFQA_CT attribute. */
+export interface Conntrack {
+  orig?: ConntrackTuple;
+  reply?: ConntrackTuple;
+  master?: ConntrackTuple;
+  /** IPS_* status bits. */
+  status?: number;
+  /** Seconds until the entry times out. */
+  timeout?: number;
+  mark?: number;
+  id?: number;
+  use?: number;
+  zone?: number;
+  secmark?: number;
+  secctx?: string;
+  helper?: string;
+  labels?: Uint8Array;
+  protoinfo?: Uint8Array;
+  /** Attributes not decoded above, raw. */
+  unknown?: RawAttribute[];
+}
+
+function ipv4(b: Uint8Array): string {
+  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+}
+
+function ipv6(b: Uint8Array): string {
+  const parts: string[] = [];
+  for (let i = 0; i < 16; i += 2) parts.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  // Compress the longest run of zero groups (RFC 5952).
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (parts[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && parts[j] === '0') j++;
+    if (j - i > bestLen && j - i > 1) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (best < 0) return parts.join(':');
+  return `${parts.slice(0, best).join(':')}::${parts.slice(best + bestLen).join(':')}`;
+}
+
+function check(d: AttributeDecoder, what: string): void {
+  if (d.error !== undefined) throw new NetlinkDecodeError(`bad conntrack ${what}: ${d.error.message}`, d.error.offset, d.error.truncated);
+}
+
+function decodeTuple(d: AttributeDecoder): ConntrackTuple {
+  const t: ConntrackTuple = {};
+  while (d.next()) {
+    if (d.type === CTA_TUPLE_IP) {
+      const ip = d.nestedDecoder();
+      while (ip.next()) {
+        const b = ip.bytes();
+        if (ip.type === CTA_IP_V4_SRC && b.byteLength >= 4) t.src = ipv4(b);
+        else if (ip.type === CTA_IP_V4_DST && b.byteLength >= 4) t.dst = ipv4(b);
+        else if (ip.type === CTA_IP_V6_SRC && b.byteLength >= 16) t.src = ipv6(b);
+        else if (ip.type === CTA_IP_V6_DST && b.byteLength >= 16) t.dst = ipv6(b);
+      }
+      check(ip, 'tuple address');
+    } else if (d.type === CTA_TUPLE_PROTO) {
+      const p = d.nestedDecoder();
+      while (p.next()) {
+        switch (p.type) {
+          case CTA_PROTO_NUM:
+            t.proto = p.u8();
+            break;
+          case CTA_PROTO_SRC_PORT:
+            t.srcPort = p.be16();
+            break;
+          case CTA_PROTO_DST_PORT:
+            t.dstPort = p.be16();
+            break;
+          case CTA_PROTO_ICMP_ID:
+          case CTA_PROTO_ICMPV6_ID:
+            t.icmpId = p.be16();
+            break;
+          case CTA_PROTO_ICMP_TYPE:
+          case CTA_PROTO_ICMPV6_TYPE:
+            t.icmpType = p.u8();
+            break;
+          case CTA_PROTO_ICMP_CODE:
+          case CTA_PROTO_ICMPV6_CODE:
+            t.icmpCode = p.u8();
+            break;
+          default:
+            break;
+        }
+      }
+      check(p, 'tuple protocol');
+    } else if (d.type === CTA_TUPLE_ZONE) {
+      t.zone = d.be16();
+    }
+  }
+  check(d, 'tuple');
+  return t;
+}
+
+/**
+ * Decodes the value of NFQA_CT (Packet.ct): the nested ctnetlink attributes describing the
+ * packet's connection. Throws NetlinkDecodeError on malformed bytes.
+ */
+export function decodeConntrack(ct: Uint8Array): Conntrack {
+  const out: Conntrack = {};
+  const d = new AttributeDecoder(ct, 0, ct.byteLength);
+  while (d.next()) {
+    switch (d.type) {
+      case CTA_TUPLE_ORIG:
+        out.orig = decodeTuple(d.nestedDecoder());
+        break;
+      case CTA_TUPLE_REPLY:
+        out.reply = decodeTuple(d.nestedDecoder());
+        break;
+      case CTA_TUPLE_MASTER:
+        out.master = decodeTuple(d.nestedDecoder());
+        break;
+      case CTA_STATUS:
+        out.status = d.be32();
+        break;
+      case CTA_TIMEOUT:
+        out.timeout = d.be32();
+        break;
+      case CTA_MARK:
+        out.mark = d.be32();
+        break;
+      case CTA_ID:
+        out.id = d.be32();
+        break;
+      case CTA_USE:
+        out.use = d.be32();
+        break;
+      case CTA_ZONE:
+        out.zone = d.be16();
+        break;
+      case CTA_SECMARK:
+        out.secmark = d.be32();
+        break;
+      case CTA_SECCTX: {
+        const n = d.nestedDecoder();
+        while (n.next()) if (n.type === CTA_SECCTX_NAME) out.secctx = n.string();
+        check(n, 'secctx');
+        break;
+      }
+      case CTA_HELP: {
+        const n = d.nestedDecoder();
+        while (n.next()) if (n.type === CTA_HELP_NAME) out.helper = n.string();
+        check(n, 'helper');
+        break;
+      }
+      case CTA_LABELS:
+        out.labels = d.bytes();
+        break;
+      case CTA_PROTOINFO:
+        out.protoinfo = d.bytes();
+        break;
+      default:
+        (out.unknown ??= []).push({ type: d.type, nested: d.nested, value: d.bytes() });
+    }
+  }
+  check(d, 'attribute');
+  return out;
+}
