@@ -25,3 +25,10 @@ export type { NetlinkHeader, NetlinkMessage, NetlinkErrorMessage } from './netli
 export type { Transport, TransportHandlers, TransportFactory } from './netlink/transport.js';
 export { openSocketTransport } from './netlink/socket-transport.js';
 export type { SocketTransportOptions } from './netlink/socket-transport.js';
+export { interfaceName, interfaceNames, clearInterfaceNameCache, formatHwaddr } from './nfqueue/ifnames.js';
+export { decodeConntrack, ctInfoName, CT_INFO_NAMES } from './nfqueue/conntrack.js';
+export type { Conntrack, ConntrackTuple } from './nfqueue/conntrack.js';
+export { ipLayout, sum16, finishChecksum, internetChecksum, ipv4HeaderChecksum, fixIpv4HeaderChecksum, transportChecksum, tcpChecksum, udpChecksum, fixChecksums, transportHeaderLength, transportPayload, withTransportPayload, verifyChecksums, ChecksumError, IPPROTO_TCP, IPPROTO_UDP } from './packet/checksum.js';
+export type { IpLayout, ChecksumReport } from './packet/checksum.js';
+export { parseEthernetHeader, vlanTag, ETH_P_IP, ETH_P_IPV6, ETH_P_8021Q, ETH_P_8021AD } from './packet/ethernet.js';
+export type { EthernetHeader, VlanTag } from './packet/ethernet.js';
