@@ -1,0 +1,359 @@
+#!/usr/bin/env node
+// Traffic sinks and senders for kernel tests. Plain JavaScript, no dependencies.
+// Meant to run INSIDE a test network namespace (`ip netns exec NS node traffic.mjs ...`),
+// talking to the test through stdout, one JSON object per line.
+//
+//   sink udp PORT [--family 4|6] [--host ADDR] [--count N] [--timeout MS] [--idle MS]
+//                 [--payload utf8|hex|none] [--payload-max BYTES] [--quiet] [--echo]
+//       -> {"ready":true,...}, then one line per datagram
+//          {"from":ADDR,"port":P,"len":N,"seq":S|null,"payload":"..."} ,
+//          and finally {"done":true,"received":N,"bytes":B,"distinct":D,"duplicates":U,
+//                       "outOfOrder":O,"timedOut":bool}
+//       Ends when --count datagrams arrived, --timeout ms passed since ready, --idle ms passed
+//       without a datagram (after the first), or on SIGTERM/SIGINT (summary still printed).
+//       Exit code 0, or 3 when it stopped before --count was reached.
+//
+//   send udp HOST PORT [--count N] [--size B] [--payload-prefix S] [--rate PPS] [--family 4|6]
+//                 [--bind ADDR] [--sport PORT] [--uid N] [--gid N] [--echo-wait MS]
+//       Datagram i (0-based) carries `${prefix}seq=${i};` padded with '.' to --size bytes
+//       (never truncated below that text). --uid/--gid drop privileges BEFORE the socket is
+//       created, so the kernel sees that owner (NFQA_UID/GID). --echo-wait collects replies
+//       from an `--echo` sink for MS after the last send.
+//       -> {"done":true,"sent":N,"errors":E,"errorCodes":{...},"bytes":B,"ms":T,"echoed":R}
+//       Exit code 0 (send errors are counted, not fatal; the test decides).
+//
+//   sink tcp PORT [--family 4|6] [--host ADDR] [--conns N] [--timeout MS]
+//       -> {"ready":true,...}, per closed connection {"conn":true,"from":A,"port":P,"bytes":N,
+//          "patternOk":bool}, final {"done":true,"connections":C,"bytes":B,"timedOut":bool}
+//   send tcp HOST PORT [--bytes N] [--chunk B] [--family 4|6] [--timeout MS] [--uid N] [--gid N]
+//       Sends N bytes of the pattern byte[i] = i % 251 and half-closes, waits for the peer
+//       to close. -> {"done":true,"sent":N,"ms":T} or {"done":false,"error":"ECONNREFUSED",...}
+//       (exit code 1 on error).
+//
+// SO_PRIORITY / SO_TIMESTAMPNS / SO_MARK cannot be set from Node: not offered.
+
+import dgram from 'node:dgram';
+import net from 'node:net';
+
+function out(obj) {
+  // stdout to a pipe is synchronous on Linux, so lines are never lost on exit.
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+function fail(msg) {
+  process.stderr.write(`traffic.mjs: ${msg}\n`);
+  process.exit(2);
+}
+
+const BOOL_FLAGS = new Set(['quiet', 'echo']);
+
+function parseArgs(argv) {
+  const pos = [];
+  const opts = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      if (eq > 0) {
+        opts[a.slice(2, eq)] = a.slice(eq + 1);
+      } else {
+        const key = a.slice(2);
+        if (BOOL_FLAGS.has(key)) opts[key] = true;
+        else {
+          if (i + 1 >= argv.length) fail(`option ${a} needs a value`);
+          opts[key] = argv[++i];
+        }
+      }
+    } else pos.push(a);
+  }
+  return { pos, opts };
+}
+
+function num(opts, key, dflt) {
+  if (opts[key] === undefined) return dflt;
+  const n = Number(opts[key]);
+  if (!Number.isFinite(n) || n < 0) fail(`--${key} must be a non-negative number, got ${opts[key]}`);
+  return n;
+}
+
+function family(opts, host) {
+  if (opts.family !== undefined) {
+    if (opts.family !== '4' && opts.family !== '6') fail('--family must be 4 or 6');
+    return Number(opts.family);
+  }
+  if (host !== undefined && net.isIPv6(host)) return 6;
+  return 4;
+}
+
+function dropPrivileges(opts) {
+  // Order matters: setgid needs the privileges setuid gives away.
+  if (opts.gid !== undefined) process.setgid(Number(opts.gid));
+  if (opts.uid !== undefined) process.setuid(Number(opts.uid));
+}
+
+const SEQ_RE = /seq=(\d+);/;
+
+function renderPayload(buf, mode, max) {
+  if (mode === 'none') return undefined;
+  const b = max > 0 && buf.length > max ? buf.subarray(0, max) : buf;
+  return mode === 'hex' ? b.toString('hex') : b.toString('utf8');
+}
+
+// ---------------------------------------------------------------- UDP sink
+
+function udpSink(port, opts) {
+  const fam = family(opts, opts.host);
+  const host = opts.host ?? (fam === 6 ? '::' : '0.0.0.0');
+  const count = num(opts, 'count', 0);
+  const timeout = num(opts, 'timeout', 0);
+  const idle = num(opts, 'idle', 0);
+  const mode = opts.payload ?? 'utf8';
+  if (!['utf8', 'hex', 'none'].includes(mode)) fail('--payload must be utf8, hex or none');
+  const max = num(opts, 'payload-max', 64);
+  const quiet = !!opts.quiet;
+  const echo = !!opts.echo;
+
+  const sock = dgram.createSocket({ type: fam === 6 ? 'udp6' : 'udp4', ipv6Only: fam === 6 });
+  let received = 0;
+  let bytes = 0;
+  let duplicates = 0;
+  let outOfOrder = 0;
+  let lastSeq = -1;
+  const seen = new Set();
+  let idleTimer;
+  let finished = false;
+
+  function finish(timedOut) {
+    if (finished) return;
+    finished = true;
+    out({ done: true, received, bytes, distinct: seen.size, duplicates, outOfOrder, timedOut });
+    process.exit(count > 0 && received < count ? 3 : 0);
+  }
+
+  sock.on('error', (e) => {
+    out({ error: e.code ?? String(e), message: e.message });
+    process.exit(1);
+  });
+  sock.on('message', (msg, rinfo) => {
+    received++;
+    bytes += msg.length;
+    const m = SEQ_RE.exec(msg.subarray(0, 256).toString('latin1'));
+    const seq = m ? Number(m[1]) : null;
+    if (seq !== null) {
+      if (seen.has(seq)) duplicates++;
+      else seen.add(seq);
+      if (seq < lastSeq) outOfOrder++;
+      lastSeq = seq;
+    }
+    if (!quiet) {
+      const line = { from: rinfo.address, port: rinfo.port, len: msg.length, seq };
+      const p = renderPayload(msg, mode, max);
+      if (p !== undefined) line.payload = p;
+      out(line);
+    }
+    if (echo) sock.send(msg, rinfo.port, rinfo.address);
+    if (count > 0 && received >= count) {
+      // Let a pending echo leave before exiting.
+      if (echo) setTimeout(() => finish(false), 20);
+      else finish(false);
+      return;
+    }
+    if (idle > 0) {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => finish(true), idle);
+    }
+  });
+  sock.bind(port, host, () => {
+    const a = sock.address();
+    out({ ready: true, proto: 'udp', family: fam, address: a.address, port: a.port, pid: process.pid });
+    if (timeout > 0) setTimeout(() => finish(true), timeout);
+  });
+  for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => finish(false));
+}
+
+// ---------------------------------------------------------------- UDP sender
+
+function makePayload(prefix, i, size) {
+  const text = `${prefix}seq=${i};`;
+  const head = Buffer.from(text, 'utf8');
+  if (head.length >= size) return head;
+  const buf = Buffer.alloc(size, 0x2e); // '.'
+  head.copy(buf, 0);
+  return buf;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function udpSend(host, port, opts) {
+  const fam = family(opts, host);
+  const count = num(opts, 'count', 1);
+  const size = num(opts, 'size', 0);
+  const rate = num(opts, 'rate', 0);
+  const prefix = opts['payload-prefix'] ?? '';
+  const echoWait = num(opts, 'echo-wait', 0);
+  dropPrivileges(opts);
+
+  const sock = dgram.createSocket({ type: fam === 6 ? 'udp6' : 'udp4' });
+  let echoed = 0;
+  sock.on('message', () => { echoed++; });
+  sock.on('error', () => { /* per-send errors are counted below */ });
+  await new Promise((resolve, reject) => {
+    sock.once('error', reject);
+    const bindAddr = opts.bind ?? (fam === 6 ? '::' : '0.0.0.0');
+    sock.bind(num(opts, 'sport', 0), bindAddr, () => { sock.off('error', reject); resolve(); });
+  });
+
+  const errorCodes = {};
+  let errors = 0;
+  let sent = 0;
+  let bytes = 0;
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    if (rate > 0) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+    }
+    const buf = makePayload(prefix, i, size);
+    const err = await new Promise((resolve) => sock.send(buf, port, host, (e) => resolve(e)));
+    if (err) {
+      errors++;
+      const code = err.code ?? String(err.errno ?? err);
+      errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+    } else {
+      sent++;
+      bytes += buf.length;
+    }
+  }
+  const ms = Math.round(performance.now() - start);
+  if (echoWait > 0) await sleep(echoWait);
+  out({ done: true, sent, errors, errorCodes, bytes, ms, echoed, local: sock.address() });
+  sock.close();
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------- TCP
+
+const PATTERN_MOD = 251;
+
+function tcpSink(port, opts) {
+  const fam = family(opts, opts.host);
+  const host = opts.host ?? (fam === 6 ? '::' : '0.0.0.0');
+  const conns = num(opts, 'conns', 0);
+  const timeout = num(opts, 'timeout', 0);
+  let connections = 0;
+  let total = 0;
+  let finished = false;
+  const open = new Set();
+
+  function finish(timedOut) {
+    if (finished) return;
+    finished = true;
+    out({ done: true, connections, bytes: total, timedOut });
+    for (const s of open) s.destroy();
+    process.exit(conns > 0 && connections < conns ? 3 : 0);
+  }
+
+  const server = net.createServer((s) => {
+    open.add(s);
+    let n = 0;
+    let patternOk = true;
+    const from = s.remoteAddress;
+    const rport = s.remotePort;
+    s.on('data', (d) => {
+      if (patternOk) {
+        for (let i = 0; i < d.length; i++) {
+          if (d[i] !== (n + i) % PATTERN_MOD) { patternOk = false; break; }
+        }
+      }
+      n += d.length;
+      total += d.length;
+    });
+    s.on('error', () => {});
+    s.on('end', () => s.end());
+    s.on('close', () => {
+      open.delete(s);
+      connections++;
+      out({ conn: true, from, port: rport, bytes: n, patternOk });
+      if (conns > 0 && connections >= conns) finish(false);
+    });
+  });
+  server.on('error', (e) => {
+    out({ error: e.code ?? String(e), message: e.message });
+    process.exit(1);
+  });
+  server.listen({ port, host, ipv6Only: fam === 6 }, () => {
+    const a = server.address();
+    out({ ready: true, proto: 'tcp', family: fam, address: a.address, port: a.port, pid: process.pid });
+    if (timeout > 0) setTimeout(() => finish(true), timeout);
+  });
+  for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => finish(false));
+}
+
+function tcpSend(host, port, opts) {
+  const fam = family(opts, host);
+  const bytes = num(opts, 'bytes', 0);
+  const chunk = Math.max(1, num(opts, 'chunk', 65536));
+  const timeout = num(opts, 'timeout', 20000);
+  dropPrivileges(opts);
+  const start = performance.now();
+  let written = 0;
+  let done = false;
+
+  const s = net.connect({ host, port, family: fam });
+  const timer = setTimeout(() => {
+    if (done) return;
+    done = true;
+    out({ done: false, error: 'ETIMEDOUT', sent: written, ms: Math.round(performance.now() - start) });
+    process.exit(1);
+  }, timeout);
+  s.on('error', (e) => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    out({ done: false, error: e.code ?? String(e), message: e.message, sent: written });
+    process.exit(1);
+  });
+  s.on('connect', () => {
+    const local = { address: s.localAddress, port: s.localPort };
+    const pump = () => {
+      while (written < bytes) {
+        const n = Math.min(chunk, bytes - written);
+        const buf = Buffer.allocUnsafe(n);
+        for (let i = 0; i < n; i++) buf[i] = (written + i) % PATTERN_MOD;
+        written += n;
+        if (!s.write(buf)) { s.once('drain', pump); return; }
+      }
+      s.end();
+    };
+    pump();
+    s.on('data', () => {});
+    s.on('close', () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      out({ done: true, sent: written, ms: Math.round(performance.now() - start), local });
+      process.exit(0);
+    });
+  });
+}
+
+// ---------------------------------------------------------------- main
+
+const { pos, opts } = parseArgs(process.argv.slice(2));
+const [role, proto, a1, a2] = pos;
+const portOf = (s) => {
+  const p = Number(s);
+  if (!Number.isInteger(p) || p < 0 || p > 65535) fail(`bad port ${s}`);
+  return p;
+};
+
+if (role === 'sink' && proto === 'udp' && a1 !== undefined) udpSink(portOf(a1), opts);
+else if (role === 'sink' && proto === 'tcp' && a1 !== undefined) tcpSink(portOf(a1), opts);
+else if (role === 'send' && proto === 'udp' && a2 !== undefined) {
+  udpSend(a1, portOf(a2), opts).catch((e) => {
+    out({ done: false, error: e.code ?? String(e), message: e.message });
+    process.exit(1);
+  });
+} else if (role === 'send' && proto === 'tcp' && a2 !== undefined) tcpSend(a1, portOf(a2), opts);
+else fail('usage: traffic.mjs sink udp|tcp PORT [opts] | send udp|tcp HOST PORT [opts]');
