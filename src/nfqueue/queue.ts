@@ -15,7 +15,7 @@ import { NetlinkDecodeError, NetlinkError, NetlinkSocketError } from '../netlink
 import { parseErrorMessage } from '../netlink/message.js';
 import { MessageWriter } from '../netlink/writer.js';
 import type { Transport } from '../netlink/transport.js';
-import { openSocketTransport } from '../netlink/socket-transport.js';
+import { openDefaultTransport } from '../netlink/default-transport.js';
 import * as C from './constants.js';
 import { decodePacket, Packet } from './packet.js';
 import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type Verdict, type VerdictInput, type BatchVerdict } from './verdict.js';
@@ -722,7 +722,8 @@ export async function openQueue(num: number | readonly number[], callback: Packe
   const copyMode = copyModeValue(options.copyMode ?? 'packet');
   const copyRange = options.copyRange ?? 0xffff;
   const t = options.transport;
-  const transport = t === undefined ? openSocketTransport(NETLINK_NETFILTER) : typeof t === 'function' ? t() : t;
+  // Default: the native addon's socket (receive slots sized to the copy range; 0 means whole packets), else the netlink package's.
+  const transport = t === undefined ? openDefaultTransport(NETLINK_NETFILTER, { maxDatagramSize: (copyMode === C.NFQNL_COPY_PACKET ? copyRange || 0xffff : 0) + 4096 }) : typeof t === 'function' ? t() : t;
   const queue = new Queue(nums, callback, transport, options);
   try {
     if (options.receiveBufferSize !== undefined) transport.setReceiveBufferSize?.(options.receiveBufferSize);

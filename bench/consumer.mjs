@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// End-to-end benchmark consumer for ../shared/bench/nfq-bench: binds queue(s) with copy mode
+// PACKET (whole packets, GSO flag like the C reference nfq_ref) and accepts everything,
+// through the built public API (dist/). On SIGTERM/SIGINT prints one JSON line and exits.
+//
+//   node bench/consumer.mjs QUEUE                  one queue, main thread
+//   node bench/consumer.mjs QFIRST:QLAST           several queues, one socket, main thread
+//   node bench/consumer.mjs QFIRST:QLAST --workers N   queues spread over N worker threads
+//                                                   (for iptables --queue-balance QFIRST:QLAST)
+//   --transport native|netlink   force a transport (default: native when built)
+//   --rcvbuf BYTES               socket receive buffer
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { openQueue } from '../dist/index.js';
+import { openSocketTransport } from '../dist/netlink/socket-transport.js';
+import { openNativeTransport } from '../dist/netlink/native-transport.js';
+
+const NETLINK_NETFILTER = 12;
+
+function parseArgs(argv) {
+  const a = { queues: [0], workers: 0, transport: undefined, rcvbuf: undefined };
+  const rest = [];
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i];
+    if (x === '--workers') a.workers = Number(argv[++i]);
+    else if (x === '--transport') a.transport = argv[++i];
+    else if (x === '--rcvbuf') a.rcvbuf = Number(argv[++i]);
+    else rest.push(x);
+  }
+  if (rest[0] !== undefined) {
+    const [lo, hi] = rest[0].split(':').map(Number);
+    a.queues = [];
+    for (let q = lo; q <= (hi ?? lo); q++) a.queues.push(q);
+  }
+  return a;
+}
+
+async function serve(queues, args, onCount) {
+  let n = 0;
+  const options = { copyMode: 'packet', flags: { gso: true } };
+  if (args.rcvbuf !== undefined) options.receiveBufferSize = args.rcvbuf;
+  if (args.transport === 'netlink') options.transport = () => openSocketTransport(NETLINK_NETFILTER);
+  else if (args.transport === 'native') options.transport = () => openNativeTransport(NETLINK_NETFILTER, { messageSize: 65535 + 4096 });
+  const q = await openQueue(queues, () => {
+    n++;
+    return 'accept';
+  }, options);
+  onCount(() => n, q);
+  return q;
+}
+
+if (isMainThread) {
+  const args = parseArgs(process.argv.slice(2));
+  const counters = [];
+  const workers = [];
+  let queueObj;
+  if (args.workers > 0) {
+    // Queue q goes to worker (q - first) % workers.
+    const groups = Array.from({ length: args.workers }, () => []);
+    args.queues.forEach((q, i) => groups[i % args.workers].push(q));
+    const shared = new Int32Array(new SharedArrayBuffer(4 * args.workers));
+    await Promise.all(
+      groups.map(
+        (qs, i) =>
+          new Promise((resolve, reject) => {
+            const w = new Worker(new URL(import.meta.url), { workerData: { queues: qs, args, shared, index: i } });
+            w.once('message', resolve);
+            w.once('error', reject);
+            workers.push(w);
+          }),
+      ),
+    );
+    counters.push(() => shared.reduce((s, x) => s + x, 0));
+  } else {
+    queueObj = await serve(args.queues, args, (get) => counters.push(get));
+  }
+  process.stderr.write(`ready ${JSON.stringify({ queues: args.queues, workers: args.workers, transport: queueObj?.transport?.kind ?? args.transport ?? 'default' })}\n`);
+  const done = () => {
+    const packets = counters.reduce((s, f) => s + f(), 0);
+    process.stdout.write(`${JSON.stringify({ consumer: 'netfilter-queue', queues: args.queues, workers: args.workers, packets })}\n`);
+    process.exit(0);
+  };
+  process.on('SIGTERM', done);
+  process.on('SIGINT', done);
+} else {
+  const { queues, args, shared, index } = workerData;
+  await serve(queues, args, (get) => {
+    // Publish the count a few times a second (cheap) for the main thread's report.
+    setInterval(() => Atomics.store(shared, index, get()), 100).unref();
+  });
+  parentPort.postMessage('ready');
+}

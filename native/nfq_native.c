@@ -1,0 +1,555 @@
+// A raw AF_NETLINK socket for Node.js, built for receive-heavy protocols such as
+// nfnetlink_queue. Only system calls: no libmnl, no libnetfilter_queue. All protocol
+// code stays in TypeScript; this file moves bytes.
+//
+//  - receive: the socket's fd is polled by libuv; when readable, recvmmsg() reads up to
+//    `batch` datagrams into a reused scratch area, and they are copied back to back (each
+//    padded to 4 bytes, i.e. a valid stream of netlink messages) into ONE fresh
+//    ArrayBuffer handed to JS with ONE call. Views into it stay valid for as long as the
+//    user keeps them: the scratch area is reused, the delivered buffer never is.
+//  - send: one sendto() per datagram (a datagram may carry many netlink messages), or
+//    sendmmsg() for several datagrams at once; both synchronous (netlink sends to the
+//    kernel never block: the kernel processes the messages inside the call).
+//  - options set at open: NETLINK_NO_ENOBUFS, NETLINK_EXT_ACK, SO_RCVBUFFORCE.
+//
+// JS API (see src/netlink/native-transport.ts):
+//   open(protocol, msgSize, batch, noEnobufs, extAck, rcvbuf) -> handle (external)
+//   portId(h) -> number
+//   start(h, cb)   cb(buffer: ArrayBuffer | undefined, datagrams: number, errno: number, truncated: number)
+//   send(h, u8) -> 0 or errno
+//   sendMany(h, u8, lengths: Uint32Array, count) -> datagrams sent (>= 0) or -errno
+//   setRcvbuf(h, bytes) -> 0 or errno;  getRcvbuf(h) -> bytes
+//   ref(h, bool);  stats(h, Float64Array(6));  close(h)
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <errno.h>
+#include <linux/netlink.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <uv.h>
+
+#ifndef NETLINK_NO_ENOBUFS
+#define NETLINK_NO_ENOBUFS 5
+#endif
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+#define MAX_BATCH 256
+#define MAX_SEND_BATCH 64
+// recvmmsg rounds per readable event before yielding to the event loop.
+#define MAX_ROUNDS 16
+
+typedef struct {
+  int fd;
+  uint32_t port_id;
+  size_t msg_size;
+  unsigned batch;
+  uint8_t *scratch;
+  struct mmsghdr *msgs;
+  struct iovec *iovs;
+  uv_poll_t poll;
+  int polling;        // uv_poll_start done
+  int poll_inited;    // uv_poll_init done (needs uv_close)
+  int closed;         // close() called
+  int finalized;      // JS external collected
+  int uv_closed;      // uv_close callback ran (or never needed)
+  int in_dispatch;
+  int unref;          // keep the event loop alive? (applied at start too)
+  napi_env env;
+  napi_ref cb;
+  napi_async_context actx;
+  // stats: recv calls, datagrams received, bytes received, send calls, datagrams sent, rounds
+  double st[6];
+} nl_sock;
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, NULL, "nfq_native: N-API call failed: " #call); \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_value m, e, n, c;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, NULL, m, &e);
+  napi_create_int32(env, err, &n);
+  napi_set_named_property(env, e, "errno", n);
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &c);
+  napi_set_named_property(env, e, "syscall", c);
+  napi_throw(env, e);
+  return NULL;
+}
+
+static napi_value num(napi_env env, double v) {
+  napi_value r;
+  napi_create_double(env, v, &r);
+  return r;
+}
+
+static void free_sock(nl_sock *s) {
+  free(s->scratch);
+  free(s->msgs);
+  free(s->iovs);
+  free(s);
+}
+
+static void on_uv_closed(uv_handle_t *h) {
+  nl_sock *s = (nl_sock *)h->data;
+  s->uv_closed = 1;
+  if (s->finalized) free_sock(s);
+}
+
+// Stops polling, closes the fd and releases JS references. Safe to call twice.
+static void do_close(nl_sock *s, napi_env env) {
+  if (s->closed) return;
+  s->closed = 1;
+  if (s->polling) {
+    uv_poll_stop(&s->poll);
+    s->polling = 0;
+  }
+  if (s->poll_inited) {
+    s->poll_inited = 0;
+    uv_close((uv_handle_t *)&s->poll, on_uv_closed);
+  } else {
+    s->uv_closed = 1;
+  }
+  if (s->fd >= 0) {
+    close(s->fd);
+    s->fd = -1;
+  }
+  if (env != NULL) {
+    if (s->cb != NULL) {
+      napi_delete_reference(env, s->cb);
+      s->cb = NULL;
+    }
+    if (s->actx != NULL) {
+      napi_async_destroy(env, s->actx);
+      s->actx = NULL;
+    }
+  }
+}
+
+static void cleanup_hook(void *arg) {
+  nl_sock *s = (nl_sock *)arg;
+  // The environment is going away (process exit or worker termination): close the socket.
+  do_close(s, NULL);
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  nl_sock *s = (nl_sock *)data;
+  napi_remove_env_cleanup_hook(env, cleanup_hook, s);
+  do_close(s, env);
+  s->finalized = 1;
+  if (s->uv_closed) free_sock(s);
+}
+
+static nl_sock *get_sock(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, NULL, "nfq_native: bad socket handle");
+    return NULL;
+  }
+  return (nl_sock *)p;
+}
+
+// Calls the JS callback with (buffer|undefined, datagrams, errno, truncated).
+// Returns 0 when the callback threw (the exception is reported as uncaught).
+static int call_js(nl_sock *s, napi_value buf, unsigned count, int err, unsigned truncated) {
+  napi_env env = s->env;
+  napi_value cb, recv, argv[4], result;
+  if (s->cb == NULL || napi_get_reference_value(env, s->cb, &cb) != napi_ok || cb == NULL) return 0;
+  napi_get_global(env, &recv);  // napi_make_callback needs an object receiver
+  if (buf == NULL) napi_get_undefined(env, &argv[0]);
+  else argv[0] = buf;
+  napi_create_uint32(env, count, &argv[1]);
+  napi_create_int32(env, err, &argv[2]);
+  napi_create_uint32(env, truncated, &argv[3]);
+  s->in_dispatch = 1;
+  napi_status st = napi_make_callback(env, s->actx, recv, cb, 4, argv, &result);
+  s->in_dispatch = 0;
+  if (st == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+    return 0;
+  }
+  return 1;
+}
+
+static void on_readable(uv_poll_t *h, int status, int events) {
+  nl_sock *s = (nl_sock *)h->data;
+  (void)events;
+  if (s->closed) return;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (status < 0) {
+    call_js(s, NULL, 0, -status, 0);
+    napi_close_handle_scope(env, scope);
+    return;
+  }
+  for (int round = 0; round < MAX_ROUNDS && !s->closed; round++) {
+    for (unsigned i = 0; i < s->batch; i++) {
+      s->msgs[i].msg_hdr.msg_flags = 0;
+      s->msgs[i].msg_len = 0;
+    }
+    int n = recvmmsg(s->fd, s->msgs, s->batch, MSG_DONTWAIT, NULL);
+    s->st[0] += 1;
+    s->st[5] += 1;
+    if (n < 0) {
+      int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK) break;
+      if (e == EINTR) continue;
+      // ENOBUFS (overrun, only without NETLINK_NO_ENOBUFS) and others: report, keep going.
+      if (!call_js(s, NULL, 0, e, 0)) break;
+      if (e == ENOBUFS) continue;
+      break;
+    }
+    if (n == 0) break;
+    size_t total = 0;
+    unsigned truncated = 0;
+    for (int i = 0; i < n; i++) {
+      size_t len = s->msgs[i].msg_len;
+      if (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+        truncated++;
+        if (len > s->msg_size) len = s->msg_size;
+      }
+      total += (len + 3) & ~(size_t)3;
+    }
+    napi_value ab = NULL;
+    void *data = NULL;
+    if (napi_create_arraybuffer(env, total, &data, &ab) != napi_ok) {
+      call_js(s, NULL, 0, ENOMEM, 0);
+      break;
+    }
+    uint8_t *out = (uint8_t *)data;
+    for (int i = 0; i < n; i++) {
+      size_t len = s->msgs[i].msg_len;
+      if (len > s->msg_size) len = s->msg_size;
+      memcpy(out, s->scratch + (size_t)i * s->msg_size, len);
+      size_t pad = ((len + 3) & ~(size_t)3) - len;
+      if (pad) memset(out + len, 0, pad);
+      out += len + pad;
+    }
+    s->st[1] += n;
+    s->st[2] += (double)total;
+    if (!call_js(s, ab, (unsigned)n, 0, truncated)) break;
+    if ((unsigned)n < s->batch) break;  // drained; the poll tells us when more arrives
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static int get_u32_arg(napi_env env, napi_value v, uint32_t *out) {
+  return napi_get_value_uint32(env, v, out) == napi_ok;
+}
+
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t protocol = 0, msg_size = 0, batch = 0, no_enobufs = 0, ext_ack = 0, rcvbuf = 0;
+  if (argc < 6 || !get_u32_arg(env, argv[0], &protocol) || !get_u32_arg(env, argv[1], &msg_size) ||
+      !get_u32_arg(env, argv[2], &batch) || !get_u32_arg(env, argv[3], &no_enobufs) ||
+      !get_u32_arg(env, argv[4], &ext_ack) || !get_u32_arg(env, argv[5], &rcvbuf)) {
+    napi_throw_type_error(env, NULL, "nfq_native.open(protocol, msgSize, batch, noEnobufs, extAck, rcvbuf)");
+    return NULL;
+  }
+  if (msg_size < 64) msg_size = 64;
+  if (msg_size > (1u << 20)) msg_size = 1u << 20;
+  msg_size = (msg_size + 7) & ~7u;
+  if (batch < 1) batch = 1;
+  if (batch > MAX_BATCH) batch = MAX_BATCH;
+
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, (int)protocol);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "bind", e);
+  }
+  socklen_t sl = sizeof sa;
+  if (getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "getsockname", e);
+  }
+  int one = 1;
+  if (no_enobufs) setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one);
+  if (ext_ack) setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  if (rcvbuf > 0) {
+    int v = (int)rcvbuf;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof v) < 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+  }
+
+  nl_sock *s = (nl_sock *)calloc(1, sizeof *s);
+  if (s == NULL) {
+    close(fd);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  s->fd = fd;
+  s->port_id = sa.nl_pid;
+  s->msg_size = msg_size;
+  s->batch = batch;
+  s->env = env;
+  s->uv_closed = 1;
+  // Scratch pages are touched only as far as datagrams reach: resident memory follows the
+  // actual datagram sizes, not batch x msgSize.
+  s->scratch = (uint8_t *)malloc((size_t)batch * msg_size);
+  s->msgs = (struct mmsghdr *)calloc(batch, sizeof *s->msgs);
+  s->iovs = (struct iovec *)calloc(batch, sizeof *s->iovs);
+  if (s->scratch == NULL || s->msgs == NULL || s->iovs == NULL) {
+    close(fd);
+    free_sock(s);
+    return throw_errno(env, "malloc", ENOMEM);
+  }
+  for (unsigned i = 0; i < batch; i++) {
+    s->iovs[i].iov_base = s->scratch + (size_t)i * msg_size;
+    s->iovs[i].iov_len = msg_size;
+    s->msgs[i].msg_hdr.msg_iov = &s->iovs[i];
+    s->msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  napi_value ext;
+  if (napi_create_external(env, s, finalize, NULL, &ext) != napi_ok) {
+    close(fd);
+    free_sock(s);
+    napi_throw_error(env, NULL, "nfq_native: napi_create_external failed");
+    return NULL;
+  }
+  napi_add_env_cleanup_hook(env, cleanup_hook, s);
+  return ext;
+}
+
+static napi_value js_port_id(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  return num(env, s->port_id);
+}
+
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  if (s->closed) return throw_errno(env, "start", EBADF);
+  if (s->cb != NULL) {
+    napi_throw_error(env, NULL, "nfq_native: already started");
+    return NULL;
+  }
+  CHECK(napi_create_reference(env, argv[1], 1, &s->cb));
+  napi_value name;
+  CHECK(napi_create_string_utf8(env, "NetlinkReceive", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, NULL, name, &s->actx));
+  uv_loop_t *loop = NULL;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  int r = uv_poll_init(loop, &s->poll, s->fd);
+  if (r != 0) return throw_errno(env, "uv_poll_init", -r);
+  s->poll.data = s;
+  s->poll_inited = 1;
+  s->uv_closed = 0;
+  r = uv_poll_start(&s->poll, UV_READABLE, on_readable);
+  if (r != 0) return throw_errno(env, "uv_poll_start", -r);
+  s->polling = 1;
+  if (s->unref) uv_unref((uv_handle_t *)&s->poll);
+  return NULL;
+}
+
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  void *data;
+  size_t len;
+  napi_typedarray_type t;
+  napi_value ab;
+  size_t boff;
+  if (napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &boff) != napi_ok || t != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "nfq_native.send: expected a Uint8Array");
+    return NULL;
+  }
+  if (s->fd < 0) return num(env, EBADF);
+  struct sockaddr_nl to;
+  memset(&to, 0, sizeof to);
+  to.nl_family = AF_NETLINK;
+  ssize_t r;
+  do {
+    r = sendto(s->fd, data, len, 0, (struct sockaddr *)&to, sizeof to);
+  } while (r < 0 && errno == EINTR);
+  s->st[3] += 1;
+  if (r < 0) return num(env, errno);
+  s->st[4] += 1;
+  return num(env, 0);
+}
+
+static napi_value js_send_many(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  void *data, *lens_data;
+  size_t len, nlens, boff;
+  napi_typedarray_type t;
+  napi_value ab;
+  uint32_t count = 0;
+  if (napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &boff) != napi_ok || t != napi_uint8_array ||
+      napi_get_typedarray_info(env, argv[2], &t, &nlens, &lens_data, &ab, &boff) != napi_ok || t != napi_uint32_array ||
+      !get_u32_arg(env, argv[3], &count) || count > nlens) {
+    napi_throw_type_error(env, NULL, "nfq_native.sendMany(h, bytes: Uint8Array, lengths: Uint32Array, count)");
+    return NULL;
+  }
+  if (s->fd < 0) return num(env, -EBADF);
+  const uint32_t *lens = (const uint32_t *)lens_data;
+  struct sockaddr_nl to;
+  memset(&to, 0, sizeof to);
+  to.nl_family = AF_NETLINK;
+  struct mmsghdr mm[MAX_SEND_BATCH];
+  struct iovec iov[MAX_SEND_BATCH];
+  size_t off = 0;
+  uint32_t done = 0;
+  while (done < count) {
+    unsigned k = 0;
+    size_t o = off;
+    while (k < MAX_SEND_BATCH && done + k < count) {
+      uint32_t l = lens[done + k];
+      if (o + l > len) {
+        napi_throw_range_error(env, NULL, "nfq_native.sendMany: lengths exceed the bytes");
+        return NULL;
+      }
+      memset(&mm[k], 0, sizeof mm[k]);
+      iov[k].iov_base = (uint8_t *)data + o;
+      iov[k].iov_len = l;
+      mm[k].msg_hdr.msg_iov = &iov[k];
+      mm[k].msg_hdr.msg_iovlen = 1;
+      mm[k].msg_hdr.msg_name = &to;
+      mm[k].msg_hdr.msg_namelen = sizeof to;
+      o += l;
+      k++;
+    }
+    int r;
+    do {
+      r = sendmmsg(s->fd, mm, k, 0);
+    } while (r < 0 && errno == EINTR);
+    s->st[3] += 1;
+    if (r < 0) return num(env, done > 0 ? (double)done : -(double)errno);
+    s->st[4] += r;
+    for (int i = 0; i < r; i++) off += lens[done + i];
+    done += (uint32_t)r;
+    if ((unsigned)r < k) break;
+  }
+  return num(env, done);
+}
+
+static napi_value js_set_rcvbuf(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  uint32_t v = 0;
+  if (!get_u32_arg(env, argv[1], &v)) {
+    napi_throw_type_error(env, NULL, "nfq_native.setRcvbuf: expected a byte count");
+    return NULL;
+  }
+  if (s->fd < 0) return num(env, EBADF);
+  int iv = (int)v;
+  if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &iv, sizeof iv) == 0) return num(env, 0);
+  if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &iv, sizeof iv) == 0) return num(env, 0);
+  return num(env, errno);
+}
+
+static napi_value js_get_rcvbuf(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  if (s->fd < 0) return num(env, -1);
+  int v = 0;
+  socklen_t l = sizeof v;
+  if (getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &v, &l) < 0) return num(env, -1);
+  return num(env, v);
+}
+
+static napi_value js_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  bool on = true;
+  napi_get_value_bool(env, argv[1], &on);
+  s->unref = !on;
+  if (s->poll_inited) {
+    if (on) uv_ref((uv_handle_t *)&s->poll);
+    else uv_unref((uv_handle_t *)&s->poll);
+  }
+  return NULL;
+}
+
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  void *data;
+  size_t len, boff;
+  napi_typedarray_type t;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &boff) != napi_ok || t != napi_float64_array || len < 6) {
+    napi_throw_type_error(env, NULL, "nfq_native.stats: expected a Float64Array(6)");
+    return NULL;
+  }
+  memcpy(data, s->st, sizeof s->st);
+  return NULL;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  do_close(s, env);
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"portId", NULL, js_port_id, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"start", NULL, js_start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendMany", NULL, js_send_many, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setRcvbuf", NULL, js_set_rcvbuf, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getRcvbuf", NULL, js_get_rcvbuf, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ref", NULL, js_ref, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}
