@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// A configurable consumer built on the BUILT library (dist/), run inside a test namespace.
+//   node consumer.mjs '<json config>'
+// Config: { queues, options, mode, verdict, repeatMark, batch, rewrite, dropTo, quiet }
+//   mode 'verdict'     answer `verdict` (a Verdict object or name) for every packet (default accept)
+//   mode 'repeat-mark' repeat with mark `repeatMark` unless the packet has it, then accept
+//   mode 'batch'       leave packets pending; after `batch.count` of them send ONE batch verdict
+//   mode 'rewrite'     replace `rewrite.find` by `rewrite.replace` in UDP/TCP data; fix
+//                      checksums (withTransportPayload) unless rewrite.fix === false
+//   mode 'stall'       never answer (packets stay queued until close)
+//   dropTo {uid,gid}   after opening, process.setgid/setuid to these
+// Prints {"ready":true,...} once open (or {"openError":{...}} and exits 1), {"pkt":{...}}
+// per packet (unless quiet), {"error":{...}} per reported error. stdin commands:
+//   stats -> {"stats":...};  batch-again -> resends the last batch;  close -> {"closed":true,"stats"} and exit
+import { createInterface } from 'node:readline';
+import * as nfq from '../../../dist/index.js';
+
+const cfg = JSON.parse(process.argv[2] ?? '{}');
+const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+const errJson = (e) => ({ name: e.name, message: e.message, code: e.code, errno: e.errno, step: e.step, packetId: e.packetId, queue: e.queue });
+
+const mode = cfg.mode ?? 'verdict';
+const verdict = cfg.verdict ?? 'accept';
+let queue;
+let pendingBatch = [];
+let lastBatch;
+let batches = 0;
+
+function hex(b) {
+  return b === undefined ? undefined : Buffer.from(b).toString('hex');
+}
+
+function describe(p) {
+  const o = {
+    queue: p.queue,
+    id: p.id,
+    family: p.family,
+    hook: p.hook,
+    hwProtocol: p.hwProtocol,
+    mark: p.mark,
+    priority: p.priority,
+    indev: p.indev,
+    outdev: p.outdev,
+    physindev: p.physindev,
+    physoutdev: p.physoutdev,
+    indevName: nfq.interfaceName(p.indev),
+    outdevName: nfq.interfaceName(p.outdev),
+    physindevName: nfq.interfaceName(p.physindev),
+    physoutdevName: nfq.interfaceName(p.physoutdev),
+    hwaddr: nfq.formatHwaddr(p.hwaddr),
+    timestamp: p.timestamp,
+    uid: p.uid,
+    gid: p.gid,
+    secctx: p.secctx,
+    skbInfo: p.skbInfo,
+    len: p.payload?.byteLength,
+    capLen: p.capLen,
+    ct: p.ct !== undefined,
+    ctInfo: p.ctInfo,
+    vlan: p.vlan,
+    l2hdr: hex(p.l2hdr),
+    unknown: p.unknown?.map((a) => a.type),
+  };
+  if (p.payload !== undefined && p.payload.byteLength > 0) {
+    try {
+      o.data = Buffer.from(nfq.transportPayload(p.payload)).toString('latin1').slice(0, 64);
+    } catch {
+      /* not TCP/UDP */
+    }
+  }
+  return o;
+}
+
+function rewrite(p) {
+  const { find, replace, fix } = cfg.rewrite;
+  if (p.payload === undefined) return 'accept';
+  let data;
+  try {
+    data = Buffer.from(nfq.transportPayload(p.payload));
+  } catch {
+    return 'accept';
+  }
+  const s = data.toString('latin1');
+  if (!s.includes(find)) return 'accept';
+  const newData = Buffer.from(s.replace(find, replace), 'latin1');
+  if (fix === false) {
+    // Negative control: same-length bytes changed, checksums left stale.
+    const copy = Buffer.from(p.payload);
+    const off = copy.byteLength - data.byteLength;
+    newData.copy(copy, off, 0, Math.min(newData.length, data.length));
+    return { verdict: 'accept', payload: copy };
+  }
+  return { verdict: 'accept', payload: nfq.withTransportPayload(p.payload, newData) };
+}
+
+function onPacket(p) {
+  if (!cfg.quiet) out({ pkt: describe(p) });
+  switch (mode) {
+    case 'verdict':
+      return verdict;
+    case 'repeat-mark':
+      return p.mark === cfg.repeatMark ? 'accept' : nfq.repeat({ mark: cfg.repeatMark });
+    case 'rewrite':
+      return rewrite(p);
+    case 'stall':
+      return new Promise(() => {});
+    case 'batch': {
+      pendingBatch.push(p.id);
+      if (pendingBatch.length === cfg.batch.count) {
+        const maxId = Math.max(...pendingBatch);
+        const q = p.queue;
+        pendingBatch = [];
+        // After this packet's callback returns: the batch settles every pending packet.
+        setImmediate(() => {
+          const b = { verdict: cfg.batch.verdict ?? 'accept' };
+          if (cfg.batch.mark !== undefined) b.mark = cfg.batch.mark;
+          if (cfg.batch.priority !== undefined) b.priority = cfg.batch.priority;
+          lastBatch = { q, maxId, b };
+          queue.batchVerdict(q, maxId, b);
+          batches++;
+          out({ batch: true, maxId, batches });
+        });
+      }
+      return new Promise(() => {});
+    }
+    default:
+      throw new Error(`unknown mode ${mode}`);
+  }
+}
+
+try {
+  queue = await nfq.openQueue(cfg.queues ?? 0, onPacket, { ...(cfg.options ?? {}), onError: (e) => out({ error: errJson(e) }) });
+} catch (e) {
+  out({ openError: errJson(e) });
+  process.exit(1);
+}
+if (cfg.dropTo) {
+  process.setgroups?.([]);
+  process.setgid(cfg.dropTo.gid);
+  process.setuid(cfg.dropTo.uid);
+}
+out({ ready: true, queues: queue.queues, uid: process.getuid(), gid: process.getgid(), euid: process.geteuid() });
+
+const rl = createInterface({ input: process.stdin });
+rl.on('line', async (line) => {
+  const cmd = line.trim();
+  if (cmd === 'stats') out({ stats: queue.stats() });
+  else if (cmd === 'batch-again' && lastBatch) {
+    queue.batchVerdict(lastBatch.q, lastBatch.maxId, lastBatch.b);
+    out({ batchAgain: true });
+  } else if (cmd === 'close') {
+    const stats = queue.stats();
+    await queue.close();
+    out({ closed: true, stats });
+    process.exit(0);
+  }
+});
