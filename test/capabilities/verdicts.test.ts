@@ -17,14 +17,6 @@ function recvCount(sink: Proc): number {
   return sink.lines.filter((l) => l.recv).length;
 }
 
-/** Packets of HTB class 1:N on lo, from `tc -s class show` (HTB picks the class named by skb->priority). */
-function tcClassPackets(band: number): number {
-  const out = ns.exec('tc', '-s', 'class', 'show', 'dev', 'lo');
-  const m = new RegExp(`class htb 1:${band} [^\\n]*\\n\\s*Sent \\d+ bytes (\\d+) pkt`).exec(out);
-  if (!m) throw new Error(`no class 1:${band} in:\n${out}`);
-  return Number(m[1]);
-}
-
 describe('verdicts', () => {
   it('requeue: a packet requeued from queue 1 arrives at the consumer of queue 2; with bypass and nobody on the target it reaches the sink', async () => {
     ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '5001', '-m', 'comment', '--comment', 'rq1', '-j', 'NFQUEUE', '--queue-num', '1');
@@ -107,17 +99,14 @@ describe('verdicts', () => {
   });
 
   it('priority in a verdict sets skb->priority: HTB puts the packets in class 1:3', async () => {
-    // No prio qdisc in this kernel: HTB also classifies by skb->priority when it names a class.
-    ns.exec('tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '1');
-    ns.exec('tc', 'class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '10gbit');
-    ns.exec('tc', 'class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:3', 'htb', 'rate', '10gbit');
+    ns.htbOnLo();
     ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '5006', '-j', 'NFQUEUE', '--queue-num', '10');
     const sink = await ns.udpSink(5006, '127.0.0.1');
-    const before = tcClassPackets(3);
+    const before = ns.htbPackets(3);
     const c = await ns.consumer({ queues: 10, verdict: { verdict: 'accept', priority: 0x10003 } });
     await ns.sendUdp('127.0.0.1', 5006, 5);
     await eventually(() => recvCount(sink) === 5, 'sink got 5');
-    expect(tcClassPackets(3) - before).toBe(5);
+    expect(ns.htbPackets(3) - before).toBe(5);
     c.send('close');
     await c.done;
   });

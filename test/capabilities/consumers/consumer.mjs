@@ -4,14 +4,15 @@
 // Config: { queues, options, mode, verdict, repeatMark, batch, rewrite, dropTo, quiet }
 //   mode 'verdict'     answer `verdict` (a Verdict object or name) for every packet (default accept)
 //   mode 'repeat-mark' repeat with mark `repeatMark` unless the packet has it, then accept
-//   mode 'batch'       leave packets pending; after `batch.count` of them send ONE batch verdict
+//   mode 'batch'       leave packets pending; after `batch.count` of them (or on stdin 'batch')
+//                      send ONE batch verdict {batch.verdict, batch.mark, batch.priority}
 //   mode 'rewrite'     replace `rewrite.find` by `rewrite.replace` in UDP/TCP data; fix
 //                      checksums (withTransportPayload) unless rewrite.fix === false
 //   mode 'stall'       never answer (packets stay queued until close)
 //   dropTo {uid,gid}   after opening, process.setgid/setuid to these
 // Prints {"ready":true,...} once open (or {"openError":{...}} and exits 1), {"pkt":{...}}
 // per packet (unless quiet), {"error":{...}} per reported error. stdin commands:
-//   stats -> {"stats":...};  batch-again -> resends the last batch;  close -> {"closed":true,"stats"} and exit
+//   stats -> {"stats":...};  batch -> one batch verdict;  batch-again -> resends the last batch;  close -> {"closed":true,"stats"} and exit
 import { createInterface } from 'node:readline';
 import * as nfq from '../../../dist/index.js';
 
@@ -25,6 +26,22 @@ let queue;
 let pendingBatch = [];
 let lastBatch;
 let batches = 0;
+let lastQueue = 0;
+
+// One batch verdict for every packet seen so far (they are pending: their promises never settle).
+function sendBatch() {
+  if (pendingBatch.length === 0) return;
+  const maxId = Math.max(...pendingBatch);
+  const n = pendingBatch.length;
+  pendingBatch = [];
+  const b = { verdict: cfg.batch.verdict ?? 'accept' };
+  if (cfg.batch.mark !== undefined) b.mark = cfg.batch.mark;
+  if (cfg.batch.priority !== undefined) b.priority = cfg.batch.priority;
+  lastBatch = { q: lastQueue, maxId, b };
+  queue.batchVerdict(lastQueue, maxId, b);
+  batches++;
+  out({ batch: true, maxId, n, batches });
+}
 
 function hex(b) {
   return b === undefined ? undefined : Buffer.from(b).toString('hex');
@@ -106,21 +123,8 @@ function onPacket(p) {
       return new Promise(() => {});
     case 'batch': {
       pendingBatch.push(p.id);
-      if (pendingBatch.length === cfg.batch.count) {
-        const maxId = Math.max(...pendingBatch);
-        const q = p.queue;
-        pendingBatch = [];
-        // After this packet's callback returns: the batch settles every pending packet.
-        setImmediate(() => {
-          const b = { verdict: cfg.batch.verdict ?? 'accept' };
-          if (cfg.batch.mark !== undefined) b.mark = cfg.batch.mark;
-          if (cfg.batch.priority !== undefined) b.priority = cfg.batch.priority;
-          lastBatch = { q, maxId, b };
-          queue.batchVerdict(q, maxId, b);
-          batches++;
-          out({ batch: true, maxId, batches });
-        });
-      }
+      lastQueue = p.queue;
+      if (cfg.batch.count !== undefined && pendingBatch.length === cfg.batch.count) setImmediate(sendBatch);
       return new Promise(() => {});
     }
     default:
@@ -145,6 +149,7 @@ const rl = createInterface({ input: process.stdin });
 rl.on('line', async (line) => {
   const cmd = line.trim();
   if (cmd === 'stats') out({ stats: queue.stats() });
+  else if (cmd === 'batch') sendBatch();
   else if (cmd === 'batch-again' && lastBatch) {
     queue.batchVerdict(lastBatch.q, lastBatch.maxId, lastBatch.b);
     out({ batchAgain: true });

@@ -184,6 +184,23 @@ export class Ns {
     const p = this.traffic(args, cmdPrefix);
     return p.waitFor((j) => j.sent !== undefined, 30_000);
   }
+  /**
+   * HTB on lo with classes 1:1 (default) and 1:3: HTB puts a packet whose skb->priority
+   * names one of its classes in that class, so `tc -s class` counts prove a priority.
+   * (This kernel has no prio qdisc.)
+   */
+  htbOnLo(): void {
+    this.exec('tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '1');
+    this.exec('tc', 'class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '10gbit');
+    this.exec('tc', 'class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:3', 'htb', 'rate', '10gbit');
+  }
+  /** Packets sent through HTB class 1:N on lo. */
+  htbPackets(cls: number): number {
+    const out = this.exec('tc', '-s', 'class', 'show', 'dev', 'lo');
+    const m = new RegExp(`class htb 1:${cls} [^\\n]*\\n\\s*Sent \\d+ bytes (\\d+) pkt`).exec(out);
+    if (!m) throw new Error(`no class 1:${cls} in:\n${out}`);
+    return Number(m[1]);
+  }
   async destroy(): Promise<void> {
     for (const p of this.procs) p.kill();
     await Promise.race([Promise.all(this.procs.map((p) => p.done)), new Promise((r) => setTimeout(r, 3000))]);
