@@ -6,7 +6,8 @@
 //   mode 'repeat-mark' repeat with mark `repeatMark` unless the packet has it, then accept
 //   mode 'batch'       leave packets pending; after `batch.count` of them (or on stdin 'batch')
 //                      send ONE batch verdict {batch.verdict, batch.mark, batch.priority}
-//   mode 'rewrite'     replace `rewrite.find` by `rewrite.replace` in UDP/TCP data; fix
+//   mode 'rewrite'     replace `rewrite.find` by `rewrite.replace` in UDP/TCP data (or per queue:
+//                      rewriteByQueue {"1": {find, replace, fix}}); fix
 //                      checksums (withTransportPayload) unless rewrite.fix === false
 //   mode 'stall'       never answer (packets stay queued until close)
 //   dropTo {uid,gid}   after opening, process.setgid/setuid to these
@@ -89,7 +90,9 @@ function describe(p) {
 }
 
 function rewrite(p) {
-  const { find, replace, fix } = cfg.rewrite;
+  const rule = cfg.rewriteByQueue?.[p.queue] ?? cfg.rewrite;
+  if (rule === undefined) return 'accept';
+  const { find, replace, fix } = rule;
   if (p.payload === undefined) return 'accept';
   let data;
   try {

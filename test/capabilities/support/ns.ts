@@ -82,6 +82,14 @@ export class Proc {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+  /** Waits until stderr matches `re` (e.g. tshark's "Capturing on"). */
+  async waitStderr(re: RegExp, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!re.test(this.stderr)) {
+      if (this.exited || Date.now() > deadline) throw new Error(`never saw ${re} from ${this.argv.join(' ')}\n${this.describe()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
   send(line: string): void {
     this.child.stdin!.write(`${line}\n`);
   }
