@@ -27,6 +27,10 @@ export interface QueueErrorContext {
   flags?: number;
   request?: RequestInfo;
   extAck?: { message?: string; offset?: number };
+  /** Port id of the socket that holds the queue, when another one does. */
+  ownerPortId?: number;
+  /** The errno the kernel really sent, when the library reports a more precise one. */
+  kernelErrno?: number;
 }
 
 function explain(errno: number, code: string, c: QueueErrorContext): string {
@@ -34,7 +38,11 @@ function explain(errno: number, code: string, c: QueueErrorContext): string {
   switch (c.step) {
     case 'bind':
       if (code === 'EPERM') return `binding ${q} needs CAP_NET_ADMIN (EPERM): run as root or with that capability (privileges may be dropped after opening)`;
-      if (code === 'EBUSY') return `${q} is already bound by another process or socket (EBUSY)`;
+      if (code === 'EBUSY') {
+        const owner = c.ownerPortId === undefined ? '' : ` (netlink port id ${c.ownerPortId})`;
+        const kernel = c.kernelErrno === undefined || c.kernelErrno === errno ? '' : `; the kernel answered ${new NetlinkKernelError(c.kernelErrno, '').code}`;
+        return `${q} is already bound by another process${owner} (EBUSY${kernel})`;
+      }
       break;
     case 'flags':
       if (code === 'EOPNOTSUPP' || code === 'ENOTSUPP') {
@@ -66,6 +74,8 @@ export class QueueKernelError extends NetlinkKernelError {
   readonly queue: number;
   /** Packet id, for verdict errors. */
   readonly packetId: number | undefined;
+  /** The errno the kernel sent, when `errno` was refined (EPERM on a queue another socket holds → EBUSY). */
+  readonly kernelErrno: number;
   constructor(errno: number, c: QueueErrorContext) {
     // Build the message from the errno name; NetlinkKernelError fills `code` the same way.
     const probe = new NetlinkKernelError(errno, '');
@@ -75,6 +85,7 @@ export class QueueKernelError extends NetlinkKernelError {
     this.step = c.step;
     this.queue = c.queue;
     this.packetId = c.packetId;
+    this.kernelErrno = c.kernelErrno ?? errno;
   }
 }
 

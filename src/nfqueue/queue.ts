@@ -710,6 +710,25 @@ function salvagePacketId(buf: Uint8Array, off: number, mlen: number, view: DataV
 type VerdictName = Verdict['verdict'];
 
 /**
+ * The kernel answers EPERM both for a missing CAP_NET_ADMIN and for a queue that another
+ * socket holds (it checks the owner before the command). /proc tells the two apart: when
+ * another port id holds the queue, report EBUSY, which is what the user needs to know.
+ */
+function refineBindError(e: unknown, queue: number, ourPortId: number): unknown {
+  if (!(e instanceof QueueKernelError) || e.code !== 'EPERM') return e;
+  let owner: number | undefined;
+  try {
+    owner = readKernelQueueStats().find((r) => r.queue === queue && r.portId !== ourPortId)?.portId;
+  } catch {
+    return e;
+  }
+  if (owner === undefined) return e;
+  const ctx: ConstructorParameters<typeof QueueKernelError>[1] = { step: 'bind', queue, ownerPortId: owner, kernelErrno: e.errno };
+  if (e.request !== undefined) ctx.request = e.request;
+  return new QueueKernelError(16, ctx);
+}
+
+/**
  * Opens a netlink socket, binds queue `num` (or each of several), sets the copy mode
  * (default: whole packets) and the optional max length and flags, waiting for the kernel's
  * ack at each step. Resolves to the running Queue; rejects with a QueueKernelError that
@@ -732,7 +751,11 @@ export async function openQueue(num: number | readonly number[], callback: Packe
     const pid = transport.portId;
     const { flags, mask } = flagBits(options.flags ?? {});
     for (const q of nums) {
-      await queue.configure('bind', q, (w, seq) => encodeConfigCommand(w, q, C.NFQNL_CFG_CMD_BIND, C.NFPROTO_UNSPEC, { seq, pid, ack: true }));
+      await queue
+        .configure('bind', q, (w, seq) => encodeConfigCommand(w, q, C.NFQNL_CFG_CMD_BIND, C.NFPROTO_UNSPEC, { seq, pid, ack: true }))
+        .catch((e: unknown) => {
+          throw refineBindError(e, q, pid);
+        });
       // Right after BIND the copy mode is NONE, which drops every packet: set it at once.
       await queue.configure('params', q, (w, seq) => encodeConfigParams(w, q, copyMode, copyRange, { seq, pid, ack: true }));
       if (options.maxLen !== undefined) {

@@ -1,0 +1,182 @@
+/**
+ * The core library against the real kernel: each scenario in its own queue inside one
+ * network namespace made for this file, with an iptables-legacy NFQUEUE rule, a consumer
+ * child (test/core/consumer.mjs, built library) and UDP traffic to 127.0.0.1 / ::1.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { createNetns, startUdpSink, sinkSummary, sinkDatagrams, sendUdp, type Netns, type Child } from '../helpers/netns.js';
+
+const CONSUMER = fileURLToPath(new URL('./consumer.mjs', import.meta.url));
+
+let ns: Netns;
+
+beforeAll(() => {
+  ns = createNetns('core');
+});
+afterAll(async () => {
+  await ns?.destroy();
+});
+
+interface ConsumerLine {
+  ready?: boolean;
+  portId?: number;
+  error?: { name: string; code?: string; message: string; packetId?: number };
+  openError?: { name: string; code?: string; step?: string; message: string };
+  closed?: boolean;
+  callbacks?: number;
+  stats?: { received: number; verdicts: Record<string, number>; callbackErrors: number; pending: number; kernel: unknown[] };
+}
+
+async function startConsumer(queue: number, policy: string, ...extra: string[]): Promise<Child> {
+  const c = ns.spawnNode(CONSUMER, [String(queue), policy, ...extra]);
+  const first = await c.waitForJson<ConsumerLine>((j) => j.ready === true || j.openError !== undefined, 15_000);
+  if (first.openError) throw new Error(`consumer failed to open queue ${queue}: ${first.openError.message}`);
+  await ns.waitForQueueBound(queue, 10_000, { copyMode: 2 });
+  return c;
+}
+
+async function stopConsumer(c: Child): Promise<ConsumerLine> {
+  c.kill('SIGTERM');
+  const line = await c.waitForJson<ConsumerLine>((j) => j.closed === true, 15_000);
+  await c.waitForExit(5_000);
+  return line;
+}
+
+function queueUdpPort(port: number, queue: number, family: 4 | 6 = 4): void {
+  const args = ['-A', 'OUTPUT', '-p', 'udp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', String(queue)];
+  if (family === 6) ns.ip6tables(...args);
+  else ns.iptables(...args);
+}
+
+describe('core library on the kernel', () => {
+  it('passes 1,000 UDP datagrams through OUTPUT, all accepted and all received', async () => {
+    queueUdpPort(7001, 1);
+    const consumer = await startConsumer(1, 'accept');
+    const sink = await startUdpSink(ns, 7001, { count: 1000, timeoutMs: 30_000, quiet: true });
+    const sent = await sendUdp(ns, '127.0.0.1', 7001, { count: 1000, rate: 5000 });
+    expect(sent.sent).toBe(1000);
+    const got = await sinkSummary(sink, 30_000);
+    expect(got.received).toBe(1000);
+    expect(got.distinct).toBe(1000);
+    const closed = await stopConsumer(consumer);
+    expect(closed.stats?.received).toBe(1000);
+    expect(closed.stats?.verdicts.accept).toBe(1000);
+    // The kernel lost nothing and the queue is gone after close().
+    expect(ns.queueRow(1)).toBeUndefined();
+  });
+
+  it('accepts odd and drops even datagrams: the sink gets exactly the odd ones', async () => {
+    queueUdpPort(7002, 2);
+    const consumer = await startConsumer(2, 'oddeven');
+    const sink = await startUdpSink(ns, 7002, { idleMs: 1500, timeoutMs: 20_000 });
+    await sendUdp(ns, '127.0.0.1', 7002, { count: 200, rate: 4000 });
+    const got = await sinkSummary(sink, 25_000);
+    const seqs = sinkDatagrams(sink).map((d) => d.seq).sort((a, b) => (a ?? 0) - (b ?? 0));
+    const odd = Array.from({ length: 100 }, (_, i) => 2 * i + 1);
+    expect(got.received).toBe(100);
+    expect(seqs).toEqual(odd);
+    const closed = await stopConsumer(consumer);
+    expect(closed.stats?.verdicts.accept).toBe(100);
+    expect(closed.stats?.verdicts.drop).toBe(100);
+  });
+
+  it('sets a mark with the verdict that a later -m mark rule counts', async () => {
+    queueUdpPort(7003, 3);
+    // ACCEPT resumes at the next hook: count the mark in mangle POSTROUTING.
+    ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', '7003', '-m', 'mark', '--mark', '0x2a', '-m', 'comment', '--comment', 'marked42');
+    ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', '7003', '-m', 'mark', '--mark', '0', '-m', 'comment', '--comment', 'unmarked');
+    const consumer = await startConsumer(3, 'mark=42');
+    const sink = await startUdpSink(ns, 7003, { count: 150, timeoutMs: 20_000, quiet: true });
+    await sendUdp(ns, '127.0.0.1', 7003, { count: 150, rate: 4000 });
+    expect((await sinkSummary(sink, 25_000)).received).toBe(150);
+    expect(ns.counter('mangle', 'POSTROUTING', 'marked42').pkts).toBe(150);
+    expect(ns.counter('mangle', 'POSTROUTING', 'unmarked').pkts).toBe(0);
+    await stopConsumer(consumer);
+  });
+
+  it('works the same over IPv6 (::1)', async () => {
+    queueUdpPort(7004, 4, 6);
+    const consumer = await startConsumer(4, 'oddeven');
+    const sink = await startUdpSink(ns, 7004, { family: 6, idleMs: 1500, timeoutMs: 20_000 });
+    await sendUdp(ns, '::1', 7004, { family: 6, count: 300, rate: 4000 });
+    await sinkSummary(sink, 25_000);
+    const seqs = sinkDatagrams(sink).map((d) => d.seq ?? -1);
+    expect(seqs.length).toBe(150);
+    expect(seqs.every((s) => s % 2 === 1)).toBe(true);
+    const closed = await stopConsumer(consumer);
+    expect(closed.stats?.received).toBe(300);
+  });
+
+  it('rejects binding a queue another socket holds with a typed EBUSY error', async () => {
+    const holder = await startConsumer(5, 'accept');
+    const second = ns.spawnNode(CONSUMER, ['5', 'accept']);
+    const line = await second.waitForJson<ConsumerLine>((j) => j.openError !== undefined || j.ready === true, 15_000);
+    expect(line.ready).toBeUndefined();
+    expect(line.openError?.name).toBe('QueueKernelError');
+    expect(line.openError?.code).toBe('EBUSY');
+    expect(line.openError?.step).toBe('bind');
+    expect(line.openError?.message).toMatch(/queue 5 is already bound/);
+    expect((await second.waitForExit(5_000)).code).toBe(1);
+    // The holder is untouched and still owns the queue.
+    const row = ns.queueRow(5);
+    expect(row?.portid).toBe((holder.json<ConsumerLine>().find((j) => j.ready)?.portId));
+    await stopConsumer(holder);
+  });
+
+  it('close() gives every waiting packet the default verdict and leaves none waiting', async () => {
+    queueUdpPort(7006, 6);
+    const consumer = await startConsumer(6, 'hold');
+    const sink = await startUdpSink(ns, 7006, { count: 40, timeoutMs: 30_000 });
+    await sendUdp(ns, '127.0.0.1', 7006, { count: 40 });
+    // All 40 wait in the kernel for a verdict the callback never gives.
+    for (let i = 0; i < 100 && (ns.queueRow(6)?.waiting ?? 0) < 40; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(ns.queueRow(6)?.waiting).toBe(40);
+    expect(sinkDatagrams(sink).length).toBe(0);
+    const closed = await stopConsumer(consumer);
+    expect(closed.stats?.verdicts.accept).toBe(40);
+    expect((await sinkSummary(sink, 10_000)).received).toBe(40);
+    expect(ns.queueRow(6)).toBeUndefined();
+  });
+
+  it('close() with default drop: every held packet is dropped, none reaches the sink', async () => {
+    queueUdpPort(7008, 8);
+    ns.iptables('-A', 'INPUT', '-p', 'udp', '--dport', '7008', '-m', 'comment', '--comment', 'in7008');
+    const consumer = await startConsumer(8, 'hold', '--default', 'drop');
+    const sink = await startUdpSink(ns, 7008, { idleMs: 1000, timeoutMs: 4_000 });
+    await sendUdp(ns, '127.0.0.1', 7008, { count: 25 });
+    for (let i = 0; i < 100 && (ns.queueRow(8)?.waiting ?? 0) < 25; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(ns.queueRow(8)?.waiting).toBe(25);
+    const closed = await stopConsumer(consumer);
+    expect(closed.stats?.verdicts.drop).toBe(25);
+    expect((await sinkSummary(sink, 10_000)).received).toBe(0);
+    expect(ns.counter('filter', 'INPUT', 'in7008').pkts).toBe(0);
+  });
+
+  it('a throwing callback costs only that packet its own verdict: default applied, queue lives on', async () => {
+    queueUdpPort(7007, 7);
+    const consumer = await startConsumer(7, 'throw-every=3');
+    const sink = await startUdpSink(ns, 7007, { count: 300, timeoutMs: 30_000, quiet: true });
+    await sendUdp(ns, '127.0.0.1', 7007, { count: 300, rate: 4000 });
+    expect((await sinkSummary(sink, 30_000)).received).toBe(300);
+    const errors = consumer.json<ConsumerLine>().filter((j) => j.error !== undefined);
+    expect(errors.length).toBe(100);
+    expect(errors.every((e) => e.error?.name === 'CallbackError' && /policy throws/.test(e.error.message))).toBe(true);
+    const closed = await stopConsumer(consumer);
+    expect(closed.stats?.callbackErrors).toBe(100);
+    expect(closed.stats?.verdicts.accept).toBe(300);
+  });
+
+  it('a rejecting async callback gets the default verdict too', async () => {
+    queueUdpPort(7009, 9);
+    const consumer = await startConsumer(9, 'reject-every=4', '--default', 'drop');
+    const sink = await startUdpSink(ns, 7009, { idleMs: 1500, timeoutMs: 20_000 });
+    await sendUdp(ns, '127.0.0.1', 7009, { count: 200, rate: 4000 });
+    await sinkSummary(sink, 25_000);
+    // Callbacks 4, 8, … reject and their packets are dropped: 150 arrive.
+    expect(sinkDatagrams(sink).length).toBe(150);
+    const closed = await stopConsumer(consumer);
+    expect(closed.stats?.callbackErrors).toBe(50);
+    expect(closed.stats?.verdicts.drop).toBe(50);
+  });
+});
