@@ -1,0 +1,197 @@
+/**
+ * The native transport (native/nfq_native.c via src/netlink/native-transport.ts):
+ * fallback when the addon is absent, several datagrams per receive call, several messages
+ * and datagrams per send call. The socket tests need no privileges: verdicts for a queue
+ * nobody bound make the kernel answer one NLMSG_ERROR per message.
+ */
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { openNativeTransport, nativeTransportUnavailable, type NativeTransport } from '../../src/netlink/native-transport.js';
+import { MessageWriter } from '../../src/netlink/writer.js';
+import { NETLINK_NETFILTER, NLMSG_ERROR, NLM_F_REQUEST, NLM_F_ACK } from '../../src/netlink/constants.js';
+import { parseMessages } from '../../src/netlink/message.js';
+import { NetlinkSocketError } from '../../src/netlink/errors.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const unavailable = nativeTransportUnavailable();
+// An unbound queue number; the kernel answers ENODEV (or EPERM without CAP_NET_ADMIN).
+const QUEUE = 65_431;
+const NFQ_TYPE_VERDICT = (3 << 8) | 1;
+
+/** `count` verdict messages with NLM_F_ACK, one datagram. */
+function verdicts(count: number, firstSeq: number): Uint8Array {
+  const w = new MessageWriter(1024);
+  for (let i = 0; i < count; i++) {
+    w.begin({ type: NFQ_TYPE_VERDICT, flags: NLM_F_REQUEST | NLM_F_ACK, seq: firstSeq + i, pid: 0 });
+    w.rawU8(0).rawU8(0).rawBe16(QUEUE);
+    w.attrBytes(2, new Uint8Array([0, 0, 0, 1, 0, 0, 0, 1 + i]));
+    w.end();
+  }
+  return w.finishCopy();
+}
+
+interface Received {
+  calls: number;
+  seqs: number[];
+  errnos: number[];
+  errors: NetlinkSocketError[];
+}
+
+function collect(t: NativeTransport): Received {
+  const r: Received = { calls: 0, seqs: [], errnos: [], errors: [] };
+  t.start({
+    datagram(d) {
+      r.calls++;
+      for (const m of parseMessages(d)) {
+        expect(m.header.type).toBe(NLMSG_ERROR);
+        const v = new DataView(d.buffer, d.byteOffset + m.payloadOffset);
+        r.errnos.push(-v.getInt32(0, true));
+        r.seqs.push(v.getUint32(12, true));
+      }
+    },
+    error(e) {
+      r.errors.push(e);
+    },
+  });
+  return r;
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out');
+    await new Promise((res) => setTimeout(res, 5));
+  }
+}
+
+function runNode(code: string, env: Record<string, string>): { stdout: string; stderr: string; status: number | null } {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+describe('default transport fallback', () => {
+  const probe = `
+    import { openDefaultTransport } from './dist/netlink/default-transport.js';
+    const a = openDefaultTransport(12); const b = openDefaultTransport(12);
+    console.log(JSON.stringify({ a: a.kind, b: b.kind, portId: a.portId > 0 }));
+    a.close(); b.close();`;
+
+  it('falls back to the netlink package with one notice when the addon cannot load', () => {
+    const r = runNode(probe, { NFQUEUE_NATIVE_ADDON: '/nonexistent/nfq_native.node' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ a: 'netlink', b: 'netlink', portId: true });
+    const notices = r.stderr.split('\n').filter((l) => l.includes('NFQUEUE_NATIVE_UNAVAILABLE'));
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(/native netlink transport unavailable: not built/);
+  });
+
+  it('uses the netlink package silently when NFQUEUE_TRANSPORT=netlink', () => {
+    const r = runNode(probe, { NFQUEUE_TRANSPORT: 'netlink' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).a).toBe('netlink');
+    expect(r.stderr).not.toMatch(/NFQUEUE_NATIVE_UNAVAILABLE/);
+  });
+
+  it.skipIf(unavailable !== undefined)('uses the native addon when it is built', () => {
+    const r = runNode(probe, {});
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ a: 'native', b: 'native', portId: true });
+    expect(r.stderr).toBe('');
+  });
+
+  it('refuses NFQUEUE_TRANSPORT=native when the addon cannot load', () => {
+    const r = runNode(probe, { NFQUEUE_TRANSPORT: 'native', NFQUEUE_NATIVE_ADDON: '/nonexistent/nfq_native.node' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/NFQUEUE_TRANSPORT=native: native netlink transport unavailable/);
+  });
+});
+
+describe.skipIf(unavailable !== undefined)('native transport socket', () => {
+  it('sends several messages in one datagram and receives the replies in one call', async () => {
+    const t = openNativeTransport(NETLINK_NETFILTER);
+    try {
+      expect(t.kind).toBe('native');
+      expect(t.reusesReceiveBuffer).toBe(false);
+      expect(t.portId).toBeGreaterThan(0);
+      const r = collect(t);
+      t.send(verdicts(8, 100));
+      await until(() => r.seqs.length >= 8);
+      expect(r.seqs).toEqual([100, 101, 102, 103, 104, 105, 106, 107]);
+      expect(new Set(r.errnos).size).toBe(1);
+      expect(r.errnos[0]).toBeGreaterThan(0);
+      const s = t.stats();
+      expect(s.sendCalls).toBe(1);
+      expect(s.datagramsSent).toBe(1);
+      // The kernel queued eight reply datagrams during the send: one recvmmsg, one JS call.
+      expect(s.datagramsReceived).toBe(8);
+      expect(r.calls).toBe(1);
+      expect(s.receiveCalls).toBeLessThanOrEqual(2);
+      expect(r.errors).toEqual([]);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('sends several datagrams with one sendmmsg', async () => {
+    const t = openNativeTransport(NETLINK_NETFILTER);
+    try {
+      const r = collect(t);
+      t.sendMany([verdicts(2, 200), verdicts(3, 210), verdicts(1, 220)]);
+      await until(() => r.seqs.length >= 6);
+      expect(r.seqs).toEqual([200, 201, 210, 211, 212, 220]);
+      const s = t.stats();
+      expect(s.sendCalls).toBe(1);
+      expect(s.datagramsSent).toBe(3);
+      expect(s.datagramsReceived).toBe(6);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('keeps delivered bytes valid after later receives (fresh buffer per batch)', async () => {
+    const t = openNativeTransport(NETLINK_NETFILTER, { batch: 2 });
+    try {
+      const kept: Uint8Array[] = [];
+      t.start({ datagram: (d) => kept.push(d), error: () => {} });
+      t.send(verdicts(5, 300));
+      await until(() => kept.reduce((n, d) => n + parseMessages(d).length, 0) >= 5);
+      // batch 2: five replies arrive over three calls, none overwriting another.
+      expect(kept.length).toBe(3);
+      const seqs = kept.flatMap((d) => parseMessages(d).map((m) => new DataView(d.buffer, d.byteOffset + m.payloadOffset).getUint32(12, true)));
+      expect(seqs).toEqual([300, 301, 302, 303, 304]);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('reports truncated datagrams and sets the receive buffer', async () => {
+    const t = openNativeTransport(NETLINK_NETFILTER, { messageSize: 64 });
+    try {
+      t.setReceiveBufferSize?.(1 << 20);
+      expect(t.getReceiveBufferSize?.()).toBeGreaterThanOrEqual(1 << 20);
+      const errors: NetlinkSocketError[] = [];
+      let got = 0;
+      t.start({ datagram: () => got++, error: (e) => errors.push(e) });
+      // An error reply echoes the whole 4-message request: longer than 64 bytes.
+      const w = new MessageWriter(1024);
+      w.begin({ type: NFQ_TYPE_VERDICT, flags: NLM_F_REQUEST, seq: 9, pid: 0 });
+      w.rawU8(0).rawU8(0).rawBe16(QUEUE);
+      w.attrBytes(2, new Uint8Array(8));
+      w.attrBytes(10, new Uint8Array(200));
+      w.end();
+      t.send(w.finishCopy());
+      await until(() => errors.length > 0);
+      expect(errors[0]?.code).toBe('EMSGSIZE');
+    } finally {
+      t.close();
+    }
+  });
+
+  it('refuses to send after close and closes twice quietly', () => {
+    const t = openNativeTransport(NETLINK_NETFILTER);
+    t.close();
+    t.close();
+    expect(() => t.send(verdicts(1, 1))).toThrow(NetlinkSocketError);
+  });
+});
