@@ -11,6 +11,8 @@ for (const [name, value] of Object.entries(constants.errno)) {
 }
 // Kernel-internal errno values that leak to netlink users but are not in libc's table.
 errnoNames.set(524, 'ENOTSUPP');
+// Node lists 95 as ENOTSUP first; Linux (and the kernel's netlink answers) call it EOPNOTSUPP.
+errnoNames.set(95, 'EOPNOTSUPP');
 
 /** The symbolic name of an errno value (`16` → `'EBUSY'`), or `'E<n>'` when unknown. */
 export function errnoName(errno: number): string {

@@ -45,7 +45,10 @@ function explain(errno: number, code: string, c: QueueErrorContext): string {
       }
       break;
     case 'flags':
-      if (code === 'EOPNOTSUPP' || code === 'ENOTSUPP') {
+      if (code === 'EOPNOTSUPP' || code === 'ENOTSUPP' || code === 'ENOTSUP') {
+        if (((c.flags ?? 0) & 2) !== 0) {
+          return `this kernel cannot attach conntrack information to queued packets, so it refused the CONNTRACK flag on ${q} (${code}): open the queue without flags.conntrack`;
+        }
         return `this kernel does not support queue flag ${flagNames(c.flags ?? 0).join(' | ') || '?'} on ${q} (${code})`;
       }
       if (code === 'EINVAL') return `the kernel refused queue flags ${flagNames(c.flags ?? 0).join(' | ')} on ${q}: flags need a mask (EINVAL)`;

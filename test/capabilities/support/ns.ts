@@ -126,6 +126,11 @@ export class Ns {
   exec(...cmd: string[]): string {
     return sh(['ip', 'netns', 'exec', this.name, ...cmd]);
   }
+  /** Runs a command in the namespace without throwing; returns its status and output. */
+  run(...cmd: string[]): { status: number | null; stdout: string } {
+    const r = spawnSync('ip', ['netns', 'exec', this.name, ...cmd], { encoding: 'utf8', timeout: 30_000 });
+    return { status: r.status, stdout: r.stdout };
+  }
   ip(...args: string[]): string {
     return sh(['ip', '-n', this.name, ...args]);
   }

@@ -1,0 +1,124 @@
+// Queue flags and limits proven by the kernel: QUEUE_MAXLEN (queue_dropped in /proc, and
+// stats()), FAIL_OPEN (packets reach the sink while the consumer stalls), UID_GID, GSO,
+// SECCTX (accepted, nothing emitted without an LSM), CONNTRACK (refused by this kernel).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ns, eventually, type Json, type Proc } from './support/ns.js';
+
+let ns: Ns;
+beforeAll(() => {
+  ns = new Ns('f');
+});
+afterAll(async () => {
+  await ns?.destroy();
+});
+
+const recv = (sink: Proc): number => sink.lines.filter((l) => l.recv).length;
+const pkts = (c: Proc): Json[] => c.lines.filter((l) => l.pkt).map((l) => l.pkt as Json);
+function queueUdp(port: number, q: number): void {
+  ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', String(q));
+}
+
+describe('queue flags', () => {
+  it('QUEUE_MAXLEN: beyond maxLen the kernel drops and counts queue_dropped; stats() shows both sides', async () => {
+    queueUdp(8001, 1);
+    const sink = await ns.udpSink(8001, '127.0.0.1');
+    const c = await ns.consumer({ queues: 1, mode: 'stall', options: { maxLen: 4 } });
+    await ns.sendUdp('127.0.0.1', 8001, 20);
+    const row = await ns.waitRow(1, (r) => r.waiting === 4 && r.queueDropped === 16);
+    expect(row.lastId).toBe(4);
+    expect(recv(sink)).toBe(0);
+    c.send('stats');
+    const st = (await c.waitFor((j) => j.stats !== undefined)).stats;
+    expect(st).toMatchObject({ received: 4, pending: 4, overruns: 0 });
+    expect(st.kernel).toEqual([expect.objectContaining({ queue: 1, waiting: 4, queueDropped: 16, userDropped: 0, lastId: 4, copyMode: 2 })]);
+    // Graceful close gives the 4 waiting packets the default verdict (accept).
+    c.send('close');
+    await c.done;
+    await eventually(() => recv(sink) === 4, 'the 4 waiting packets were accepted on close');
+  });
+
+  it('FAIL_OPEN: with a stalled consumer and maxLen 4, the other packets still reach the sink', async () => {
+    queueUdp(8002, 2);
+    const sink = await ns.udpSink(8002, '127.0.0.1');
+    const c = await ns.consumer({ queues: 2, mode: 'stall', options: { maxLen: 4, flags: { failOpen: true } } });
+    await ns.sendUdp('127.0.0.1', 8002, 20);
+    await eventually(() => recv(sink) === 16, 'sink got the 16 packets beyond maxLen');
+    const row = ns.row(2)!;
+    expect(row).toMatchObject({ waiting: 4, queueDropped: 0 });
+    c.send('close');
+    await c.done;
+    await eventually(() => recv(sink) === 20, 'all 20 delivered');
+  });
+
+  it('UID_GID: traffic from a process run as uid 1234 / gid 2345 reports them', async () => {
+    queueUdp(8003, 3);
+    const sink = await ns.udpSink(8003, '127.0.0.1');
+    const c = await ns.consumer({ queues: 3, options: { flags: { uidGid: true } } });
+    const s = await ns.sendUdp('127.0.0.1', 8003, 2, {}, ['setpriv', '--reuid=1234', '--regid=2345', '--clear-groups']);
+    expect(s).toMatchObject({ uid: 1234, gid: 2345 });
+    await ns.sendUdp('127.0.0.1', 8003, 1); // as root
+    await eventually(() => recv(sink) === 3, 'sink got 3');
+    const p = pkts(c);
+    expect(p.filter((x) => x.uid === 1234 && x.gid === 2345)).toHaveLength(2);
+    expect(p.filter((x) => x.uid === 0 && x.gid === 0)).toHaveLength(1);
+    c.send('close');
+    await c.done;
+  });
+
+  it('GSO: large TCP writes on loopback (mtu 1500) reach the callback whole, SKB_INFO reports GSO; without the flag they are segmented', async () => {
+    ns.ip('link', 'set', 'lo', 'mtu', '1500');
+    for (const [port, q] of [
+      [8004, 4],
+      [8005, 5],
+    ]) {
+      ns.ipt('-A', 'OUTPUT', '-p', 'tcp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', String(q));
+    }
+    const gso = await ns.consumer({ queues: 4, options: { flags: { gso: true } } });
+    const seg = await ns.consumer({ queues: 5 });
+    for (const [port, c] of [
+      [8004, gso],
+      [8005, seg],
+    ] as const) {
+      const sink = ns.traffic(['tcp-sink', '127.0.0.1', String(port)]);
+      await sink.waitFor((j) => j.ready === true);
+      ns.traffic(['tcp-send', '127.0.0.1', String(port), String(1 << 20)]);
+      const conn = await sink.waitFor((j) => j.conn === true, 30_000);
+      expect(conn).toMatchObject({ bytes: 1 << 20, ok: true });
+      void c;
+    }
+    const big = pkts(gso).filter((p) => p.len > 1500);
+    expect(big.length).toBeGreaterThan(0);
+    expect(big.every((p) => (p.skbInfo & 2) === 2)).toBe(true);
+    expect(pkts(seg).length).toBeGreaterThan(0);
+    expect(pkts(seg).every((p) => p.len <= 1500)).toBe(true);
+    gso.send('close');
+    seg.send('close');
+    await Promise.all([gso.done, seg.done]);
+  });
+
+  it('SECCTX: the kernel accepts the flag but emits no security context here (no LSM)', async () => {
+    queueUdp(8006, 6);
+    const sink = await ns.udpSink(8006, '127.0.0.1');
+    const c = await ns.consumer({ queues: 6, options: { flags: { secctx: true } } });
+    expect(c.lines.find((l) => l.openError)).toBeUndefined();
+    await ns.sendUdp('127.0.0.1', 8006, 2);
+    await eventually(() => recv(sink) === 2, 'sink got 2');
+    const p = pkts(c);
+    expect(p).toHaveLength(2);
+    // The context comes from skb->secmark, which only an active LSM with secmark (SELinux,
+    // Smack) sets. Here /proc/self/attr/current answers EINVAL: no such LSM is active.
+    const lsmActive = ns.run('cat', '/proc/self/attr/current').status === 0;
+    if (!lsmActive) expect(p.every((x) => x.secctx === undefined)).toBe(true);
+    c.send('close');
+    await c.done;
+  });
+
+  it('CONNTRACK: this kernel refuses the flag with EOPNOTSUPP, said in plain words', async () => {
+    const c = await ns.consumer({ queues: 7, options: { flags: { conntrack: true } } });
+    const e = c.lines.find((l) => l.openError)?.openError;
+    expect(e).toMatchObject({ code: 'EOPNOTSUPP', step: 'flags' });
+    expect(e.message).toMatch(/conntrack/i);
+    // The failed open left nothing bound.
+    expect(ns.row(7)).toBeUndefined();
+  });
+});
