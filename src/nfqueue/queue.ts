@@ -102,6 +102,12 @@ export interface QueueCounters {
   timedOut: number;
   /** Packets that got the default verdict without a callback because maxInFlight was reached. */
   overflowed: number;
+  /**
+   * Packets the kernel could not deliver to this socket (receive buffer full): the rise of
+   * the kernel's user_dropped counter for our queues, read from /proc at most once a second
+   * while packets flow, and at close. Each rise is also reported as an 'overrun'.
+   */
+  userDropped: number;
 }
 
 /** Library counters plus the kernel's view of each bound queue. */
@@ -237,11 +243,17 @@ export class Queue extends EventEmitter {
     pending: 0,
     timedOut: 0,
     overflowed: 0,
+    userDropped: 0,
   };
   private readonly verdictTimeout: number;
   private readonly maxInFlight: number;
   private sweepTimer: NodeJS.Timeout | undefined;
   private overflowReported = false;
+  // Overrun detection from /proc (a socket with NETLINK_NO_ENOBUFS never reports ENOBUFS).
+  private dropTimer: NodeJS.Timeout | undefined;
+  private dropWatch = true;
+  private enobufsSinceSample = false;
+  private readonly userDroppedSeen = new Map<number, number>();
   private readonly flushCallback = (): void => {
     this.flushScheduled = false;
     this.flush();
@@ -285,6 +297,7 @@ export class Queue extends EventEmitter {
 
   private onDatagram(buf: Uint8Array): void {
     if (this.closed) return;
+    if (this.dropTimer === undefined && this.dropWatch && !this.closing) this.armDropWatch();
     const len = buf.byteLength;
     const view = new DataView(buf.buffer, buf.byteOffset, len);
     this.inDatagram = true;
@@ -484,17 +497,70 @@ export class Queue extends EventEmitter {
   private onSocketError(e: NetlinkSocketError): void {
     if (this.closed) return;
     if (e.code === 'ENOBUFS') {
-      this.counters.overruns++;
-      const err = new NetlinkSocketError(
-        'receive buffer overrun (ENOBUFS): the kernel dropped queued packets it could not deliver (counted as user_dropped); raise receiveBufferSize or answer faster',
-        { errno: e.errno ?? 105, code: 'ENOBUFS', syscall: e.syscall ?? 'recvmsg', cause: e },
+      this.enobufsSinceSample = true;
+      this.overrun(
+        new NetlinkSocketError(
+          'receive buffer overrun (ENOBUFS): the kernel dropped queued packets it could not deliver (counted as user_dropped); raise receiveBufferSize or answer faster',
+          { errno: e.errno ?? 105, code: 'ENOBUFS', syscall: e.syscall ?? 'recvmsg', cause: e },
+        ),
       );
-      if (this.listenerCount('overrun') > 0) this.emit('overrun', err);
-      else this.report(err);
       return;
     }
     this.counters.socketErrors++;
     this.report(e);
+  }
+
+  private overrun(err: NetlinkSocketError): void {
+    this.counters.overruns++;
+    if (this.listenerCount('overrun') > 0) this.emit('overrun', err);
+    else this.report(err);
+  }
+
+  private armDropWatch(): void {
+    this.dropTimer = setTimeout(() => {
+      this.dropTimer = undefined;
+      this.checkUserDropped();
+    }, 1000);
+    this.dropTimer.unref();
+  }
+
+  /**
+   * Compares the kernel's user_dropped for our queues (rows from /proc, read here when not
+   * given) with what was seen before. A rise is an overrun: reported unless the socket
+   * already reported ENOBUFS since the last look. Off the per-packet path: armed by the
+   * first datagram after a look, so at most once a second and only while packets flow.
+   */
+  private checkUserDropped(rows?: readonly KernelQueueStats[]): void {
+    if (this.closed || !this.dropWatch) return;
+    if (rows === undefined) {
+      try {
+        rows = readKernelQueueStats();
+      } catch {
+        this.dropWatch = false; // no procfs here: ENOBUFS from the socket is all we get
+        return;
+      }
+    }
+    let lost = 0;
+    const where: string[] = [];
+    for (const r of rows) {
+      if (r.portId !== this.transport.portId || !this.queues.includes(r.queue)) continue;
+      const before = this.userDroppedSeen.get(r.queue) ?? 0;
+      if (r.userDropped <= before) continue;
+      lost += r.userDropped - before;
+      where.push(`queue ${r.queue}: ${r.userDropped - before}`);
+      this.userDroppedSeen.set(r.queue, r.userDropped);
+    }
+    const reported = this.enobufsSinceSample;
+    this.enobufsSinceSample = false;
+    if (lost === 0) return;
+    this.counters.userDropped += lost;
+    if (reported) return;
+    this.overrun(
+      new NetlinkSocketError(
+        `receive buffer overrun: the kernel dropped ${lost} packet(s) it could not deliver to this socket (user_dropped, ${where.join(', ')}); raise receiveBufferSize or answer faster`,
+        { errno: 105, code: 'ENOBUFS', syscall: 'recvmsg' },
+      ),
+    );
   }
 
   /** Sends a non-fatal error to onError, the 'error' event, or (once) a process warning. */
@@ -635,7 +701,9 @@ export class Queue extends EventEmitter {
     const c = this.counters;
     let kernel: KernelQueueStats[] = [];
     try {
-      kernel = readKernelQueueStats().filter((r) => this.queues.includes(r.queue));
+      const rows = readKernelQueueStats();
+      this.checkUserDropped(rows);
+      kernel = rows.filter((r) => this.queues.includes(r.queue));
     } catch {
       // /proc unreadable (no procfs, or another namespace): library counters only.
     }
@@ -655,6 +723,9 @@ export class Queue extends EventEmitter {
   private async doClose(): Promise<void> {
     this.closing = true;
     if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
+    if (this.dropTimer !== undefined) clearTimeout(this.dropTimer);
+    this.dropTimer = undefined;
+    this.checkUserDropped(); // a last look, while the queue is still bound
     // Let a synchronous callback that called close() finish and write its verdict first.
     await Promise.resolve();
     for (const e of this.asyncPending.values()) {
@@ -685,6 +756,7 @@ export class Queue extends EventEmitter {
   abort(): void {
     this.closing = true;
     this.closed = true;
+    if (this.dropTimer !== undefined) clearTimeout(this.dropTimer);
     for (const r of this.configRequests.values()) if (r.timer !== undefined) clearTimeout(r.timer);
     this.configRequests.clear();
     this.transport.close();

@@ -1,0 +1,108 @@
+/**
+ * Shared bits of the robustness kernel tests: the consumer child (consumers/consumer.mjs,
+ * built library), the flood sender (flood.mjs), and polling helpers. Assertions are on
+ * counts, counters and states, never on elapsed time.
+ */
+import { fileURLToPath } from 'node:url';
+import type { Child, Netns, QueueProcRow } from '../helpers/netns.js';
+
+export const CONSUMER = fileURLToPath(new URL('./consumers/consumer.mjs', import.meta.url));
+export const FLOOD = fileURLToPath(new URL('./flood.mjs', import.meta.url));
+
+export interface Stats {
+  received: number;
+  verdicts: { accept: number; drop: number; repeat: number; stop: number; queue: number };
+  callbackErrors: number;
+  verdictErrors: number;
+  decodeErrors: number;
+  overruns: number;
+  socketErrors: number;
+  pending: number;
+  timedOut: number;
+  overflowed: number;
+  userDropped: number;
+  kernel: { queue: number; portId: number; waiting: number; queueDropped: number; userDropped: number; lastId: number }[];
+}
+
+export interface ConsumerLine {
+  ready?: boolean;
+  portId?: number;
+  uid?: number;
+  openError?: { name: string; code?: string; step?: string; message: string };
+  error?: { name: string; code?: string; message: string };
+  overrun?: { name: string; code?: string; message: string };
+  fatal?: { event: string; name?: string; message: string };
+  closed?: boolean;
+  stats?: Stats;
+  callbacks?: number;
+  errorsByName?: Record<string, number>;
+  overrunEvents?: number;
+  doubleRefused?: number;
+  doubleOther?: number;
+  rss?: { min: number; max: number; now: number };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Starts the consumer; resolves once it is bound with copy mode PACKET. */
+export async function startConsumer(ns: Netns, queue: number, policy: string, args: string[] = [], env?: Record<string, string>): Promise<Child> {
+  const c = ns.spawnNode(CONSUMER, [String(queue), policy, ...args], env ? { env } : {});
+  const first = await c.waitForJson<ConsumerLine>((j) => j.ready === true || j.openError !== undefined, 15_000);
+  if (first.openError) throw new Error(`consumer failed to open queue ${queue}: ${first.openError.message}\n${c.transcript()}`);
+  await ns.waitForQueueBound(queue, 10_000, { copyMode: 2 });
+  return c;
+}
+
+/** Asks the running consumer for its stats. */
+export async function consumerStats(c: Child): Promise<ConsumerLine & { stats: Stats }> {
+  const before = c.json<ConsumerLine>().filter((j) => j.stats && !j.closed).length;
+  c.write('stats\n');
+  let seen = 0;
+  return c.waitForJson<ConsumerLine & { stats: Stats }>((j) => j.stats !== undefined && !j.closed && ++seen > before, 10_000);
+}
+
+/** SIGTERM (or SIGINT), then the closing line; the consumer must exit 0. */
+export async function stopConsumer(c: Child, signal: NodeJS.Signals = 'SIGTERM'): Promise<ConsumerLine & { stats: Stats }> {
+  c.kill(signal);
+  const line = await c.waitForJson<ConsumerLine & { stats: Stats }>((j) => j.closed === true || j.fatal !== undefined, 20_000);
+  const exit = await c.waitForExit(10_000);
+  if (line.fatal) throw new Error(`consumer died: ${JSON.stringify(line.fatal)}\n${c.transcript()}`);
+  if (exit.code !== 0) throw new Error(`consumer exited with ${JSON.stringify(exit)}\n${c.transcript()}`);
+  return line;
+}
+
+/** No unhandled rejection, no uncaught exception in the consumer's output. */
+export function fatalLines(c: Child): ConsumerLine[] {
+  return c.json<ConsumerLine>().filter((j) => j.fatal !== undefined);
+}
+
+/** Floods UDP to host:port from inside `ns`; resolves with the sender's summary. */
+export async function flood(ns: Netns, host: string, port: number, o: { seconds?: number; count?: number; size?: number }): Promise<{ sent: number; errors: number; ms: number }> {
+  const args = [host, String(port)];
+  if (o.seconds !== undefined) args.push('--seconds', String(o.seconds));
+  if (o.count !== undefined) args.push('--count', String(o.count));
+  if (o.size !== undefined) args.push('--size', String(o.size));
+  const c = ns.spawnNode(FLOOD, args);
+  const line = await c.waitForJson<{ done: boolean; sent: number; errors: number; ms: number }>((j) => j.done === true, ((o.seconds ?? 60) + 30) * 1000);
+  await c.waitForExit(5_000);
+  return line;
+}
+
+/** Starts a flood without waiting for it. */
+export function startFlood(ns: Netns, host: string, port: number, o: { seconds?: number; count?: number; size?: number }): Child {
+  const args = [host, String(port)];
+  if (o.seconds !== undefined) args.push('--seconds', String(o.seconds));
+  if (o.count !== undefined) args.push('--count', String(o.count));
+  if (o.size !== undefined) args.push('--size', String(o.size));
+  return ns.spawnNode(FLOOD, args);
+}
+
+/** Polls the queue's /proc row until `ok` accepts it; returns the last row seen. */
+export async function waitRow(ns: Netns, queue: number, ok: (r: QueueProcRow | undefined) => boolean, tries = 300): Promise<QueueProcRow | undefined> {
+  let row = ns.queueRow(queue);
+  for (let i = 0; i < tries && !ok(row); i++) {
+    await sleep(50);
+    row = ns.queueRow(queue);
+  }
+  return row;
+}
