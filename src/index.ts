@@ -2,8 +2,10 @@
  * netfilter-queue: Linux NFQUEUE for Node.js. The nfnetlink_queue protocol in TypeScript
  * over a raw AF_NETLINK socket; no libnetfilter_queue.
  */
-export { openQueue, Queue, flagBits } from './nfqueue/queue.js';
-export type { QueueOptions, QueueFlags, QueueCounters, QueueStats, PacketCallback, CallbackResult } from './nfqueue/queue.js';
+export { Queue, flagBits } from './nfqueue/queue.js';
+export { openQueue } from './pcap/open-queue.js';
+export type { QueueOptions } from './pcap/open-queue.js';
+export type { QueueFlags, QueueCounters, QueueStats, PacketCallback, CallbackResult } from './nfqueue/queue.js';
 export { Packet, PacketDecodeError, decodePacket } from './nfqueue/packet.js';
 export type { PacketTimestamp, PacketVlan } from './nfqueue/packet.js';
 export { accept, drop, repeat, stop, requeue, normalizeVerdict, verdictWord, encodeVerdict, encodeBatchVerdict, MAX_VERDICT_PAYLOAD } from './nfqueue/verdict.js';
@@ -32,3 +34,7 @@ export { ipLayout, sum16, finishChecksum, internetChecksum, ipv4HeaderChecksum, 
 export type { IpLayout, ChecksumReport } from './packet/checksum.js';
 export { parseEthernetHeader, vlanTag, ETH_P_IP, ETH_P_IPV6, ETH_P_8021Q, ETH_P_8021AD } from './packet/ethernet.js';
 export type { EthernetHeader, VlanTag } from './packet/ethernet.js';
+export { recordTransport } from './pcap/record-transport.js';
+export type { RecordOptions, RecordingTransport } from './pcap/record-transport.js';
+export { replay, ReplayTransport, ReplayMismatchError, describeMessage } from './pcap/replay-transport.js';
+export type { ReplayOptions, ReplayMismatch, ReplayResult } from './pcap/replay-transport.js';
