@@ -725,7 +725,6 @@ export class Queue extends EventEmitter {
     if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
     if (this.dropTimer !== undefined) clearTimeout(this.dropTimer);
     this.dropTimer = undefined;
-    this.checkUserDropped(); // a last look, while the queue is still bound
     // Let a synchronous callback that called close() finish and write its verdict first.
     await Promise.resolve();
     for (const e of this.asyncPending.values()) {
@@ -736,6 +735,8 @@ export class Queue extends EventEmitter {
     this.asyncPending.clear();
     this.counters.pending = 0;
     this.flush();
+    await this.drainBeforeUnbind();
+    this.checkUserDropped(); // a last look, while the queue is still bound and no longer fed
     const unbinds = this.queues.map((q) =>
       this.configure('unbind', q, (w, seq) => encodeConfigCommand(w, q, C.NFQNL_CFG_CMD_UNBIND, C.NFPROTO_UNSPEC, { seq, pid: this.transport.portId, ack: true })).catch(
         (e: unknown) => this.report(toError(e)),
@@ -750,6 +751,36 @@ export class Queue extends EventEmitter {
     this.configRequests.clear();
     this.transport.close();
     this.emit('close');
+  }
+
+  /**
+   * UNBIND drops every packet still waiting in the kernel, including those already sitting
+   * in our socket's receive buffer (under load there are many). When /proc shows packets
+   * waiting, first stop new deliveries: FAIL_OPEN (when the default verdict is accept, so
+   * new packets pass as it says) and QUEUE_MAXLEN 0, both applied as sendto() returns. Then
+   * keep reading (each packet gets the default verdict) until /proc shows none waiting. No
+   * ack is awaited: under a flood the kernel may drop acks with the packets it cannot
+   * deliver. Idle queues, and fake or replayed transports, skip this.
+   */
+  private async drainBeforeUnbind(): Promise<void> {
+    const pid = this.transport.portId;
+    const waiting = (): number => {
+      try {
+        let n = 0;
+        for (const r of readKernelQueueStats()) if (r.portId === pid && this.queues.includes(r.queue)) n += r.waiting;
+        return n;
+      } catch {
+        return 0;
+      }
+    };
+    if (waiting() === 0) return;
+    for (const q of this.queues) {
+      if (this.defaultVerdict.verdict === 'accept') encodeConfigFlags(this.out, q, C.NFQA_CFG_F_FAIL_OPEN, C.NFQA_CFG_F_FAIL_OPEN, { seq: this.nextSeq(), pid });
+      encodeConfigMaxLen(this.out, q, 0, { seq: this.nextSeq(), pid });
+    }
+    this.flush();
+    const deadline = performance.now() + this.requestTimeout;
+    while (waiting() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   }
 
   /** @internal closes the transport at once after a failed setup. */
