@@ -160,6 +160,8 @@ function checkQueueNumber(n: unknown, name = 'queue number'): number {
   return n;
 }
 
+const FLAG_NAMES: readonly string[] = ['failOpen', 'conntrack', 'gso', 'uidGid', 'secctx'];
+
 /** Checks openQueue's arguments; throws TypeError/RangeError naming the bad one. */
 function validate(num: number | readonly number[], callback: unknown, o: QueueOptions): number[] {
   const nums = Array.isArray(num) ? [...(num as readonly number[])] : [num as number];
@@ -182,6 +184,15 @@ function validate(num: number | readonly number[], callback: unknown, o: QueueOp
   u32('verdictTimeout', o.verdictTimeout, 1);
   u32('maxInFlight', o.maxInFlight, 1);
   if (o.flags !== undefined && (o.flags === null || typeof o.flags !== 'object')) throw new TypeError('option flags must be an object such as { failOpen: true }');
+  for (const [k, v] of Object.entries(o.flags ?? {})) {
+    if (!FLAG_NAMES.includes(k)) throw new TypeError(`option flags.${k} is not a queue flag: use ${FLAG_NAMES.join(', ')}`);
+    if (v !== undefined && typeof v !== 'boolean') throw new TypeError(`option flags.${k} must be a boolean, got ${typeof v}`);
+  }
+  if (o.keepAlive !== undefined && typeof o.keepAlive !== 'boolean') throw new TypeError(`option keepAlive must be a boolean, got ${typeof o.keepAlive}`);
+  const t = o.transport as unknown;
+  if (t !== undefined && typeof t !== 'function' && (t === null || typeof t !== 'object' || typeof (t as Transport).send !== 'function' || typeof (t as Transport).start !== 'function')) {
+    throw new TypeError('option transport must be a Transport (an object with start() and send()) or a function returning one');
+  }
   if (o.defaultVerdict !== undefined) normalizeVerdict(o.defaultVerdict);
   if (o.onError !== undefined && typeof o.onError !== 'function') throw new TypeError('option onError must be a function');
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError('option signal must be an AbortSignal');
