@@ -43,7 +43,7 @@ export class MessageWriter {
   private reserve(n: number): void {
     const need = this.pos + n;
     if (need <= this.buf.byteLength) return;
-    let size = this.buf.byteLength * 2;
+    let size = Math.max(this.buf.byteLength * 2, 64);
     while (size < need) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.pos));
@@ -53,7 +53,7 @@ export class MessageWriter {
 
   /** Starts a message; its length is written by `end()`. */
   begin(h: MessageStart): this {
-    this.pos = align4(this.pos);
+    if ((this.pos & 3) !== 0) this.padTo4();
     this.reserve(NLMSG_HDRLEN);
     this.msgStart = this.pos;
     const v = this.view;
@@ -106,7 +106,7 @@ export class MessageWriter {
   }
 
   private attrHeader(type: number, valueLen: number): number {
-    this.pos = align4(this.pos);
+    if ((this.pos & 3) !== 0) this.padTo4();
     const len = NLA_HDRLEN + valueLen;
     if (len > 0xffff) throw new RangeError(`attribute type ${type} value of ${valueLen} bytes exceeds the 65531-byte netlink limit`);
     this.reserve(align4(len));
@@ -174,7 +174,7 @@ export class MessageWriter {
 
   /** Opens a nested attribute (NLA_F_NESTED set); close it with `endNest()`. */
   beginNest(type: number): this {
-    this.pos = align4(this.pos);
+    if ((this.pos & 3) !== 0) this.padTo4();
     this.reserve(NLA_HDRLEN);
     this.nests.push(this.pos);
     this.view.setUint16(this.pos + 2, type | NLA_F_NESTED, true);
@@ -185,8 +185,28 @@ export class MessageWriter {
   endNest(): this {
     const start = this.nests.pop();
     if (start === undefined) throw new Error('MessageWriter.endNest() without beginNest()');
+    if (this.pos - start > 0xffff) throw new RangeError(`nested attribute of ${this.pos - start} bytes exceeds the 65535-byte netlink limit`);
     this.view.setUint16(start, this.pos - start, true);
     return this;
+  }
+
+  /**
+   * Fast path for fixed-size messages: reserves `length` bytes (a multiple of 4) for a whole
+   * message at the end and returns their offset in `dataView`. The caller writes every byte,
+   * header included. Not inside an open message.
+   */
+  appendFixed(length: number): number {
+    if (this.msgStart >= 0) throw new Error('MessageWriter.appendFixed() inside an open message');
+    this.pos = align4(this.pos);
+    this.reserve(length);
+    const at = this.pos;
+    this.pos = at + length;
+    return at;
+  }
+
+  /** A DataView over the whole current buffer (replaced when the buffer grows). */
+  get dataView(): DataView {
+    return this.view;
   }
 
   /** The datagram so far, as a view valid until the next write or reset. */

@@ -156,6 +156,29 @@ export function beginQueueMessage(w: MessageWriter, kind: number, queue: number,
  * been validated with normalizeVerdict (or built by the helpers).
  */
 export function encodeVerdict(w: MessageWriter, queue: number, id: number, v: Verdict, h: RequestHeader): void {
+  // Hot path: a verdict with no options but perhaps a mark is a fixed 32- or 40-byte message,
+  // written with straight DataView stores (no per-field calls, no padding fills).
+  if (v.payload === undefined && v.priority === undefined && v.connmark === undefined && v.vlan === undefined && v.l2hdr === undefined) {
+    const mark = v.mark;
+    const len = mark === undefined ? 32 : 40;
+    const at = w.appendFixed(len);
+    const d = w.dataView;
+    d.setUint32(at, len, true);
+    d.setUint16(at + 4, VERDICT_TYPE, true);
+    d.setUint16(at + 6, h.ack === true ? NLM_F_REQUEST | NLM_F_ACK : NLM_F_REQUEST, true);
+    d.setUint32(at + 8, h.seq >>> 0, true);
+    d.setUint32(at + 12, (h.pid ?? 0) >>> 0, true);
+    d.setUint16(at + 16, 0, true); // nfgenmsg: family AF_UNSPEC, version 0
+    d.setUint16(at + 18, queue, false);
+    d.setUint32(at + 20, (C.NFQA_VERDICT_HDR << 16) | 12, true); // nla_len 12, nla_type
+    d.setUint32(at + 24, verdictWord(v), false);
+    d.setUint32(at + 28, id >>> 0, false);
+    if (mark !== undefined) {
+      d.setUint32(at + 32, (C.NFQA_MARK << 16) | 8, true);
+      d.setUint32(at + 36, mark >>> 0, false);
+    }
+    return;
+  }
   beginQueueMessage(w, C.NFQNL_MSG_VERDICT, queue, C.NFPROTO_UNSPEC, h);
   w.attrBytes(C.NFQA_VERDICT_HDR, verdictHeaderBytes(verdictWord(v), id));
   if (v.mark !== undefined) w.attrBe32(C.NFQA_MARK, v.mark);
@@ -168,6 +191,8 @@ export function encodeVerdict(w: MessageWriter, queue: number, id: number, v: Ve
   if (v.payload !== undefined) w.attrBytes(C.NFQA_PAYLOAD, v.payload);
   w.end();
 }
+
+const VERDICT_TYPE = C.queueMessageType(C.NFQNL_MSG_VERDICT);
 
 /** Options of a batch verdict. */
 export interface BatchVerdict {
