@@ -1,0 +1,53 @@
+/**
+ * Privileges: without CAP_NET_ADMIN, openQueue() rejects with a typed EPERM error whose
+ * message says what is missing; as a non-root user holding only CAP_NET_ADMIN (ambient),
+ * everything works: bind, packets, verdicts, close. (The kernel's /proc table is root-only, so
+ * such a user gets no kernel counters: see README, Robustness.)
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createNetns, startUdpSink, sinkSummary, sendUdp, type Netns } from '../helpers/netns.js';
+import { CONSUMER, stopConsumer, consumerStats, type ConsumerLine } from './support.js';
+
+let ns: Netns;
+beforeAll(() => {
+  ns = createNetns('rbpriv');
+});
+afterAll(async () => {
+  await ns?.destroy();
+});
+
+const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+
+describe('privileges', () => {
+  it('without CAP_NET_ADMIN: a QueueKernelError EPERM at bind that names the capability, exit without a crash', async () => {
+    const c = ns.spawn([...NOBODY, '--inh-caps=-all', '--bounding-set=-net_admin', process.execPath, CONSUMER, '40', 'accept']);
+    const line = await c.waitForJson<ConsumerLine>((j) => j.openError !== undefined || j.ready === true, 15_000);
+    expect(line.ready).toBeUndefined();
+    expect(line.openError).toMatchObject({ name: 'QueueKernelError', code: 'EPERM', step: 'bind' });
+    expect(line.openError?.message).toMatch(/CAP_NET_ADMIN/);
+    expect((await c.waitForExit(10_000)).code).toBe(1);
+    expect(c.stderr()).not.toMatch(/Error:|at .*\.js/);
+    expect(ns.queueRow(40)).toBeUndefined();
+  });
+
+  it('a non-root user with only CAP_NET_ADMIN: binds, passes 200 packets, closes', async () => {
+    ns.iptables('-A', 'OUTPUT', '-p', 'udp', '--dport', '9401', '-j', 'NFQUEUE', '--queue-num', '41');
+    const c = ns.spawn([...NOBODY, '--inh-caps=-all,+net_admin', '--ambient-caps=+net_admin', '--bounding-set=-all,+net_admin', process.execPath, CONSUMER, '41', 'accept']);
+    const ready = await c.waitForJson<ConsumerLine>((j) => j.openError !== undefined || j.ready === true, 15_000);
+    expect(ready.openError).toBeUndefined();
+    expect(ready.uid).toBe(65534);
+    await ns.waitForQueueBound(41, 10_000, { copyMode: 2 });
+    const sink = await startUdpSink(ns, 9401, { count: 200, timeoutMs: 20_000, quiet: true });
+    await sendUdp(ns, '127.0.0.1', 9401, { count: 200, rate: 2000 });
+    expect((await sinkSummary(sink, 20_000)).received).toBe(200);
+    const { stats } = await consumerStats(c);
+    expect(stats.verdicts.accept).toBe(200);
+    expect(ns.queueRow(41)?.waiting).toBe(0);
+    // /proc/net/netfilter/nfnetlink_queue is root-only (0440): the library's kernel view is
+    // empty for this user, and says so by omission rather than failing.
+    expect(stats.kernel).toEqual([]);
+    const closed = await stopConsumer(c);
+    expect(closed.stats.received).toBe(200);
+    expect(ns.queueRow(41)).toBeUndefined();
+  });
+});
