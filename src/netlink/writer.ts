@@ -197,7 +197,7 @@ export class MessageWriter {
    */
   appendFixed(length: number): number {
     if (this.msgStart >= 0) throw new Error('MessageWriter.appendFixed() inside an open message');
-    this.pos = align4(this.pos);
+    if ((this.pos & 3) !== 0) this.padTo4();
     this.reserve(length);
     const at = this.pos;
     this.pos = at + length;
