@@ -4,9 +4,10 @@
 //
 //  - receive: the socket's fd is polled by libuv; when readable, recvmmsg() reads up to
 //    `batch` datagrams into a reused scratch area, and they are copied back to back (each
-//    padded to 4 bytes, i.e. a valid stream of netlink messages) into ONE fresh
-//    ArrayBuffer handed to JS with ONE call. Views into it stay valid for as long as the
-//    user keeps them: the scratch area is reused, the delivered buffer never is.
+//    padded to 4 bytes, i.e. a valid stream of netlink messages) into the unused tail of a
+//    slab ArrayBuffer (256 KiB, like Node's Buffer pool), handed to JS with ONE call as
+//    (slab, offset, length). Delivered bytes are never overwritten: a full slab is replaced,
+//    and lives on as long as JS views into it do. Views stay valid; no allocation per batch.
 //  - send: one sendto() per datagram (a datagram may carry many netlink messages), or
 //    sendmmsg() for several datagrams at once; both synchronous (netlink sends to the
 //    kernel never block: the kernel processes the messages inside the call).
@@ -15,7 +16,7 @@
 // JS API (see src/netlink/native-transport.ts):
 //   open(protocol, msgSize, batch, noEnobufs, extAck, rcvbuf) -> handle (external)
 //   portId(h) -> number
-//   start(h, cb)   cb(buffer: ArrayBuffer | undefined, datagrams: number, errno: number, truncated: number)
+//   start(h, cb)   cb(slab: ArrayBuffer | undefined, offset, length, datagrams, errno, truncated)
 //   send(h, u8) -> 0 or errno
 //   sendMany(h, u8, lengths: Uint32Array, count) -> datagrams sent (>= 0) or -errno
 //   setRcvbuf(h, bytes) -> 0 or errno;  getRcvbuf(h) -> bytes
@@ -47,6 +48,8 @@
 #define MAX_SEND_BATCH 64
 // recvmmsg rounds per readable event before yielding to the event loop.
 #define MAX_ROUNDS 16
+// Receive slab size; a batch larger than this gets a slab of its own.
+#define SLAB_SIZE (256 * 1024)
 
 typedef struct {
   int fd;
@@ -67,6 +70,9 @@ typedef struct {
   napi_env env;
   napi_ref cb;
   napi_async_context actx;
+  napi_ref slab;      // current slab ArrayBuffer (strong), NULL before the first batch
+  uint8_t *slab_data;
+  size_t slab_size, slab_off;
   // stats: recv calls, datagrams received, bytes received, send calls, datagrams sent, rounds
   double st[6];
 } nl_sock;
@@ -139,6 +145,10 @@ static void do_close(nl_sock *s, napi_env env) {
       napi_async_destroy(env, s->actx);
       s->actx = NULL;
     }
+    if (s->slab != NULL) {
+      napi_delete_reference(env, s->slab);
+      s->slab = NULL;
+    }
   }
 }
 
@@ -166,20 +176,22 @@ static nl_sock *get_sock(napi_env env, napi_value v) {
   return (nl_sock *)p;
 }
 
-// Calls the JS callback with (buffer|undefined, datagrams, errno, truncated).
+// Calls the JS callback with (slab|undefined, offset, length, datagrams, errno, truncated).
 // Returns 0 when the callback threw (the exception is reported as uncaught).
-static int call_js(nl_sock *s, napi_value buf, unsigned count, int err, unsigned truncated) {
+static int call_js(nl_sock *s, napi_value buf, size_t off, size_t len, unsigned count, int err, unsigned truncated) {
   napi_env env = s->env;
-  napi_value cb, recv, argv[4], result;
+  napi_value cb, recv, argv[6], result;
   if (s->cb == NULL || napi_get_reference_value(env, s->cb, &cb) != napi_ok || cb == NULL) return 0;
   napi_get_global(env, &recv);  // napi_make_callback needs an object receiver
   if (buf == NULL) napi_get_undefined(env, &argv[0]);
   else argv[0] = buf;
-  napi_create_uint32(env, count, &argv[1]);
-  napi_create_int32(env, err, &argv[2]);
-  napi_create_uint32(env, truncated, &argv[3]);
+  napi_create_double(env, (double)off, &argv[1]);
+  napi_create_double(env, (double)len, &argv[2]);
+  napi_create_uint32(env, count, &argv[3]);
+  napi_create_int32(env, err, &argv[4]);
+  napi_create_uint32(env, truncated, &argv[5]);
   s->in_dispatch = 1;
-  napi_status st = napi_make_callback(env, s->actx, recv, cb, 4, argv, &result);
+  napi_status st = napi_make_callback(env, s->actx, recv, cb, 6, argv, &result);
   s->in_dispatch = 0;
   if (st == napi_pending_exception) {
     napi_value exc;
@@ -198,7 +210,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   if (status < 0) {
-    call_js(s, NULL, 0, -status, 0);
+    call_js(s, NULL, 0, 0, 0, -status, 0);
     napi_close_handle_scope(env, scope);
     return;
   }
@@ -215,7 +227,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       if (e == EAGAIN || e == EWOULDBLOCK) break;
       if (e == EINTR) continue;
       // ENOBUFS (overrun, only without NETLINK_NO_ENOBUFS) and others: report, keep going.
-      if (!call_js(s, NULL, 0, e, 0)) break;
+      if (!call_js(s, NULL, 0, 0, 0, e, 0)) break;
       if (e == ENOBUFS) continue;
       break;
     }
@@ -231,12 +243,23 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       total += (len + 3) & ~(size_t)3;
     }
     napi_value ab = NULL;
-    void *data = NULL;
-    if (napi_create_arraybuffer(env, total, &data, &ab) != napi_ok) {
-      call_js(s, NULL, 0, ENOMEM, 0);
+    if (s->slab == NULL || s->slab_off + total > s->slab_size) {
+      size_t size = total > SLAB_SIZE ? total : SLAB_SIZE;
+      void *data = NULL;
+      if (napi_create_arraybuffer(env, size, &data, &ab) != napi_ok) {
+        call_js(s, NULL, 0, 0, 0, ENOMEM, 0);
+        break;
+      }
+      if (s->slab != NULL) napi_delete_reference(env, s->slab);
+      napi_create_reference(env, ab, 1, &s->slab);
+      s->slab_data = (uint8_t *)data;
+      s->slab_size = size;
+      s->slab_off = 0;
+    } else if (napi_get_reference_value(env, s->slab, &ab) != napi_ok || ab == NULL) {
       break;
     }
-    uint8_t *out = (uint8_t *)data;
+    size_t at = s->slab_off;
+    uint8_t *out = s->slab_data + at;
     for (int i = 0; i < n; i++) {
       size_t len = s->msgs[i].msg_len;
       if (len > s->msg_size) len = s->msg_size;
@@ -245,9 +268,10 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       if (pad) memset(out + len, 0, pad);
       out += len + pad;
     }
+    s->slab_off = (at + total + 7) & ~(size_t)7;
     s->st[1] += n;
     s->st[2] += (double)total;
-    if (!call_js(s, ab, (unsigned)n, 0, truncated)) break;
+    if (!call_js(s, ab, at, total, (unsigned)n, 0, truncated)) break;
     if ((unsigned)n < s->batch) break;  // drained; the poll tells us when more arrives
   }
   napi_close_handle_scope(env, scope);

@@ -5,10 +5,11 @@
  * package's socket it:
  *  - reads many datagrams per JS call: recvmmsg() into a reused scratch area, then the
  *    datagrams are copied back to back (each padded to 4 bytes, so the result is a valid
- *    stream of netlink messages) into one fresh ArrayBuffer, delivered with ONE
- *    `datagram()` call. Views into it stay valid as long as they are referenced
- *    (`reusesReceiveBuffer` is false); a kept view keeps its whole batch alive, so copy
- *    (`.slice()`) what you keep for long;
+ *    stream of netlink messages) into the unused tail of a 256 KiB slab ArrayBuffer and
+ *    delivered with ONE `datagram()` call. Delivered bytes are never overwritten (a full
+ *    slab is replaced, not reused), so views stay valid as long as they are referenced
+ *    (`reusesReceiveBuffer` is false) and no allocation is made per batch. A kept view keeps
+ *    its whole slab alive, like a pooled Node Buffer: copy (`.slice()`) what you keep long;
  *  - sends synchronously with one sendto() per datagram (no persistent reference, no
  *    completion callback), and `sendMany()` sends several datagrams with one sendmmsg();
  *  - sets NETLINK_NO_ENOBUFS (by default), NETLINK_EXT_ACK and SO_RCVBUFFORCE.
@@ -26,7 +27,7 @@ const require = createRequire(import.meta.url);
 interface NativeAddon {
   open(protocol: number, msgSize: number, batch: number, noEnobufs: number, extAck: number, rcvbuf: number): object;
   portId(h: object): number;
-  start(h: object, cb: (buf: ArrayBuffer | undefined, datagrams: number, errno: number, truncated: number) => void): void;
+  start(h: object, cb: (slab: ArrayBuffer | undefined, offset: number, length: number, datagrams: number, errno: number, truncated: number) => void): void;
   send(h: object, bytes: Uint8Array): number;
   sendMany(h: object, bytes: Uint8Array, lengths: Uint32Array, count: number): number;
   setRcvbuf(h: object, bytes: number): number;
@@ -151,9 +152,9 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
   let closed = false;
   let handlers: TransportHandlers | undefined;
 
-  const onReceive = (buf: ArrayBuffer | undefined, _count: number, errno: number, truncated: number): void => {
+  const onReceive = (slab: ArrayBuffer | undefined, offset: number, length: number, _count: number, errno: number, truncated: number): void => {
     if (closed || handlers === undefined) return;
-    if (buf === undefined) {
+    if (slab === undefined) {
       handlers.error(errno === 105 ? socketError('receive buffer overrun', 'recvmmsg', errno) : socketError('netlink receive failed', 'recvmmsg', errno));
       return;
     }
@@ -162,7 +163,7 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
         new NetlinkSocketError(`${truncated} received datagram(s) truncated to the ${msgSize}-byte receive slot; raise messageSize`, { code: 'EMSGSIZE', syscall: 'recvmmsg' }),
       );
     }
-    handlers.datagram(new Uint8Array(buf));
+    handlers.datagram(new Uint8Array(slab, offset, length));
   };
 
   return {
