@@ -14,7 +14,8 @@ const port = Number(portS);
 const v6 = net.isIPv6(host);
 
 if (cmd === 'udp-sink') {
-  const s = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
+  // '::' listens dual-stack (IPv4 arrives as ::ffff:a.b.c.d); a specific v6 address is v6 only.
+  const s = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 && host !== '::' });
   s.on('message', (m, r) => out({ recv: true, from: r.address, len: m.length, data: m.toString('latin1') }));
   s.bind(port, host, () => out({ ready: true }));
 } else if (cmd === 'udp-send') {
