@@ -182,7 +182,7 @@ static int call_js(nl_sock *s, napi_value buf, size_t off, size_t len, unsigned 
   napi_env env = s->env;
   napi_value cb, recv, argv[6], result;
   if (s->cb == NULL || napi_get_reference_value(env, s->cb, &cb) != napi_ok || cb == NULL) return 0;
-  napi_get_global(env, &recv);  // napi_make_callback needs an object receiver
+  recv = cb;  // napi_make_callback needs an object receiver; the function itself will do
   if (buf == NULL) napi_get_undefined(env, &argv[0]);
   else argv[0] = buf;
   napi_create_double(env, (double)off, &argv[1]);

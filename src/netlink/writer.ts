@@ -36,7 +36,7 @@ export class MessageWriter {
   reset(): this {
     this.pos = 0;
     this.msgStart = -1;
-    this.nests.length = 0;
+    if (this.nests.length !== 0) this.nests.length = 0; // setting length is a runtime call: skip it when empty
     return this;
   }
 
