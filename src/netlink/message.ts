@@ -138,7 +138,8 @@ export function parseErrorMessage(msg: NetlinkMessage): NetlinkErrorMessage {
     requestPayload = msg.buffer.subarray(tlvStart, tlvStart + reqPayloadLen);
     tlvStart += align4(reqPayloadLen);
   }
-  const out: NetlinkErrorMessage = { errno: -error, request, capped, requestPayload };
+  // `-error` of 0 would be -0, which is not Object.is-equal to 0.
+  const out: NetlinkErrorMessage = { errno: error === 0 ? 0 : -error, request, capped, requestPayload };
   if ((msg.header.flags & NLM_F_ACK_TLVS) !== 0 && tlvStart < end) {
     const ad = new AttributeDecoder(msg.buffer, tlvStart, end);
     while (ad.next()) {

@@ -635,13 +635,16 @@ export class Queue extends EventEmitter {
   private flush(): void {
     if (this.out.length === 0 || this.closed) return;
     const bytes = this.out.finish();
+    // Reset before sending: a transport may deliver a reply from inside send(), and the
+    // flush at the end of that nested onDatagram must not send these bytes again (it did,
+    // recursively, until the stack overflowed). Transports copy or send the bytes first.
+    this.out.reset();
     try {
       this.transport.send(bytes);
     } catch (e) {
       this.counters.socketErrors++;
       this.report(e instanceof NetlinkError ? e : new NetlinkSocketError(`sending verdicts failed: ${toError(e).message}`, { cause: e }));
     }
-    this.out.reset();
   }
 
   /**
