@@ -57,6 +57,9 @@ function explain(errno: number, code: string, c: QueueErrorContext): string {
     case 'batch-verdict': {
       const what = c.step === 'verdict' ? `verdict for packet ${c.packetId ?? '?'}` : `batch verdict up to packet ${c.packetId ?? '?'}`;
       if (code === 'ENOENT') return `${what} on ${q}: the kernel has no such packet waiting (ENOENT): it already got a verdict or the queue was flushed`;
+      if (code === 'EPERM') {
+        return `${what} on ${q} was refused (EPERM): the kernel checks CAP_NET_ADMIN of the sending process on every message, not only at open; a process that dropped privileges after opening must keep CAP_NET_ADMIN (e.g. start it with setpriv --securebits=+no_setuid_fixup) or run unprivileged with only CAP_NET_ADMIN`;
+      }
       if (code === 'EINVAL') return `${what} on ${q} was refused as invalid (EINVAL)`;
       return `${what} on ${q} failed (${code})`;
     }

@@ -3,6 +3,7 @@
 //   udp-sink HOST PORT                       -> {"ready":true}, {"recv":true,"from","len","data"} per datagram
 //   udp-send HOST PORT COUNT PREFIX [BIND] [SIZE] -> {"sent":N,"errors":E}
 //        datagram i is `${PREFIX}${i}` padded with '.' to SIZE
+//   udp-send-from HOST PORT BIND1,BIND2,... COUNT -> {"sent":N}, datagrams `from=${bind};${i}`
 //   tcp-sink HOST PORT                       -> {"ready":true}, {"conn":true,"bytes":N,"ok":bool}
 //   tcp-send HOST PORT BYTES [CHUNK]         -> {"sent":N} or {"error":code}
 import dgram from 'node:dgram';
@@ -38,6 +39,21 @@ if (cmd === 'udp-sink') {
   };
   if (bind) s.bind(0, bind, go);
   else go();
+} else if (cmd === 'udp-send-from') {
+  // udp-send-from HOST PORT BIND1,BIND2,... COUNT: COUNT datagrams `from=${bind};${i}` from each source.
+  const [binds, countS = '1'] = rest;
+  const count = Number(countS);
+  let sent = 0;
+  for (const bind of binds.split(',')) {
+    const s = dgram.createSocket(v6 ? 'udp6' : 'udp4');
+    await new Promise((res) => s.bind(0, bind, res));
+    for (let i = 0; i < count; i++) {
+      const e = await new Promise((res) => s.send(Buffer.from(`from=${bind};${i}`), port, host, res));
+      if (!e) sent++;
+    }
+    s.close();
+  }
+  out({ sent });
 } else if (cmd === 'tcp-sink') {
   const srv = net.createServer((c) => {
     let n = 0;
