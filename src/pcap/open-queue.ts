@@ -3,8 +3,10 @@
  * wraps the transport with the recorder (the nfqueue layer may not import pcap, DESIGN §2).
  */
 import { NETLINK_NETFILTER } from '../netlink/constants.js';
-import { openSocketTransport } from '../netlink/socket-transport.js';
+import { openDefaultTransport } from '../netlink/default-transport.js';
 import type { Transport } from '../netlink/transport.js';
+import { copyModeValue } from '../nfqueue/config.js';
+import { NFQNL_COPY_PACKET } from '../nfqueue/constants.js';
 import { openQueue as openQueueCore, type PacketCallback, type Queue, type QueueOptions as CoreQueueOptions } from '../nfqueue/queue.js';
 import { recordTransport } from './record-transport.js';
 
@@ -34,7 +36,7 @@ export function openQueue(num: number | readonly number[], callback: PacketCallb
   const inner = rest.transport;
   // A factory: openQueue validates its arguments before the file is created.
   const transport = (): Transport => {
-    const t = inner === undefined ? openSocketTransport(NETLINK_NETFILTER) : typeof inner === 'function' ? inner() : inner;
+    const t = inner === undefined ? defaultTransport(rest) : typeof inner === 'function' ? inner() : inner;
     try {
       return recordTransport(t, path);
     } catch (e) {
@@ -43,4 +45,10 @@ export function openQueue(num: number | readonly number[], callback: PacketCallb
     }
   };
   return openQueueCore(num, callback, { ...rest, transport });
+}
+
+/** The transport openQueue opens when given none (the same sizing as the nfqueue layer's). */
+function defaultTransport(o: CoreQueueOptions): Transport {
+  const packets = copyModeValue(o.copyMode ?? 'packet') === NFQNL_COPY_PACKET;
+  return openDefaultTransport(NETLINK_NETFILTER, { maxDatagramSize: (packets ? o.copyRange || 0xffff : 0) + 4096 });
 }

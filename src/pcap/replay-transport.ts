@@ -24,10 +24,15 @@
  *   until the library has sent the message at that position of the stream, and is rewritten
  *   to carry the sequence number and port id the library actually used (outer header and
  *   echoed request), so the library's own numbering need not match the recording.
+ * - Which library message answers to a recorded request: the one sent at its position
+ *   when it is equal or of the same message type (a verdict that differs still gets the
+ *   recorded error), else an equal one sent elsewhere (a queue closed early sends its UNBIND
+ *   out of place). A recorded reply whose request the library never sends stays pending and
+ *   is reported in `skipped`; later datagrams do not wait for it.
  * - If the library stops sending before the recording says it should (a callback that
  *   answers differently, a missing request), the replay waits `stallTimeout` ms and then
- *   delivers the next packet anyway; an ack whose request never came is skipped. The stall
- *   never fires when the library behaves as recorded.
+ *   delivers the next datagram anyway. The stall never fires when the library behaves as
+ *   recorded.
  * - Closing: a trailing run of UNBIND requests in the recording is the recorded close. Once
  *   every datagram before it has been delivered and the library has sent everything before
  *   it, the replay calls the `end()` handler: a Queue then closes, sends its UNBINDs, gets
@@ -128,9 +133,10 @@ interface InEvent {
   datagram: Uint8Array;
   /** Messages the library must have sent before this is delivered (soft: the stall overrides). */
   softGate: number;
-  /** Messages it must have sent for the replies in this datagram to be rewritten (hard). */
-  hardGate: number;
-  /** NLMSG_ERROR messages answering recorded requests: offset in the datagram, stream index answered. */
+  /**
+   * NLMSG_ERROR messages answering recorded requests: offset in the datagram, stream index
+   * answered. Held until the library has sent its counterpart of each (hard: see `counterpart`).
+   */
   replies: { offset: number; answers: number }[];
   synthetic: boolean;
 }
@@ -271,6 +277,13 @@ function hex(b: Uint8Array, from: number, to: number): string {
   return out.join(' ');
 }
 
+/** First index where `a` and `b` differ (the shorter one's length if one is a prefix), or -1. */
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.byteLength, b.byteLength);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.byteLength === b.byteLength ? -1 : n;
+}
+
 /** Copy of a message with seq and pid zeroed. */
 function normalised(m: Uint8Array): Uint8Array {
   const c = m.slice();
@@ -318,13 +331,19 @@ export class ReplayTransport implements Transport {
   private readonly strict: boolean;
   private readonly stallTimeout: number;
   private readonly expected: Expected[] = [];
-  private readonly inEvents: InEvent[] = [];
+  /** Recorded 'in' datagrams not delivered yet, in recorded order. */
+  private readonly pending: InEvent[] = [];
   private readonly urgent: InEvent[] = [];
   private readonly sentHeaders: { seq: number; pid: number }[] = [];
+  /**
+   * For a recorded request (stream index), the seq and pid of the library's message that
+   * answers to it: the one sent at its position when equal or of the same type, else an
+   * equal one sent elsewhere (a library that closes early sends its UNBIND out of place).
+   */
+  private readonly counterpart = new Map<number, { seq: number; pid: number }>();
   /** First stream index of the recorded close (trailing UNBINDs), or the stream length. */
   private readonly closeStart: number;
   private handlers: TransportHandlers | undefined;
-  private nextIn = 0;
   private delivered = 0;
   private closed = false;
   private endCalled = false;
@@ -373,7 +392,7 @@ export class ReplayTransport implements Transport {
         }
         continue;
       }
-      const ev: InEvent = { frame: r.frame, datagram: r.datagram, softGate: this.expected.length, hardGate: 0, replies: [], synthetic: false };
+      const ev: InEvent = { frame: r.frame, datagram: r.datagram, softGate: this.expected.length, replies: [], synthetic: false };
       let foreign = extents.length > 0;
       for (const x of extents) {
         const m = r.datagram.subarray(x.offset, x.offset + x.length);
@@ -388,12 +407,11 @@ export class ReplayTransport implements Transport {
           const e = this.expected[j]!.bytes;
           if (e.byteLength >= NLMSG_HDRLEN && u16(e, 4) === reqType && u32(e, SEQ_OFF) === reqSeq) {
             ev.replies.push({ offset: x.offset, answers: j });
-            ev.hardGate = Math.max(ev.hardGate, j + 1);
             break;
           }
         }
       }
-      if (!foreign) this.inEvents.push(ev);
+      if (!foreign) this.pending.push(ev);
     }
 
     let closeStart = this.expected.length;
@@ -444,7 +462,7 @@ export class ReplayTransport implements Transport {
       const e = this.expected[i]!;
       this.mismatch('missing', i, e, undefined, undefined, `sent message #${i} missing: the recording (frame ${e.frame}) has ${describeMessage(e.bytes)} but the library never sent it`);
     }
-    for (let i = this.nextIn; i < this.inEvents.length; i++) if (!this.inEvents[i]!.synthetic) this.skipped.push(this.inEvents[i]!.frame);
+    for (const ev of this.pending) this.skipped.push(ev.frame);
     this.settle();
   }
 
@@ -464,30 +482,31 @@ export class ReplayTransport implements Transport {
 
   private compare(m: Uint8Array): void {
     const index = this.sentHeaders.length;
-    this.sentHeaders.push({ seq: u32(m, SEQ_OFF), pid: u32(m, PID_OFF) });
+    const header = { seq: u32(m, SEQ_OFF), pid: u32(m, PID_OFF) };
+    this.sentHeaders.push(header);
     const e = this.expected[index];
-    if (e === undefined) {
-      const wantsAck = (u16(m, 6) & NLM_F_ACK) !== 0;
-      if (isUnbind(m) && wantsAck) {
+    const a = normalised(m);
+    const offset = e === undefined ? -1 : firstDifference(a, normalised(e.bytes));
+    // Whose recorded replies this message gets.
+    let j: number | undefined;
+    if (e !== undefined && (offset === -1 || u16(e.bytes, 4) === u16(m, 4)) && !this.counterpart.has(index)) j = index;
+    else j = this.expected.findIndex((x, k) => !this.counterpart.has(k) && firstDifference(a, normalised(x.bytes)) === -1);
+    if (j !== undefined && j >= 0) this.counterpart.set(j, header);
+    else if ((u16(m, 6) & NLM_F_ACK) !== 0) {
+      // Nothing recorded answers it: a made-up ack, so that the library does not hang.
+      this.urgent.push(this.madeUpAck(m));
+      if (e === undefined && isUnbind(m)) {
         this.notes.push(`answered ${describeMessage(m)} (sent after the recording ended) with a made-up ack`);
-      } else {
-        this.mismatch('extra', index, undefined, m, undefined, `sent message #${index} is extra: the recording has no more messages, the library sent ${describeMessage(m)}`);
+        return;
       }
-      if (wantsAck) this.urgent.push(this.madeUpAck(m));
+    }
+    if (e === undefined) {
+      this.mismatch('extra', index, undefined, m, undefined, `sent message #${index} is extra: the recording has no more messages, the library sent ${describeMessage(m)}`);
       return;
     }
-    const a = normalised(m);
-    const b = normalised(e.bytes);
-    let offset = -1;
-    const n = Math.min(a.byteLength, b.byteLength);
-    for (let i = 0; i < n; i++) {
-      if (a[i] !== b[i]) {
-        offset = i;
-        break;
-      }
-    }
-    if (offset === -1 && a.byteLength !== b.byteLength) offset = n;
     if (offset === -1) return;
+    const b = normalised(e.bytes);
+    const n = Math.min(a.byteLength, b.byteLength);
     const what = describeMessage(e.bytes);
     const got = describeMessage(m);
     let text = `sent message #${index} differs from the recording (frame ${e.frame}): expected ${what}, the library sent ${got === what ? 'different bytes' : got}; `;
@@ -516,7 +535,7 @@ export class ReplayTransport implements Transport {
     setU32(d, SEQ_OFF, u32(req, SEQ_OFF));
     setU32(d, PID_OFF, this.portId);
     d.set(req.subarray(0, NLMSG_HDRLEN), NLMSG_HDRLEN + 4);
-    return { frame: 0, datagram: d, softGate: 0, hardGate: 0, replies: [], synthetic: true };
+    return { frame: 0, datagram: d, softGate: 0, replies: [], synthetic: true };
   }
 
   // ------------------------------------------------------------------ delivering
@@ -539,37 +558,30 @@ export class ReplayTransport implements Transport {
       return;
     }
     const sent = this.sentHeaders.length;
-    const ev = this.inEvents[this.nextIn];
-    if (ev !== undefined) {
-      if (sent >= ev.hardGate && (sent >= ev.softGate || this.stalled)) {
-        this.nextIn++;
-        this.deliver(ev, h);
-        return;
-      }
-      if (this.stalled && sent < ev.hardGate) {
-        // The request this answers never came: its answer cannot be tied to a library seq.
-        this.stalled = false;
-        this.nextIn++;
-        this.skipped.push(ev.frame);
-        this.schedulePump();
-        return;
-      }
+    // The first datagram due: its replies' requests sent, and everything recorded before it
+    // sent too (or a stall). A reply whose request the library has not sent is passed over
+    // but stays pending: its request may still come (a close, say).
+    const answerable = (ev: InEvent): boolean => ev.replies.every((r) => this.counterpart.has(r.answers));
+    const i = this.pending.findIndex((ev) => answerable(ev) && (sent >= ev.softGate || this.stalled));
+    if (i >= 0) {
+      const [ev] = this.pending.splice(i, 1);
+      this.deliver(ev!, h);
+      return;
     }
-    // Blocked, or nothing left: at the recorded close, let the library close.
-    if (!this.endCalled && (sent >= this.closeStart || this.stalled) && (ev === undefined || ev.softGate > this.closeStart || this.stalled)) {
+    // Nothing due. At the recorded close (or on a stall), let the library close.
+    if (!this.endCalled && (sent >= this.closeStart || this.stalled)) {
       this.endCalled = true;
       this.stalled = false;
-      this.clearStall();
       h.end?.();
       this.schedulePump();
       return;
     }
-    if (ev === undefined && sent >= this.expected.length) {
-      this.clearStall();
+    if (this.pending.length === 0 && sent >= this.expected.length) {
       this.settle();
       return;
     }
-    this.armStall();
+    // A stall can only help a datagram held by its soft gate, or the close.
+    if (!this.endCalled || this.pending.some(answerable)) this.armStall();
   }
 
   private deliver(ev: InEvent, h: TransportHandlers): void {
@@ -577,7 +589,7 @@ export class ReplayTransport implements Transport {
     this.clearStall();
     const d = ev.datagram.slice();
     for (const r of ev.replies) {
-      const actual = this.sentHeaders[r.answers];
+      const actual = this.counterpart.get(r.answers);
       if (actual === undefined) continue;
       setU32(d, r.offset + SEQ_OFF, actual.seq);
       setU32(d, r.offset + NLMSG_HDRLEN + 4 + SEQ_OFF, actual.seq);
