@@ -38,3 +38,5 @@ export { recordTransport } from './pcap/record-transport.js';
 export type { RecordOptions, RecordingTransport } from './pcap/record-transport.js';
 export { replay, ReplayTransport, ReplayMismatchError, describeMessage } from './pcap/replay-transport.js';
 export type { ReplayOptions, ReplayMismatch, ReplayResult } from './pcap/replay-transport.js';
+export { parseIpPacket, formatIpv4, formatIpv6, ipProtocolName, icmpTypeName, tcpFlagsText, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_UDPLITE, IPPROTO_DCCP } from './packet/ip.js';
+export type { IpPacketInfo, TcpHeader, UdpHeader, IcmpHeader } from './packet/ip.js';

@@ -1,0 +1,262 @@
+/**
+ * nfq-dump -r: decodes a recorded netlink conversation (LINKTYPE_NETLINK pcap or pcapng, as
+ * written by --record, the library's recorder, or tcpdump on an nlmon interface) into the
+ * same records a live queue produces, each with the verdict that was recorded for it.
+ * Pcaps of raw IP (LINKTYPE_RAW, e.g. from -w), Ethernet and Linux "cooked" captures are
+ * read too: their packets have no queue metadata and no verdict.
+ *
+ * Messages are told apart by type, not by the cooked header's direction (nlmon marks
+ * directions differently from the library's recorder): PACKET and NLMSG_ERROR come from the
+ * kernel, VERDICT, VERDICT_BATCH and CONFIG from the program.
+ */
+import { decodePacket, errnoName, nfq, parseErrorMessage, parseEthernetHeader, parseIpPacket, parseMessages, type PcapRecord } from '../index.js';
+import { decodeNetlinkCooked, readPcapFile, LINKTYPE_NETLINK, LINKTYPE_RAW } from '../pcap/index.js';
+import { recordFromPacket, type DumpRecord, type ShownVerdict } from './format.js';
+
+const NETLINK_NETFILTER = 12;
+const NLMSG_ERROR = 2;
+const LINKTYPE_ETHERNET = 1;
+const LINKTYPE_LINUX_SLL = 113;
+const LINKTYPE_IPV4 = 228;
+const LINKTYPE_IPV6 = 229;
+const LINKTYPE_LINUX_SLL2 = 276;
+
+/** Filters applied while replaying. */
+export interface ReplayFilter {
+  /** Only these queues (undefined: all). */
+  queues?: ReadonlySet<number>;
+  /** Only this NFPROTO family (undefined: all). */
+  family?: number;
+}
+
+/** What a replay found, for the summary. */
+export interface ReplaySummary {
+  linktype: number;
+  /** Records in the file. */
+  records: number;
+  /** Packets decoded (before filters). */
+  packets: number;
+  /** Packets left out by --queue / --family. */
+  filtered: number;
+  /** Netlink datagrams of another protocol than NETLINK_NETFILTER (nlmon captures). */
+  otherProtocol: number;
+  /** Records or messages that could not be decoded. */
+  malformed: number;
+  /** Records of a raw capture that hold no IP packet (ARP…). */
+  notIp: number;
+  /** First decode problem, for the warning. */
+  firstProblem?: string;
+  /** Queue numbers seen. */
+  queues: Set<number>;
+}
+
+/** The file's link type is not one nfq-dump decodes. */
+export class UnsupportedCaptureError extends Error {
+  override name = 'UnsupportedCaptureError';
+}
+
+function timeOf(rec: PcapRecord): { sec: number; usec: number } {
+  const ns = rec.timestampNs;
+  return { sec: Number(ns / 1_000_000_000n), usec: Number((ns % 1_000_000_000n) / 1000n) };
+}
+
+interface Pending {
+  record: DumpRecord;
+  queue: number;
+  id: number;
+}
+
+/**
+ * Reads `path` and returns the records in packet order, each with its verdict (null when
+ * the recording holds none). Throws on unreadable files (fs errors, PcapFormatError) and
+ * UnsupportedCaptureError.
+ */
+export function replayCapture(path: string, filter: ReplayFilter = {}): { records: DumpRecord[]; summary: ReplaySummary } {
+  const cap = readPcapFile(path);
+  const linktype = cap.interfaces[0]?.linktype ?? LINKTYPE_NETLINK;
+  const summary: ReplaySummary = { linktype, records: cap.records.length, packets: 0, filtered: 0, otherProtocol: 0, malformed: 0, notIp: 0, queues: new Set() };
+  const out: DumpRecord[] = [];
+  const problem = (what: string): void => {
+    summary.malformed++;
+    summary.firstProblem ??= what;
+  };
+  const pass = (queue: number | undefined, family: number | undefined): boolean => {
+    if (filter.queues !== undefined && (queue === undefined || !filter.queues.has(queue))) return false;
+    if (filter.family !== undefined && family !== filter.family) return false;
+    return true;
+  };
+
+  // Packets waiting for their verdict, by queue and id; verdicts by request sequence number
+  // (to attach a kernel refusal to the verdict it answers).
+  const waiting = new Map<number, Pending>();
+  const bySeq = new Map<number, ShownVerdict>();
+  const key = (q: number, id: number): number => q * 0x100000000 + id;
+
+  for (let i = 0; i < cap.records.length; i++) {
+    const rec = cap.records[i]!;
+    const lt = rec.linktype;
+    if (lt !== LINKTYPE_NETLINK) {
+      const r = rawRecord(rec);
+      if (r === undefined) {
+        if (![LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2].includes(lt)) {
+          throw new UnsupportedCaptureError(
+            `${path} has link type ${lt}, which nfq-dump does not decode: it reads netlink recordings (LINKTYPE_NETLINK, 253) and raw IP (101), Ethernet (1) or Linux cooked (113, 276) captures`,
+          );
+        }
+        summary.notIp++;
+        continue;
+      }
+      summary.packets++;
+      if (!pass(undefined, r.family)) {
+        summary.filtered++;
+        continue;
+      }
+      out.push(r);
+      continue;
+    }
+    let datagram: Uint8Array;
+    try {
+      const c = decodeNetlinkCooked(rec.data);
+      if (c.protocol !== NETLINK_NETFILTER) {
+        summary.otherProtocol++;
+        continue;
+      }
+      datagram = c.datagram;
+    } catch (e) {
+      problem(`record ${i + 1}: ${(e as Error).message}`);
+      continue;
+    }
+    let msgs: ReturnType<typeof parseMessages>;
+    try {
+      msgs = parseMessages(datagram);
+    } catch (e) {
+      problem(`record ${i + 1}: ${(e as Error).message}`);
+      continue;
+    }
+    for (const m of msgs) {
+      const type = m.header.type;
+      try {
+        if (type === nfq.NFQ_TYPE_PACKET) {
+          const p = decodePacket(m.buffer, m.offset, m.header.length);
+          summary.packets++;
+          summary.queues.add(p.queue);
+          if (!pass(p.queue, p.family)) {
+            summary.filtered++;
+            continue;
+          }
+          const r = recordFromPacket(p, timeOf(rec), 'capture');
+          r.verdict = null;
+          out.push(r);
+          waiting.set(key(p.queue, p.id), { record: r, queue: p.queue, id: p.id });
+        } else if (type === nfq.NFQ_TYPE_VERDICT || type === nfq.NFQ_TYPE_VERDICT_BATCH) {
+          const v = decodeVerdictMessage(m.buffer, m.payloadOffset, m.offset + m.header.length);
+          if (v === undefined) {
+            problem(`record ${i + 1}: verdict message without a verdict header`);
+            continue;
+          }
+          bySeq.set(m.header.seq, v.shown);
+          if (type === nfq.NFQ_TYPE_VERDICT) {
+            const k = key(v.queue, v.id);
+            const p = waiting.get(k);
+            if (p !== undefined) {
+              p.record.verdict = v.shown;
+              waiting.delete(k);
+            }
+          } else {
+            for (const [k, p] of waiting) {
+              if (p.queue === v.queue && p.id <= v.id) {
+                p.record.verdict = { ...v.shown };
+                waiting.delete(k);
+              }
+            }
+          }
+        } else if (type === NLMSG_ERROR) {
+          const e = parseErrorMessage(m);
+          if (e.errno !== 0) {
+            const v = bySeq.get(e.request.seq);
+            if (v !== undefined) v.error = errnoName(e.errno);
+          }
+        }
+      } catch (e) {
+        problem(`record ${i + 1}: ${(e as Error).message}`);
+      }
+    }
+  }
+  return { records: out, summary };
+}
+
+const VERDICTS = ['drop', 'accept', 'stolen', 'queue', 'repeat', 'stop'];
+
+/** Decodes the nfgenmsg and NFQA_VERDICT_HDR / NFQA_MARK of a (batch) verdict message. */
+function decodeVerdictMessage(b: Uint8Array, start: number, end: number): { queue: number; id: number; shown: ShownVerdict } | undefined {
+  if (start + 4 > end) return undefined;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const queue = v.getUint16(start + 2, false);
+  let off = start + 4;
+  let word: number | undefined;
+  let id = 0;
+  let mark: number | undefined;
+  while (off + 4 <= end) {
+    const len = v.getUint16(off, true);
+    const type = v.getUint16(off + 2, true) & 0x3fff;
+    if (len < 4 || off + len > end) break;
+    if (type === nfq.NFQA_VERDICT_HDR && len >= 12) {
+      word = v.getUint32(off + 4, false);
+      id = v.getUint32(off + 8, false);
+    } else if (type === nfq.NFQA_MARK && len >= 8) mark = v.getUint32(off + 4, false);
+    off += (len + 3) & ~3;
+  }
+  if (word === undefined) return undefined;
+  const code = word & 0xff;
+  const shown: ShownVerdict = { verdict: VERDICTS[code] ?? `verdict-${code}` };
+  if (code === 3) shown.queue = word >>> 16;
+  if (mark !== undefined) shown.mark = mark;
+  return { queue, id, shown };
+}
+
+/** A record of a raw IP / Ethernet / cooked capture, or undefined when it holds no IP packet. */
+function rawRecord(rec: PcapRecord): DumpRecord | undefined {
+  let data = rec.data;
+  let orig = rec.originalLength;
+  let hwProtocol: number | undefined;
+  switch (rec.linktype) {
+    case LINKTYPE_RAW:
+    case LINKTYPE_IPV4:
+    case LINKTYPE_IPV6:
+      break;
+    case LINKTYPE_ETHERNET: {
+      if (data.byteLength < 14) return undefined;
+      const h = parseEthernetHeader(data);
+      hwProtocol = h.etherType;
+      data = data.subarray(h.length);
+      orig -= h.length;
+      break;
+    }
+    case LINKTYPE_LINUX_SLL:
+      if (data.byteLength < 16) return undefined;
+      hwProtocol = (data[14]! << 8) | data[15]!;
+      data = data.subarray(16);
+      orig -= 16;
+      break;
+    case LINKTYPE_LINUX_SLL2:
+      if (data.byteLength < 20) return undefined;
+      hwProtocol = (data[0]! << 8) | data[1]!;
+      data = data.subarray(20);
+      orig -= 20;
+      break;
+    default:
+      return undefined;
+  }
+  const ip = parseIpPacket(data, orig);
+  if (ip === undefined) return undefined;
+  const r: DumpRecord = {
+    family: ip.version === 4 ? 2 : 10,
+    hwProtocol: hwProtocol ?? (ip.version === 4 ? 0x0800 : 0x86dd),
+    time: timeOf(rec),
+    timeSource: 'capture',
+    wireLength: Math.max(orig, data.byteLength),
+    payload: data,
+    ip,
+  };
+  return r;
+}
