@@ -76,7 +76,11 @@ if (isMainThread) {
   process.stderr.write(`ready ${JSON.stringify({ queues: args.queues, workers: args.workers, transport: queueObj?.transport?.kind ?? args.transport ?? 'default' })}\n`);
   const done = () => {
     const packets = counters.reduce((s, f) => s + f(), 0);
-    process.stdout.write(`${JSON.stringify({ consumer: 'netfilter-queue', queues: args.queues, workers: args.workers, packets })}\n`);
+    // The transport is private API; read here only to report system-call counters.
+    const t = queueObj?.transport;
+    const report = { consumer: 'netfilter-queue', queues: args.queues, workers: args.workers, packets, transport: t?.kind };
+    if (typeof t?.stats === 'function') report.syscalls = t.stats();
+    process.stdout.write(`${JSON.stringify(report)}\n`);
     process.exit(0);
   };
   process.on('SIGTERM', done);
