@@ -27,6 +27,10 @@ export type { NetlinkHeader, NetlinkMessage, NetlinkErrorMessage } from './netli
 export type { Transport, TransportHandlers, TransportFactory } from './netlink/transport.js';
 export { openSocketTransport } from './netlink/socket-transport.js';
 export type { SocketTransportOptions } from './netlink/socket-transport.js';
+export { openNativeTransport, nativeTransportUnavailable, NATIVE_ADDON_PATH } from './netlink/native-transport.js';
+export type { NativeTransport, NativeTransportOptions, NativeTransportStats } from './netlink/native-transport.js';
+export { openDefaultTransport } from './netlink/default-transport.js';
+export type { DefaultTransportOptions } from './netlink/default-transport.js';
 export { interfaceName, interfaceNames, clearInterfaceNameCache, formatHwaddr } from './nfqueue/ifnames.js';
 export { decodeConntrack, ctInfoName, CT_INFO_NAMES } from './nfqueue/conntrack.js';
 export type { Conntrack, ConntrackTuple } from './nfqueue/conntrack.js';
