@@ -1,6 +1,9 @@
 // Queue flags and limits proven by the kernel: QUEUE_MAXLEN (queue_dropped in /proc, and
 // stats()), FAIL_OPEN (packets reach the sink while the consumer stalls), UID_GID, GSO,
 // SECCTX (accepted, nothing emitted without an LSM), CONNTRACK (refused by this kernel).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ns, eventually, type Json, type Proc } from './support/ns.js';
 
@@ -35,6 +38,40 @@ describe('queue flags', () => {
     c.send('close');
     await c.done;
     await eventually(() => recv(sink) === 4, 'the 4 waiting packets were accepted on close');
+  });
+
+  it('receive-buffer overrun: the kernel counts user_dropped, stats() counts the overrun, the queue keeps working', async () => {
+    queueUdp(8008, 8);
+    const sink = await ns.udpSink(8008, '127.0.0.1');
+    const dir = mkdtempSync(join(tmpdir(), 'nfq-overrun-'));
+    const flag = join(dir, 'go');
+    try {
+      const c = await ns.consumer({ queues: 8, quiet: true, blockUntil: flag, options: { receiveBufferSize: 4096 } });
+      await ns.sendUdp('127.0.0.1', 8008, 1);
+      await c.waitFor((j) => j.blocking === true);
+      // While the consumer reads nothing, 200 more packets overflow its socket buffer.
+      await ns.sendUdp('127.0.0.1', 8008, 200, { size: 1000 });
+      const during = await ns.waitRow(8, (r) => r.userDropped > 0);
+      writeFileSync(flag, '');
+      await c.until((lines) => lines.some((l) => l.error?.code === 'ENOBUFS'));
+      await ns.waitRow(8, (r) => r.waiting === 0);
+      c.send('stats');
+      const st = (await c.waitFor((j) => j.stats !== undefined)).stats;
+      expect(st.overruns).toBeGreaterThanOrEqual(1);
+      const k = st.kernel[0];
+      expect(k.userDropped).toBeGreaterThanOrEqual(during.userDropped);
+      // Every packet the kernel did deliver got a verdict and reached the sink.
+      expect(k.lastId).toBe(201);
+      expect(st.received).toBe(201 - k.userDropped);
+      await eventually(() => recv(sink) === 201 - k.userDropped, 'sink got every delivered packet');
+      // And the queue still works.
+      await ns.sendUdp('127.0.0.1', 8008, 3);
+      await eventually(() => recv(sink) === 204 - k.userDropped, 'sink got 3 more');
+      c.send('close');
+      await c.done;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('FAIL_OPEN: with a stalled consumer and maxLen 4, the other packets still reach the sink', async () => {

@@ -10,10 +10,12 @@
 //                      rewriteByQueue {"1": {find, replace, fix}}); fix
 //                      checksums (withTransportPayload) unless rewrite.fix === false
 //   mode 'stall'       never answer (packets stay queued until close)
+//   blockUntil PATH    the first packet's callback blocks the event loop until PATH exists
 //   dropTo {uid,gid}   after opening, process.setgid/setuid to these
 // Prints {"ready":true,...} once open (or {"openError":{...}} and exits 1), {"pkt":{...}}
 // per packet (unless quiet), {"error":{...}} per reported error. stdin commands:
 //   stats -> {"stats":...};  batch -> one batch verdict;  batch-again -> resends the last batch;  close -> {"closed":true,"stats"} and exit
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import * as nfq from '../../../dist/index.js';
 
@@ -113,8 +115,15 @@ function rewrite(p) {
   return { verdict: 'accept', payload: nfq.withTransportPayload(p.payload, newData) };
 }
 
+let blocked = false;
 function onPacket(p) {
   if (!cfg.quiet) out({ pkt: describe(p) });
+  if (cfg.blockUntil !== undefined && !blocked) {
+    // Hold the event loop (nothing is read from the socket) until the test says so.
+    blocked = true;
+    out({ blocking: true });
+    while (!existsSync(cfg.blockUntil)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
   switch (mode) {
     case 'verdict':
       return verdict;
