@@ -21,25 +21,27 @@
  *   has sent as many messages as had been sent before it in the recording: a packet that
  *   arrived after the setup acks (or after an earlier verdict) is delivered after the
  *   library sent those. An NLMSG_ERROR (ack or error) answering a recorded request is held
- *   until the library has sent the message at that position of the stream, and is rewritten
- *   to carry the sequence number and port id the library actually used (outer header and
- *   echoed request), so the library's own numbering need not match the recording.
+ *   until the library has sent its counterpart of that request, and is rewritten to carry
+ *   the sequence number and port id the library used (outer header and echoed request), so
+ *   the library's own numbering need not match the recording.
  * - Which library message answers to a recorded request: the one sent at its position
  *   when it is equal or of the same message type (a verdict that differs still gets the
  *   recorded error), else an equal one sent elsewhere (a queue closed early sends its UNBIND
  *   out of place). A recorded reply whose request the library never sends stays pending and
  *   is reported in `skipped`; later datagrams do not wait for it.
  * - If the library stops sending before the recording says it should (a callback that
- *   answers differently, a missing request), the replay waits `stallTimeout` ms and then
- *   delivers the next datagram anyway. The stall never fires when the library behaves as
- *   recorded.
+ *   answers differently, a client configured differently from the recording's), the replay
+ *   waits `stallTimeout` ms, delivers the next datagram anyway and from then on expects that
+ *   many messages fewer, so the difference costs one stall, not one per packet. The stall
+ *   never fires when the library behaves as recorded.
+ * - A request asking for an ack that nothing recorded answers (the recording's client asked
+ *   for no acks, or the capture was cut before its close) gets a made-up ack, as the kernel
+ *   acks success, so the library never hangs; `notes` says so. An UNBIND sent beyond the
+ *   end of the recording is not a mismatch; any other extra message is.
  * - Closing: a trailing run of UNBIND requests in the recording is the recorded close. Once
- *   every datagram before it has been delivered and the library has sent everything before
- *   it, the replay calls the `end()` handler: a Queue then closes, sends its UNBINDs, gets
- *   the recorded acks and closes the transport. An UNBIND sent beyond the end of the
- *   recording (a capture cut before its close) is answered with a made-up ack and is not a
- *   mismatch; any other extra request asking for an ack is answered likewise (so nothing
- *   hangs) but is a mismatch.
+ *   every datagram before it has been delivered, the library has sent everything before it
+ *   and has then been quiet for a turn, the replay calls the `end()` handler: a Queue then
+ *   closes, sends its UNBINDs, gets the recorded acks and closes the transport.
  * - `done` resolves with a ReplayResult when the transport is closed, or earlier when the
  *   capture is exhausted (every datagram delivered, every expected message compared). At
  *   close, expected messages never sent are `missing` mismatches. With `{ strict: true }`,
@@ -350,6 +352,16 @@ export class ReplayTransport implements Transport {
   private settled = false;
   private pumpScheduled = false;
   private stalled = false;
+  /**
+   * How many messages fewer than recorded the library sends (learnt at stalls): a library
+   * configured differently from the recording's client pays for the difference once, not at
+   * every packet.
+   */
+  private slack = 0;
+  /** Messages sent when the previous pump found nothing due (the close waits for a quiet turn). */
+  private sentAtIdle = -1;
+  /** Recorded requests (stream indexes) that have a recorded reply. */
+  private readonly answered = new Set<number>();
   private stallTimer: NodeJS.Timeout | undefined;
   private failure: ReplayMismatchError | undefined;
   private resolveDone!: (r: ReplayResult) => void;
@@ -407,6 +419,7 @@ export class ReplayTransport implements Transport {
           const e = this.expected[j]!.bytes;
           if (e.byteLength >= NLMSG_HDRLEN && u16(e, 4) === reqType && u32(e, SEQ_OFF) === reqSeq) {
             ev.replies.push({ offset: x.offset, answers: j });
+            this.answered.add(j);
             break;
           }
         }
@@ -492,13 +505,12 @@ export class ReplayTransport implements Transport {
     if (e !== undefined && (offset === -1 || u16(e.bytes, 4) === u16(m, 4)) && !this.counterpart.has(index)) j = index;
     else j = this.expected.findIndex((x, k) => !this.counterpart.has(k) && firstDifference(a, normalised(x.bytes)) === -1);
     if (j !== undefined && j >= 0) this.counterpart.set(j, header);
-    else if ((u16(m, 6) & NLM_F_ACK) !== 0) {
-      // Nothing recorded answers it: a made-up ack, so that the library does not hang.
+    if ((u16(m, 6) & NLM_F_ACK) !== 0 && (j === undefined || j < 0 || !this.answered.has(j))) {
+      // Nothing recorded answers it (a capture cut before its close, a recording client that
+      // asked for no acks): a made-up ack, as the kernel acks success, so the library does not hang.
       this.urgent.push(this.madeUpAck(m));
-      if (e === undefined && isUnbind(m)) {
-        this.notes.push(`answered ${describeMessage(m)} (sent after the recording ended) with a made-up ack`);
-        return;
-      }
+      this.notes.push(`answered ${describeMessage(m)} with a made-up ack: the recording has no answer to it`);
+      if (e === undefined && isUnbind(m)) return;
     }
     if (e === undefined) {
       this.mismatch('extra', index, undefined, m, undefined, `sent message #${index} is extra: the recording has no more messages, the library sent ${describeMessage(m)}`);
@@ -562,14 +574,22 @@ export class ReplayTransport implements Transport {
     // sent too (or a stall). A reply whose request the library has not sent is passed over
     // but stays pending: its request may still come (a close, say).
     const answerable = (ev: InEvent): boolean => ev.replies.every((r) => this.counterpart.has(r.answers));
-    const i = this.pending.findIndex((ev) => answerable(ev) && (sent >= ev.softGate || this.stalled));
+    const i = this.pending.findIndex((ev) => answerable(ev) && (sent + this.slack >= ev.softGate || this.stalled));
     if (i >= 0) {
       const [ev] = this.pending.splice(i, 1);
+      if (this.stalled) this.slack = Math.max(this.slack, ev!.softGate - sent);
       this.deliver(ev!, h);
       return;
     }
-    // Nothing due. At the recorded close (or on a stall), let the library close.
-    if (!this.endCalled && (sent >= this.closeStart || this.stalled)) {
+    // Nothing due. At the recorded close (or on a stall), once the library has been quiet for
+    // a turn (no request of a setup still in progress), let the library close.
+    const quiet = this.sentAtIdle === sent;
+    this.sentAtIdle = sent;
+    if (!this.endCalled && (sent + this.slack >= this.closeStart || this.stalled)) {
+      if (!quiet) {
+        this.schedulePump();
+        return;
+      }
       this.endCalled = true;
       this.stalled = false;
       h.end?.();
