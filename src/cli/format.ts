@@ -245,7 +245,7 @@ export function formatLine(r: DumpRecord, o: FormatOptions): string {
   if (r.family !== undefined && r.family !== 2 && r.family !== 10) parts.push(familyName(r.family));
   let pkt: string;
   if (r.ip !== undefined) pkt = describeIp(r.ip, o.verbose === true);
-  else if (r.payload === undefined || r.payload.byteLength === 0) pkt = `length ${r.wireLength ?? 0} (no packet bytes copied)`;
+  else if (r.payload === undefined || r.payload.byteLength === 0) pkt = r.wireLength !== undefined && r.wireLength > 0 ? `length ${r.wireLength} (no packet bytes copied)` : '(no packet bytes copied)';
   else pkt = `hwproto ${hex(r.hwProtocol ?? 0)}, length ${r.wireLength ?? r.payload.byteLength}`;
   parts.push(pkt);
   let line = parts.join(' ');

@@ -6,7 +6,7 @@
  * conversation instead. Uses only the public API (../index.js) and ../pcap.
  */
 import { readFileSync } from 'node:fs';
-import { interfaceName, openQueue, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
+import { interfaceName, openQueue, openSocketTransport, recordTransport, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
 import { PcapFileWriter, LINKTYPE_RAW, PcapFormatError } from '../pcap/index.js';
 import { parseCli, HELP, UsageError, type CliOptions } from './args.js';
 import { explainFileError, explainOpenError } from './errors.js';
@@ -313,20 +313,24 @@ async function runLive(o: CliOptions): Promise<number> {
 }
 
 /**
- * Sets the recorder option of openQueue (`record: FILE`, written as a LINKTYPE_NETLINK
- * pcap). Returns an error message when this build of the library has no recorder.
+ * Makes openQueue record its netlink conversation to `path` (a LINKTYPE_NETLINK pcap that
+ * -r, Wireshark and the library's replay() read): the default socket transport wrapped in
+ * the library's recorder.
  */
 function setRecordOption(options: QueueOptions, path: string): string | undefined {
-  const withRecord = options as QueueOptions & { record?: string };
-  if (!RECORDER_AVAILABLE) {
-    return `--record ${path}: this build of the library has no netlink recorder yet (openQueue's 'record' option); record with tcpdump on an nlmon interface instead`;
-  }
-  withRecord.record = path;
+  options.transport = () => {
+    const inner = openSocketTransport(NETLINK_NETFILTER);
+    try {
+      return recordTransport(inner, path);
+    } catch (e) {
+      inner.close();
+      throw new Error(explainFileError(e, path, 'write'));
+    }
+  };
   return undefined;
 }
 
-/** Whether openQueue understands the `record` option in this build. */
-const RECORDER_AVAILABLE = false;
+const NETLINK_NETFILTER = 12;
 
 // ------------------------------------------------------------------ replay
 
@@ -381,7 +385,10 @@ function runReplay(o: CliOptions): number {
     if (r.verdict === undefined) continue;
     isNetlink = true;
     if (r.verdict === null) none++;
-    else counts.set(r.verdict.verdict, (counts.get(r.verdict.verdict) ?? 0) + 1);
+    else {
+      const k = r.verdict.verdict === 'queue' ? 'requeue' : r.verdict.verdict;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    }
   }
   const lines = [`${plural(shown.length, 'packet')} from ${path}${summary.filtered > 0 ? ` (${summary.filtered} filtered out)` : ''}`];
   if (isNetlink) {
@@ -393,6 +400,8 @@ function runReplay(o: CliOptions): number {
   if (summary.packets === 0 && summary.records > 0 && summary.notIp === 0) {
     lines.push(`no queued packets in ${plural(summary.records, 'record')}${summary.otherProtocol > 0 ? ` (${summary.otherProtocol} of other netlink protocols)` : ''}`);
   }
+  for (const r of summary.refused.slice(0, 10)) lines.push(`kernel refused ${r}`);
+  if (summary.refused.length > 10) lines.push(`… and ${summary.refused.length - 10} more refusals`);
   if (summary.malformed > 0) lines.push(`${plural(summary.malformed, 'record')} could not be decoded, first: ${summary.firstProblem ?? '?'}`);
   process.stderr.write(lines.join('\n') + '\n');
   return 0;

@@ -48,6 +48,8 @@ export interface ReplaySummary {
   firstProblem?: string;
   /** Queue numbers seen. */
   queues: Set<number>;
+  /** Requests the kernel refused, e.g. `bind on queue 0: EBUSY`. */
+  refused: string[];
 }
 
 /** The file's link type is not one nfq-dump decodes. */
@@ -74,7 +76,7 @@ interface Pending {
 export function replayCapture(path: string, filter: ReplayFilter = {}): { records: DumpRecord[]; summary: ReplaySummary } {
   const cap = readPcapFile(path);
   const linktype = cap.interfaces[0]?.linktype ?? LINKTYPE_NETLINK;
-  const summary: ReplaySummary = { linktype, records: cap.records.length, packets: 0, filtered: 0, otherProtocol: 0, malformed: 0, notIp: 0, queues: new Set() };
+  const summary: ReplaySummary = { linktype, records: cap.records.length, packets: 0, filtered: 0, otherProtocol: 0, malformed: 0, notIp: 0, queues: new Set(), refused: [] };
   const out: DumpRecord[] = [];
   const problem = (what: string): void => {
     summary.malformed++;
@@ -90,6 +92,7 @@ export function replayCapture(path: string, filter: ReplayFilter = {}): { record
   // (to attach a kernel refusal to the verdict it answers).
   const waiting = new Map<number, Pending>();
   const bySeq = new Map<number, ShownVerdict>();
+  const requests = new Map<number, string>();
   const key = (q: number, id: number): number => q * 0x100000000 + id;
 
   for (let i = 0; i < cap.records.length; i++) {
@@ -155,6 +158,10 @@ export function replayCapture(path: string, filter: ReplayFilter = {}): { record
             continue;
           }
           bySeq.set(m.header.seq, v.shown);
+          requests.set(
+            m.header.seq,
+            type === nfq.NFQ_TYPE_VERDICT ? `${v.shown.verdict} verdict for packet ${v.id} on queue ${v.queue}` : `batch ${v.shown.verdict} verdict up to packet ${v.id} on queue ${v.queue}`,
+          );
           if (type === nfq.NFQ_TYPE_VERDICT) {
             const k = key(v.queue, v.id);
             const p = waiting.get(k);
@@ -170,11 +177,15 @@ export function replayCapture(path: string, filter: ReplayFilter = {}): { record
               }
             }
           }
+        } else if (type === nfq.NFQ_TYPE_CONFIG) {
+          requests.set(m.header.seq, describeConfig(m.buffer, m.payloadOffset, m.offset + m.header.length));
         } else if (type === NLMSG_ERROR) {
           const e = parseErrorMessage(m);
           if (e.errno !== 0) {
             const v = bySeq.get(e.request.seq);
             if (v !== undefined) v.error = errnoName(e.errno);
+            const what = requests.get(e.request.seq) ?? `request ${e.request.seq}`;
+            summary.refused.push(`${what}: ${errnoName(e.errno)}`);
           }
         }
       } catch (e) {
@@ -186,6 +197,30 @@ export function replayCapture(path: string, filter: ReplayFilter = {}): { record
 }
 
 const VERDICTS = ['drop', 'accept', 'stolen', 'queue', 'repeat', 'stop'];
+const CONFIG_COMMANDS = ['none', 'bind', 'unbind', 'pf-bind', 'pf-unbind'];
+
+/** A config request in words: `bind on queue 0`, `params (copy packet) on queue 0`. */
+function describeConfig(b: Uint8Array, start: number, end: number): string {
+  if (start + 4 > end) return 'config request';
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const queue = v.getUint16(start + 2, false);
+  const what: string[] = [];
+  let off = start + 4;
+  while (off + 4 <= end) {
+    const len = v.getUint16(off, true);
+    const type = v.getUint16(off + 2, true) & 0x3fff;
+    if (len < 4 || off + len > end) break;
+    if (type === nfq.NFQA_CFG_CMD && len >= 5) {
+      const cmd = b[off + 4]!;
+      what.push(CONFIG_COMMANDS[cmd] ?? `command ${cmd}`);
+    } else if (type === nfq.NFQA_CFG_PARAMS && len >= 9) {
+      what.push(`params (copy ${['none', 'meta', 'packet'][b[off + 8]!] ?? b[off + 8]!} ${v.getUint32(off + 4, false)})`);
+    } else if (type === nfq.NFQA_CFG_QUEUE_MAXLEN) what.push('maxlen');
+    else if (type === nfq.NFQA_CFG_FLAGS) what.push('flags');
+    off += (len + 3) & ~3;
+  }
+  return `${what.length > 0 ? what.join(' + ') : 'config request'} on queue ${queue}`;
+}
 
 /** Decodes the nfgenmsg and NFQA_VERDICT_HDR / NFQA_MARK of a (batch) verdict message. */
 function decodeVerdictMessage(b: Uint8Array, start: number, end: number): { queue: number; id: number; shown: ShownVerdict } | undefined {
