@@ -4,7 +4,7 @@
  * format tcpdump writes on an nlmon interface; Wireshark and tshark decode it as netfilter
  * queue messages). The file is a fixture that `replay()` plays back without privileges.
  */
-import { NETLINK_NETFILTER } from '../netlink/constants.js';
+import { NETLINK_NETFILTER, NLMSG_HDRLEN, NLM_F_MULTI, align4 } from '../netlink/constants.js';
 import { NetlinkSocketError } from '../netlink/errors.js';
 import type { Transport, TransportHandlers } from '../netlink/transport.js';
 import { encodeNetlinkCooked, type NetlinkDirection } from './netlink-cooked.js';
@@ -37,7 +37,12 @@ export interface RecordingTransport extends Transport {
  * conversation itself goes on.
  *
  * A sent datagram is recorded after `inner.send()` accepted it (a refused send is not in
- * the file); received datagrams are recorded as they are delivered.
+ * the file); received datagrams are recorded as they are delivered. A delivery holding
+ * several messages is recorded one record per message, each cut to its nlmsg_len: the kernel
+ * sends nfnetlink_queue messages (packets, acks, errors) one per datagram, and a batching
+ * transport (the native one reads many datagrams per call) hands them over back to back, so
+ * this gives back the datagrams as the kernel sent them. Multipart messages (NLM_F_MULTI,
+ * dumps), which do share datagrams, are recorded as delivered.
  */
 export function recordTransport(inner: Transport, path: string, options: RecordOptions = {}): RecordingTransport {
   const protocol = options.protocol ?? NETLINK_NETFILTER;
@@ -77,7 +82,7 @@ export function recordTransport(inner: Transport, path: string, options: RecordO
       handlers = h;
       const wrapped: TransportHandlers = {
         datagram(data) {
-          write('in', data);
+          for (const d of kernelDatagrams(data)) write('in', d);
           h.datagram(data);
         },
         error(err) {
@@ -106,4 +111,18 @@ export function recordTransport(inner: Transport, path: string, options: RecordO
   if (inner.getReceiveBufferSize !== undefined) t.getReceiveBufferSize = () => inner.getReceiveBufferSize?.() ?? 0;
   if (inner.setKeepAlive !== undefined) t.setKeepAlive = (alive) => inner.setKeepAlive?.(alive);
   return t;
+}
+
+/** The datagrams a delivery was made of: one per message unless multipart (see recordTransport). */
+function kernelDatagrams(data: Uint8Array): Uint8Array[] {
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const out: Uint8Array[] = [];
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= data.byteLength) {
+    const len = v.getUint32(off, true);
+    if (len < NLMSG_HDRLEN || off + len > data.byteLength || (v.getUint16(off + 6, true) & NLM_F_MULTI) !== 0) return [data];
+    out.push(data.subarray(off, off + len));
+    off += align4(len);
+  }
+  return out.length > 0 && off >= data.byteLength ? out : [data];
 }
