@@ -48,7 +48,11 @@ const nodedir = localHeaders();
 if (nodedir !== undefined) args.push(`--nodedir=${nodedir}`);
 const r = spawnSync(process.execPath, args, { cwd: root, stdio: quiet ? 'pipe' : ['ignore', 'inherit', 'inherit'], encoding: 'utf8' });
 if (r.status !== 0) {
-  const why = r.error?.message ?? (quiet ? String(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ') : `node-gyp exited with ${r.status}`);
+  // The first telling line: a compiler error or node-gyp's own reason, not its version banner.
+  const lines = String(r.stderr ?? '').split('\n').map((l) => l.trim());
+  const boring = /gyp ERR! (node -v|node-gyp -v|not ok|cwd|command|System)/;
+  const telling = lines.find((l) => /error/i.test(l) && !boring.test(l)) ?? lines.filter(Boolean).slice(-1)[0];
+  const why = r.error?.message ?? (quiet ? (telling ?? `node-gyp exited with ${r.status}`) : `node-gyp exited with ${r.status}`);
   notice(`native transport not built (${why}); the netlink package socket will be used`);
 }
 if (!quiet) console.error('netfilter-queue: native transport built (build/Release/nfq_native.node)');
