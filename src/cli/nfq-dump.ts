@@ -6,7 +6,7 @@
  * conversation instead. Uses only the public API (../index.js) and ../pcap.
  */
 import { readFileSync } from 'node:fs';
-import { interfaceName, openQueue, openSocketTransport, recordTransport, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
+import { interfaceName, openQueue, openDefaultTransport, recordTransport, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
 import { PcapFileWriter, LINKTYPE_RAW, PcapFormatError } from '../pcap/index.js';
 import { parseCli, HELP, UsageError, type CliOptions } from './args.js';
 import { explainFileError, explainOpenError } from './errors.js';
@@ -165,6 +165,9 @@ async function runLive(o: CliOptions): Promise<number> {
   let seen = 0;
   let passed = 0;
   let stopping = false;
+  /** Set once the queue is closing: verdicts refused with ENOENT then are expected. */
+  let closing = false;
+  let refusedWhileClosing = 0;
   let exitCode = 0;
   let queue: Queue | undefined;
   let shutdownPromise: Promise<void> | undefined;
@@ -177,11 +180,34 @@ async function runLive(o: CliOptions): Promise<number> {
       const q = queue;
       let kernel: KernelQueueStats[] | undefined;
       let stats: QueueStats | undefined;
+      let batched = 0;
+      let batches = 0;
       if (q !== undefined) {
-        // Read the kernel's counters before unbinding removes the queue's row.
+        // Let the verdicts of the packet being handled leave first (they go out when its
+        // datagram is done), then read the kernel's counters before unbinding removes the
+        // queue's row.
+        await new Promise((r) => setImmediate(r));
         kernel = q.stats().kernel;
+        // Packets still waiting in the kernel (queued, not read yet: a burst in flight) would
+        // be dropped by the unbind: give them the verdict too, with one batch verdict per
+        // queue up to the last id the kernel handed out.
+        for (const row of kernel) {
+          if (row.waiting === 0) continue;
+          try {
+            q.batchVerdict(row.queue, row.lastId, o.verdict === 'drop' ? 'drop' : o.mark !== undefined ? { verdict: 'accept', mark: o.mark } : 'accept');
+            batched += row.waiting;
+            batches++;
+          } catch (e) {
+            sink.warn(`warning: could not give the ${row.waiting} packets still waiting on queue ${row.queue} their verdict: ${(e as Error).message}`);
+          }
+        }
+        closing = true;
         await q.close();
         stats = q.stats();
+        // The library counts a batch verdict once, and counts the verdicts refused because a
+        // batch had already answered: count packets instead.
+        stats.verdicts[o.verdict] = Math.max(0, stats.verdicts[o.verdict] - batches - refusedWhileClosing) + batched;
+        stats.verdictErrors = Math.max(0, stats.verdictErrors - refusedWhileClosing);
       }
       sink.close();
       if (stats !== undefined) {
@@ -190,6 +216,7 @@ async function runLive(o: CliOptions): Promise<number> {
           verdictSummary(stats.verdicts, o.mark),
           kernelSummary(kernel, o.queues),
         ];
+        if (batched > 0) lines.splice(2, 0, `(${plural(batched, 'packet')} still waiting in the kernel at exit got ${o.verdict} by a batch verdict)`);
         const extra: string[] = [];
         if (stats.overruns > 0) extra.push(`${plural(stats.overruns, 'receive buffer overrun')} (ENOBUFS): raise --buffer-size`);
         if (stats.verdictErrors > 0) extra.push(`${plural(stats.verdictErrors, 'verdict')} refused by the kernel`);
@@ -223,6 +250,11 @@ async function runLive(o: CliOptions): Promise<number> {
     defaultVerdict: verdict,
     onError: (err) => {
       const code = (err as { code?: string }).code;
+      // Packets read after the exit batch verdict already had theirs: the kernel says ENOENT.
+      if (closing && code === 'ENOENT') {
+        refusedWhileClosing++;
+        return;
+      }
       if (code === 'ENOBUFS') {
         sink.warn(`${err.message}; try --buffer-size 16M`, 'ENOBUFS');
       } else sink.warn(`warning: ${err.message}`, err.name);
@@ -319,7 +351,7 @@ async function runLive(o: CliOptions): Promise<number> {
  */
 function setRecordOption(options: QueueOptions, path: string): string | undefined {
   options.transport = () => {
-    const inner = openSocketTransport(NETLINK_NETFILTER);
+    const inner = openDefaultTransport(NETLINK_NETFILTER, { maxDatagramSize: (options.copyMode === 'meta' ? 0 : (options.copyRange ?? 0xffff) || 0xffff) + 4096 });
     try {
       return recordTransport(inner, path);
     } catch (e) {
@@ -409,6 +441,21 @@ function runReplay(o: CliOptions): number {
 
 // ------------------------------------------------------------------ main
 
+/**
+ * Process warnings as nfq-dump messages. The library's notice that its faster native socket
+ * is not built only matters with -v.
+ */
+function routeWarnings(verbose: boolean): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w: Error & { code?: string }) => {
+    if (w.code === 'NFQUEUE_NATIVE_UNAVAILABLE') {
+      if (verbose) process.stderr.write(`${PROG}: note: ${w.message}\n`);
+      return;
+    }
+    process.stderr.write(`${PROG}: warning: ${w.message}\n`);
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   let o: CliOptions;
   try {
@@ -428,6 +475,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${PROG} (${version()})\n`);
     return 0;
   }
+  routeWarnings(o.verbose);
   if (o.replay !== undefined) return runReplay(o);
   return runLive(o);
 }
