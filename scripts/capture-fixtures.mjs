@@ -108,7 +108,6 @@ function child(ns, argv, { user } = {}) {
       return stderr;
     },
     exit,
-    kill: () => p.kill('SIGTERM'),
     waitFor(pred, ms = 10000, what = 'line') {
       const found = lines.find(pred);
       if (found !== undefined) return Promise.resolve(found);
@@ -374,7 +373,6 @@ scenario('forward-router', 'UDP from a client namespace through a router namespa
   // so the router's copy of the packet is timestamped as well, at its own arrival.
   const recv = await udpReceiver(sv, { bind: '10.201.3.1', port: 5306, count: 1, timestamps: true });
   const c = await consumer(rt, name, { plan });
-  const sentAt = Date.now();
   await udpSend(cl, { dst: '10.201.3.1', dport: 5306, sport: 40006, data, ttl: 64 });
   await c.finish();
   const got = await recv.datagrams();
@@ -400,7 +398,7 @@ scenario('forward-router', 'UDP from a client namespace through a router namespa
         udpPacket({ id: 1, hook: 'forward', src: '10.201.2.1', dst: '10.201.3.1', sport: 40006, dport: 5306, data: data[0], ttl: 63, indev, indevName: 'fwr0', outdev, outdevName: 'fwr1', hwaddr: mac.c, timestamp: { within: 'window' } }),
       ],
     },
-    observed: { received: got.length, sentAtMs: sentAt },
+    observed: { received: got.length },
   };
 });
 
