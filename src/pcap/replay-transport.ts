@@ -279,14 +279,20 @@ function hex(b: Uint8Array, from: number, to: number): string {
   return out.join(' ');
 }
 
-/** First index where `a` and `b` differ (the shorter one's length if one is a prefix), or -1. */
+/**
+ * First byte where messages `a` and `b` differ, seq and pid (bytes 8..15) excepted; the
+ * shorter one's length if one is a prefix of the other; -1 when equal.
+ */
 function firstDifference(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.byteLength, b.byteLength);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  for (let i = 0; i < n; i++) {
+    if (i === SEQ_OFF) i = NLMSG_HDRLEN;
+    if (i < n && a[i] !== b[i]) return i;
+  }
   return a.byteLength === b.byteLength ? -1 : n;
 }
 
-/** Copy of a message with seq and pid zeroed. */
+/** Copy of a message with seq and pid zeroed (for showing a difference). */
 function normalised(m: Uint8Array): Uint8Array {
   const c = m.slice();
   if (c.byteLength >= NLMSG_HDRLEN) c.fill(0, SEQ_OFF, NLMSG_HDRLEN);
@@ -333,8 +339,9 @@ export class ReplayTransport implements Transport {
   private readonly strict: boolean;
   private readonly stallTimeout: number;
   private readonly expected: Expected[] = [];
-  /** Recorded 'in' datagrams not delivered yet, in recorded order. */
+  /** Recorded 'in' datagrams, in recorded order; those from `head` on not delivered yet (or passed over). */
   private readonly pending: InEvent[] = [];
+  private head = 0;
   private readonly urgent: InEvent[] = [];
   private readonly sentHeaders: { seq: number; pid: number }[] = [];
   /**
@@ -452,9 +459,10 @@ export class ReplayTransport implements Transport {
     if (this.closed) throw new NetlinkSocketError('send on a closed replay transport', { code: 'EBADF' });
     const before = this.mismatches.length;
     for (const x of messageExtents(datagram)) {
-      const m = datagram.slice(x.offset, x.offset + x.length);
+      // A view: the caller may reuse the bytes, so whatever is kept is copied.
+      const m = datagram.subarray(x.offset, x.offset + x.length);
       if (x.malformed) {
-        this.mismatch('malformed', this.sentHeaders.length, undefined, m, undefined, `the library sent ${x.length} bytes that are not a netlink message: ${hex(m, 0, 32)}`);
+        this.mismatch('malformed', this.sentHeaders.length, undefined, m.slice(), undefined, `the library sent ${x.length} bytes that are not a netlink message: ${hex(m, 0, 32)}`);
         continue;
       }
       this.compare(m);
@@ -475,7 +483,7 @@ export class ReplayTransport implements Transport {
       const e = this.expected[i]!;
       this.mismatch('missing', i, e, undefined, undefined, `sent message #${i} missing: the recording (frame ${e.frame}) has ${describeMessage(e.bytes)} but the library never sent it`);
     }
-    for (const ev of this.pending) this.skipped.push(ev.frame);
+    for (let i = this.head; i < this.pending.length; i++) this.skipped.push(this.pending[i]!.frame);
     this.settle();
   }
 
@@ -498,12 +506,11 @@ export class ReplayTransport implements Transport {
     const header = { seq: u32(m, SEQ_OFF), pid: u32(m, PID_OFF) };
     this.sentHeaders.push(header);
     const e = this.expected[index];
-    const a = normalised(m);
-    const offset = e === undefined ? -1 : firstDifference(a, normalised(e.bytes));
+    const offset = e === undefined ? -1 : firstDifference(m, e.bytes);
     // Whose recorded replies this message gets.
     let j: number | undefined;
     if (e !== undefined && (offset === -1 || u16(e.bytes, 4) === u16(m, 4)) && !this.counterpart.has(index)) j = index;
-    else j = this.expected.findIndex((x, k) => !this.counterpart.has(k) && firstDifference(a, normalised(x.bytes)) === -1);
+    else j = this.expected.findIndex((x, k) => !this.counterpart.has(k) && firstDifference(m, x.bytes) === -1);
     if (j !== undefined && j >= 0) this.counterpart.set(j, header);
     if ((u16(m, 6) & NLM_F_ACK) !== 0 && (j === undefined || j < 0 || !this.answered.has(j))) {
       // Nothing recorded answers it (a capture cut before its close, a recording client that
@@ -513,10 +520,11 @@ export class ReplayTransport implements Transport {
       if (e === undefined && isUnbind(m)) return;
     }
     if (e === undefined) {
-      this.mismatch('extra', index, undefined, m, undefined, `sent message #${index} is extra: the recording has no more messages, the library sent ${describeMessage(m)}`);
+      this.mismatch('extra', index, undefined, m.slice(), undefined, `sent message #${index} is extra: the recording has no more messages, the library sent ${describeMessage(m)}`);
       return;
     }
     if (offset === -1) return;
+    const a = normalised(m);
     const b = normalised(e.bytes);
     const n = Math.min(a.byteLength, b.byteLength);
     const what = describeMessage(e.bytes);
@@ -527,7 +535,7 @@ export class ReplayTransport implements Transport {
     } else {
       text += `lengths differ: expected ${b.byteLength} bytes, got ${a.byteLength}`;
     }
-    this.mismatch('differs', index, e, m, offset, text);
+    this.mismatch('differs', index, e, m.slice(), offset, text);
   }
 
   private mismatch(kind: ReplayMismatch['kind'], index: number, e: Expected | undefined, actual: Uint8Array | undefined, offset: number | undefined, message: string): void {
@@ -574,9 +582,16 @@ export class ReplayTransport implements Transport {
     // sent too (or a stall). A reply whose request the library has not sent is passed over
     // but stays pending: its request may still come (a close, say).
     const answerable = (ev: InEvent): boolean => ev.replies.every((r) => this.counterpart.has(r.answers));
-    const i = this.pending.findIndex((ev) => answerable(ev) && (sent + this.slack >= ev.softGate || this.stalled));
-    if (i >= 0) {
-      const [ev] = this.pending.splice(i, 1);
+    let i = this.head;
+    for (; i < this.pending.length; i++) {
+      const ev = this.pending[i]!;
+      // Soft gates only grow along the recording: past the first one not reached, none is.
+      if (!this.stalled && sent + this.slack < ev.softGate) i = this.pending.length;
+      else if (answerable(ev)) break;
+    }
+    if (i < this.pending.length) {
+      // The usual case takes the head; passing over a held reply is rare.
+      const ev = i === this.head ? this.pending[this.head++] : this.pending.splice(i, 1)[0];
       if (this.stalled) this.slack = Math.max(this.slack, ev!.softGate - sent);
       this.deliver(ev!, h);
       return;
@@ -596,12 +611,12 @@ export class ReplayTransport implements Transport {
       this.schedulePump();
       return;
     }
-    if (this.pending.length === 0 && sent >= this.expected.length) {
+    if (this.head === this.pending.length && sent >= this.expected.length) {
       this.settle();
       return;
     }
     // A stall can only help a datagram held by its soft gate, or the close.
-    if (!this.endCalled || this.pending.some(answerable)) this.armStall();
+    if (!this.endCalled || this.pending.slice(this.head).some(answerable)) this.armStall();
   }
 
   private deliver(ev: InEvent, h: TransportHandlers): void {
