@@ -65,6 +65,11 @@ typedef struct {
   int closed;         // close() called
   int finalized;      // JS external collected
   int uv_closed;      // uv_close callback ran (or never needed)
+  // Environment teardown (process exit, worker termination) waits on this async cleanup
+  // hook until the poll handle's uv_close callback has run: the callback lives in this
+  // module, which may be unloaded right after a worker's environment is gone.
+  // Removed only once no uv_close is pending, just before the struct may be freed.
+  napi_async_cleanup_hook_handle hook;
   int in_dispatch;
   int unref;          // keep the event loop alive? (applied at start too)
   napi_env env;
@@ -112,9 +117,18 @@ static void free_sock(nl_sock *s) {
   free(s);
 }
 
+static void release_hook(nl_sock *s) {
+  if (s->hook != NULL) {
+    napi_async_cleanup_hook_handle h = s->hook;
+    s->hook = NULL;
+    napi_remove_async_cleanup_hook(h);
+  }
+}
+
 static void on_uv_closed(uv_handle_t *h) {
   nl_sock *s = (nl_sock *)h->data;
   s->uv_closed = 1;
+  release_hook(s);  // lets an environment teardown go on
   if (s->finalized) free_sock(s);
 }
 
@@ -152,19 +166,24 @@ static void do_close(nl_sock *s, napi_env env) {
   }
 }
 
-static void cleanup_hook(void *arg) {
+static void cleanup_hook(napi_async_cleanup_hook_handle handle, void *arg) {
   nl_sock *s = (nl_sock *)arg;
-  // The environment is going away (process exit or worker termination): close the socket.
+  (void)handle;
+  // The environment is going away (process exit or worker termination): close the socket,
+  // and finish (remove the hook) only once libuv has let go of the poll handle.
   do_close(s, NULL);
+  if (s->uv_closed) release_hook(s);
 }
 
 static void finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   nl_sock *s = (nl_sock *)data;
-  napi_remove_env_cleanup_hook(env, cleanup_hook, s);
   do_close(s, env);
   s->finalized = 1;
-  if (s->uv_closed) free_sock(s);
+  if (s->uv_closed) {
+    release_hook(s);
+    free_sock(s);
+  }
 }
 
 static nl_sock *get_sock(napi_env env, napi_value v) {
@@ -356,7 +375,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "nfq_native: napi_create_external failed");
     return NULL;
   }
-  napi_add_env_cleanup_hook(env, cleanup_hook, s);
+  if (napi_add_async_cleanup_hook(env, cleanup_hook, s, &s->hook) != napi_ok) s->hook = NULL;
   return ext;
 }
 

@@ -188,6 +188,66 @@ describe.skipIf(unavailable !== undefined)('native transport socket', () => {
     }
   });
 
+  it('closes from inside its own receive callback without further deliveries', async () => {
+    const t = openNativeTransport(NETLINK_NETFILTER, { batch: 1 });
+    let calls = 0;
+    t.start({
+      datagram: () => {
+        calls++;
+        t.close();
+      },
+      error: () => {},
+    });
+    t.send(verdicts(4, 400));
+    await until(() => calls > 0);
+    await new Promise((res) => setTimeout(res, 50));
+    expect(calls).toBe(1);
+  });
+
+  it('lets the process exit when not kept alive, and keeps it alive otherwise', () => {
+    const code = (alive: boolean): string => `
+      import { openNativeTransport } from './dist/netlink/native-transport.js';
+      const t = openNativeTransport(12);
+      t.setKeepAlive(${alive});
+      t.start({ datagram() {}, error() {} });
+      console.log('started');`;
+    const exited = spawnSync(process.execPath, ['--input-type=module', '-e', code(false)], { cwd: ROOT, encoding: 'utf8', timeout: 10_000 });
+    expect(exited.status, exited.stderr).toBe(0);
+    expect(exited.stdout).toBe('started\n');
+    const held = spawnSync(process.execPath, ['--input-type=module', '-e', code(true)], { cwd: ROOT, encoding: 'utf8', timeout: 1500 });
+    expect(held.signal).toBe('SIGTERM'); // still running when the timeout killed it
+  });
+
+  it('works in worker threads, and a terminated worker closes its socket', () => {
+    const code = `
+      import { Worker } from 'node:worker_threads';
+      const src = \`
+        import { parentPort } from 'node:worker_threads';
+        import { openNativeTransport } from '${ROOT}dist/netlink/native-transport.js';
+        import { MessageWriter } from '${ROOT}dist/netlink/writer.js';
+        const t = openNativeTransport(12);
+        t.start({ datagram(d) { parentPort.postMessage({ got: d.byteLength, port: t.portId }); }, error() {} });
+        const w = new MessageWriter(64);
+        w.begin({ type: 0x301, flags: 5, seq: 1, pid: 0 }); w.rawU8(0).rawU8(0).rawBe16(${QUEUE}); w.attrBytes(2, new Uint8Array(8)); w.end();
+        t.send(w.finish());
+      \`;
+      const ports = [];
+      for (let i = 0; i < 2; i++) {
+        const wk = new Worker(src, { eval: true, type: 'module' });
+        const m = await new Promise((res) => wk.once('message', res));
+        ports.push(m.port);
+        await wk.terminate();
+      }
+      const { readFileSync } = await import('node:fs');
+      const open = readFileSync('/proc/net/netlink', 'utf8').split('\\n').filter((l) => ports.some((p) => l.split(/\\s+/)[2] === String(p)));
+      console.log(JSON.stringify({ ports, stillOpen: open.length }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { ports: number[]; stillOpen: number };
+    expect(out.ports).toHaveLength(2);
+    expect(out.stillOpen).toBe(0);
+  });
+
   it('refuses to send after close and closes twice quietly', () => {
     const t = openNativeTransport(NETLINK_NETFILTER);
     t.close();
