@@ -63,7 +63,9 @@ export class StatusLine {
   /** Draws `text` over the current status line. */
   draw(text: string): void {
     if (!this.enabled) return;
-    const width = Math.max(20, (this.stream.columns ?? 80) - 1);
+    // A pseudo-terminal without a size reports 0 columns: assume 80.
+    const cols = this.stream.columns;
+    const width = cols !== undefined && cols >= 20 ? cols - 1 : 79;
     this.last = text.length > width ? text.slice(0, width) : text;
     this.stream.write(`\r\x1b[K${this.last}`);
     this.shown = true;
