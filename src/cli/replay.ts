@@ -9,8 +9,8 @@
  * directions differently from the library's recorder): PACKET and NLMSG_ERROR come from the
  * kernel, VERDICT, VERDICT_BATCH and CONFIG from the program.
  */
-import { decodePacket, errnoName, nfq, parseErrorMessage, parseEthernetHeader, parseIpPacket, parseMessages, type PcapRecord } from '../index.js';
-import { decodeNetlinkCooked, readPcapFile, LINKTYPE_NETLINK, LINKTYPE_RAW } from '../pcap/index.js';
+import { decodePacket, errnoName, nfq, parseErrorMessage, parseEthernetHeader, parseIpPacket, parseMessages } from '../index.js';
+import { decodeNetlinkCooked, readPcapFile, LINKTYPE_NETLINK, LINKTYPE_RAW, type PcapRecord } from '../pcap/index.js';
 import { recordFromPacket, type DumpRecord, type ShownVerdict } from './format.js';
 
 const NETLINK_NETFILTER = 12;
