@@ -168,6 +168,7 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
 
   return {
     kind: 'native',
+    live: true,
     reusesReceiveBuffer: false,
     portId,
     start(hs) {

@@ -73,6 +73,7 @@ export function openSocketTransport(protocol: number, options: SocketTransportOp
   };
   return {
     kind: 'netlink',
+    live: true,
     reusesReceiveBuffer: false,
     portId: sock.address().port,
     start(h) {

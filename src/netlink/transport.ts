@@ -25,6 +25,11 @@ export interface TransportHandlers {
 export interface Transport {
   /** A short name for logs: `'netlink'`, `'native'`, `'replay'`… */
   readonly kind: string;
+  /**
+   * True when the transport talks to this machine's kernel (a real socket), so the kernel's
+   * /proc counters describe it; false for replays and fakes.
+   */
+  readonly live?: boolean;
   /** True when received bytes are overwritten after `datagram()` returns. */
   readonly reusesReceiveBuffer: boolean;
   /** Our netlink port id (nl_pid); requests carry it in their headers. */

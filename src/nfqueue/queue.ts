@@ -262,7 +262,8 @@ export class Queue extends EventEmitter {
   private overflowReported = false;
   // Overrun detection from /proc (a socket with NETLINK_NO_ENOBUFS never reports ENOBUFS).
   private dropTimer: NodeJS.Timeout | undefined;
-  private dropWatch = true;
+  /** Whether /proc describes our socket: only for a live transport, until /proc proves unreadable. */
+  private dropWatch: boolean;
   private enobufsSinceSample = false;
   private readonly userDroppedSeen = new Map<number, number>();
   private readonly flushCallback = (): void => {
@@ -279,6 +280,7 @@ export class Queue extends EventEmitter {
     this.defaultVerdict = normalizeVerdict(options.defaultVerdict ?? 'accept');
     this.onError = options.onError;
     this.requestTimeout = options.requestTimeout ?? 5000;
+    this.dropWatch = transport.live === true;
     this.verdictTimeout = options.verdictTimeout ?? Infinity;
     this.maxInFlight = options.maxInFlight ?? Infinity;
   }
@@ -777,6 +779,7 @@ export class Queue extends EventEmitter {
    * deliver. Idle queues, and fake or replayed transports, skip this.
    */
   private async drainBeforeUnbind(): Promise<void> {
+    if (this.transport.live !== true) return;
     const pid = this.transport.portId;
     const waiting = (): number => {
       try {
@@ -871,7 +874,7 @@ export async function openQueue(num: number | readonly number[], callback: Packe
       await queue
         .configure('bind', q, (w, seq) => encodeConfigCommand(w, q, C.NFQNL_CFG_CMD_BIND, C.NFPROTO_UNSPEC, { seq, pid, ack: true }))
         .catch((e: unknown) => {
-          throw refineBindError(e, q, pid);
+          throw transport.live === true ? refineBindError(e, q, pid) : e;
         });
       // Right after BIND the copy mode is NONE, which drops every packet: set it at once.
       await queue.configure('params', q, (w, seq) => encodeConfigParams(w, q, copyMode, copyRange, { seq, pid, ack: true }));
