@@ -38,9 +38,11 @@ export { ipLayout, sum16, finishChecksum, internetChecksum, ipv4HeaderChecksum, 
 export type { IpLayout, ChecksumReport } from './packet/checksum.js';
 export { parseEthernetHeader, vlanTag, ETH_P_IP, ETH_P_IPV6, ETH_P_8021Q, ETH_P_8021AD } from './packet/ethernet.js';
 export type { EthernetHeader, VlanTag } from './packet/ethernet.js';
+export { PcapFormatError, PcapWriter, PcapFileWriter, readPcap, readPcapFile, encodeNetlinkCooked, decodeNetlinkCooked, LINKTYPE_NETLINK, LINKTYPE_RAW } from './pcap/index.js';
+export type { PcapCapture, PcapRecord, PcapTimestamp, PcapWriterOptions, NetlinkCookedRecord, NetlinkDirection } from './pcap/index.js';
+export { parseIpPacket, formatIpv4, formatIpv6, ipProtocolName, icmpTypeName, tcpFlagsText, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_UDPLITE, IPPROTO_DCCP } from './packet/ip.js';
+export type { IpPacketInfo, TcpHeader, UdpHeader, IcmpHeader } from './packet/ip.js';
 export { recordTransport } from './pcap/record-transport.js';
 export type { RecordOptions, RecordingTransport } from './pcap/record-transport.js';
 export { replay, ReplayTransport, ReplayMismatchError, describeMessage } from './pcap/replay-transport.js';
 export type { ReplayOptions, ReplayMismatch, ReplayResult } from './pcap/replay-transport.js';
-export { parseIpPacket, formatIpv4, formatIpv6, ipProtocolName, icmpTypeName, tcpFlagsText, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_UDPLITE, IPPROTO_DCCP } from './packet/ip.js';
-export type { IpPacketInfo, TcpHeader, UdpHeader, IcmpHeader } from './packet/ip.js';
