@@ -53,11 +53,17 @@ export interface DumpRecord {
 /** Maps an interface index to a name, or undefined when unknown. */
 export type NameOf = (index: number) => string | undefined;
 
-const HOOKS = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
+const HOOKS = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING', 'BROUTING'];
+const ARP_HOOKS = ['INPUT', 'OUTPUT', 'FORWARD'];
+const NETDEV_HOOKS = ['INGRESS', 'EGRESS'];
 
-/** Hook name as iptables calls the chain: PREROUTING, INPUT, FORWARD, OUTPUT, POSTROUTING. */
-export function hookName(hook: number): string {
-  return HOOKS[hook] ?? `hook-${hook}`;
+/**
+ * Hook name as iptables calls the chain: PREROUTING, INPUT, FORWARD, OUTPUT, POSTROUTING
+ * (arptables' INPUT, OUTPUT, FORWARD for the arp family; INGRESS, EGRESS for netdev).
+ */
+export function hookName(hook: number, family?: number): string {
+  const names = family === 3 ? ARP_HOOKS : family === 5 ? NETDEV_HOOKS : HOOKS;
+  return names[hook] ?? `hook-${hook}`;
 }
 
 /** Builds the record of a decoded queue packet. `received` is used when the kernel gave no timestamp. */
@@ -224,7 +230,7 @@ export function formatLine(r: DumpRecord, o: FormatOptions): string {
   const parts: string[] = [timeOfDay(r.time)];
   if (r.queue !== undefined) parts.push(`q${r.queue}`);
   if (r.id !== undefined) parts.push(`id ${r.id}`);
-  if (r.hook !== undefined) parts.push(hookName(r.hook));
+  if (r.hook !== undefined) parts.push(hookName(r.hook, r.family));
   if (r.indev !== undefined) parts.push(`in ${ifName(r.indev, o.nameOf)}`);
   if (r.physindev !== undefined) parts.push(`physin ${ifName(r.physindev, o.nameOf)}`);
   if (r.outdev !== undefined) parts.push(`out ${ifName(r.outdev, o.nameOf)}`);
@@ -280,7 +286,7 @@ export function recordJson(r: DumpRecord, o: FormatOptions & { hex?: boolean }):
     queue: r.queue ?? null,
     id: r.id ?? null,
     family: r.family === undefined ? null : familyName(r.family),
-    hook: r.hook === undefined ? null : hookName(r.hook).toLowerCase(),
+    hook: r.hook === undefined ? null : hookName(r.hook, r.family).toLowerCase(),
     hwProtocol: r.hwProtocol ?? null,
     mark: r.mark ?? null,
     indev: dev(r.indev),

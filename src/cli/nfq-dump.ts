@@ -269,14 +269,7 @@ async function runLive(o: CliOptions): Promise<number> {
     if (o.gso) options.flags.gso = true;
     if (o.uidGid) options.flags.uidGid = true;
   }
-  if (o.record !== undefined) {
-    const err = setRecordOption(options, o.record);
-    if (err !== undefined) {
-      sink.close();
-      process.stderr.write(`${PROG}: ${err}\n`);
-      return 1;
-    }
-  }
+  if (o.record !== undefined) setRecordOption(options, o.record);
 
   // Signals before the queue exists: nothing to unbind yet, just leave.
   let signalled = 0;
@@ -331,7 +324,7 @@ async function runLive(o: CliOptions): Promise<number> {
       const waiting = s.kernel.reduce((a, r) => a + r.waiting, 0);
       const qd = s.kernel.reduce((a, r) => a + r.queueDropped, 0);
       const ud = s.kernel.reduce((a, r) => a + r.userDropped, 0);
-      sink.status.draw(`${seen} packets, ${rate < 10 ? rate.toFixed(1) : Math.round(rate)} pkts/s, ${waiting + s.pending} pending, drops: ${qd} queue full, ${ud} socket buffer${s.overruns > 0 ? `, ${s.overruns} overruns` : ''}`);
+      sink.status.draw(`${plural(seen, 'packet')}, ${rate < 10 ? rate.toFixed(1) : Math.round(rate)} pkts/s, ${waiting + s.pending} pending, drops: ${qd} queue full, ${ud} socket buffer${s.overruns > 0 ? `, ${s.overruns} overruns` : ''}`);
     };
     tick();
     statusTimer = setInterval(tick, 500);
@@ -346,10 +339,10 @@ async function runLive(o: CliOptions): Promise<number> {
 
 /**
  * Makes openQueue record its netlink conversation to `path` (a LINKTYPE_NETLINK pcap that
- * -r, Wireshark and the library's replay() read): the default socket transport wrapped in
- * the library's recorder.
+ * -r, Wireshark and the library's replay() read): the default transport wrapped in the
+ * library's recorder.
  */
-function setRecordOption(options: QueueOptions, path: string): string | undefined {
+function setRecordOption(options: QueueOptions, path: string): void {
   options.transport = () => {
     const inner = openDefaultTransport(NETLINK_NETFILTER, { maxDatagramSize: (options.copyMode === 'meta' ? 0 : (options.copyRange ?? 0xffff) || 0xffff) + 4096 });
     try {
@@ -359,7 +352,6 @@ function setRecordOption(options: QueueOptions, path: string): string | undefine
       throw new Error(explainFileError(e, path, 'write'));
     }
   };
-  return undefined;
 }
 
 const NETLINK_NETFILTER = 12;
