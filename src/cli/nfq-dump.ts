@@ -167,7 +167,6 @@ async function runLive(o: CliOptions): Promise<number> {
   let stopping = false;
   /** Set once the queue is closing: verdicts refused with ENOENT then are expected. */
   let closing = false;
-  let refusedWhileClosing = 0;
   let exitCode = 0;
   let queue: Queue | undefined;
   let shutdownPromise: Promise<void> | undefined;
@@ -180,34 +179,17 @@ async function runLive(o: CliOptions): Promise<number> {
       const q = queue;
       let kernel: KernelQueueStats[] | undefined;
       let stats: QueueStats | undefined;
-      let batched = 0;
-      let batches = 0;
       if (q !== undefined) {
         // Let the verdicts of the packet being handled leave first (they go out when its
         // datagram is done), then read the kernel's counters before unbinding removes the
         // queue's row.
         await new Promise((r) => setImmediate(r));
         kernel = q.stats().kernel;
-        // Packets still waiting in the kernel (queued, not read yet: a burst in flight) would
-        // be dropped by the unbind: give them the verdict too, with one batch verdict per
-        // queue up to the last id the kernel handed out.
-        for (const row of kernel) {
-          if (row.waiting === 0) continue;
-          try {
-            q.batchVerdict(row.queue, row.lastId, o.verdict === 'drop' ? 'drop' : o.mark !== undefined ? { verdict: 'accept', mark: o.mark } : 'accept');
-            batched += row.waiting;
-            batches++;
-          } catch (e) {
-            sink.warn(`warning: could not give the ${row.waiting} packets still waiting on queue ${row.queue} their verdict: ${(e as Error).message}`);
-          }
-        }
+        // Packets still waiting in the kernel (a burst in flight) are not lost to the unbind:
+        // close() reads them first and gives them the default verdict, which is ours.
         closing = true;
         await q.close();
         stats = q.stats();
-        // The library counts a batch verdict once, and counts the verdicts refused because a
-        // batch had already answered: count packets instead.
-        stats.verdicts[o.verdict] = Math.max(0, stats.verdicts[o.verdict] - batches - refusedWhileClosing) + batched;
-        stats.verdictErrors = Math.max(0, stats.verdictErrors - refusedWhileClosing);
       }
       sink.close();
       if (stats !== undefined) {
@@ -216,7 +198,6 @@ async function runLive(o: CliOptions): Promise<number> {
           verdictSummary(stats.verdicts, o.mark),
           kernelSummary(kernel, o.queues),
         ];
-        if (batched > 0) lines.splice(2, 0, `(${plural(batched, 'packet')} still waiting in the kernel at exit got ${o.verdict} by a batch verdict)`);
         const extra: string[] = [];
         if (stats.overruns > 0) extra.push(`${plural(stats.overruns, 'receive buffer overrun')} (ENOBUFS): raise --buffer-size`);
         if (stats.verdictErrors > 0) extra.push(`${plural(stats.verdictErrors, 'verdict')} refused by the kernel`);
@@ -251,10 +232,7 @@ async function runLive(o: CliOptions): Promise<number> {
     onError: (err) => {
       const code = (err as { code?: string }).code;
       // Packets read after the exit batch verdict already had theirs: the kernel says ENOENT.
-      if (closing && code === 'ENOENT') {
-        refusedWhileClosing++;
-        return;
-      }
+      if (closing && code === 'ENOENT') return;
       if (code === 'ENOBUFS') {
         sink.warn(`${err.message}; try --buffer-size 16M`, 'ENOBUFS');
       } else sink.warn(`warning: ${err.message}`, err.name);
