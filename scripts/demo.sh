@@ -27,9 +27,13 @@ die() { printf '%sdemo: %s%s\n' "$R" "$*" "$N" >&2; exit 1; }
 cleanup() {
   local code=$?
   trap - EXIT INT TERM
+  # nfq-dump instances still running: a Ctrl-C on the terminal already reached them (they
+  # are winding down: a second SIGINT would make them quit at once), so give them a moment,
+  # then ask the others to stop, and only then force it.
   for pid in "${PIDS[@]}"; do
-    kill -INT "$pid" 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
+  for pid in "${PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$pid" 2>/dev/null || true
@@ -88,6 +92,7 @@ for r in "${RULES6[@]}"; do show "ip6tables $r"; read -ra a <<<"$r"; in_ns ip6ta
 
 # ------------------------------------------------------------------ 2. live dump
 step "2. nfq-dump on queue 0: accept every packet and set mark 0x2a"
+printf '%s(nfq-dump is node dist/cli/nfq-dump.js, run inside the namespace with ip netns exec %s)%s\n' "$D" "$NS" "$N"
 show "nfq-dump -q 0 --mark 0x2a -w $OUT/packets.pcap --record $OUT/netlink.pcap"
 ip netns exec "$NS" "${NFQ[@]}" -q 0 --mark 0x2a -w "$OUT/packets.pcap" --record "$OUT/netlink.pcap" &
 DUMP=$!
@@ -123,4 +128,4 @@ fi
 
 printf '\n%sDone.%s The capture files stay in %s:\n' "$B" "$N" "$OUT"
 printf '  packets.pcap  the queued packets (LINKTYPE_RAW): wireshark %s/packets.pcap\n' "$OUT"
-printf '  netlink.pcap  the netlink conversation: nfq-dump -r %s/netlink.pcap\n' "$OUT"
+printf '  netlink.pcap  the netlink conversation: node dist/cli/nfq-dump.js -r %s/netlink.pcap\n' "$OUT"
