@@ -285,6 +285,11 @@ export class Queue extends EventEmitter {
     this.maxInFlight = options.maxInFlight ?? Infinity;
   }
 
+  /** Which transport carries the queue: 'native', 'netlink', 'replay', 'record(native)'… */
+  get transportKind(): string {
+    return this.transport.kind;
+  }
+
   /** The transport's netlink port id. */
   get portId(): number {
     return this.transport.portId;

@@ -64,7 +64,7 @@ try {
   out({ openError: { name: e.name, code: e.code, step: e.step, message: e.message } });
   process.exit(1);
 }
-out({ ready: true, portId: queue.portId });
+out({ ready: true, portId: queue.portId, transport: queue.transportKind });
 
 let closing = false;
 async function shutdown() {

@@ -21,6 +21,7 @@ afterAll(async () => {
 interface ConsumerLine {
   ready?: boolean;
   portId?: number;
+  transport?: string;
   error?: { name: string; code?: string; message: string; packetId?: number };
   openError?: { name: string; code?: string; step?: string; message: string };
   closed?: boolean;
@@ -28,10 +29,14 @@ interface ConsumerLine {
   stats?: { received: number; verdicts: Record<string, number>; callbackErrors: number; pending: number; kernel: unknown[] };
 }
 
+let transport = 'native';
+
 async function startConsumer(queue: number, policy: string, ...extra: string[]): Promise<Child> {
-  const c = ns.spawnNode(CONSUMER, [String(queue), policy, ...extra]);
+  const c = ns.spawnNode(CONSUMER, [String(queue), policy, ...extra], { env: { NFQUEUE_TRANSPORT: transport } });
   const first = await c.waitForJson<ConsumerLine>((j) => j.ready === true || j.openError !== undefined, 15_000);
   if (first.openError) throw new Error(`consumer failed to open queue ${queue}: ${first.openError.message}`);
+  // NFQUEUE_TRANSPORT=native fails instead of falling back, so this proves the addon ran.
+  expect(first.transport).toBe(transport);
   await ns.waitForQueueBound(queue, 10_000, { copyMode: 2 });
   return c;
 }
@@ -49,12 +54,22 @@ function queueUdpPort(port: number, queue: number, family: 4 | 6 = 4): void {
   else ns.iptables(...args);
 }
 
-describe('core library on the kernel', () => {
+// Every scenario runs on both transports: the native addon (the default) and the `netlink`
+// package's socket (the fallback where the addon cannot be built). Queue numbers differ per
+// transport so the two runs never share kernel state.
+describe.each([
+  ['native', 0],
+  ['netlink', 20],
+] as const)('core library on the kernel (%s transport)', (kind, base) => {
+  beforeAll(() => {
+    transport = kind;
+  });
+
   it('passes 1,000 UDP datagrams through OUTPUT, all accepted and all received', async () => {
-    queueUdpPort(7001, 1);
-    const consumer = await startConsumer(1, 'accept');
-    const sink = await startUdpSink(ns, 7001, { count: 1000, timeoutMs: 30_000, quiet: true });
-    const sent = await sendUdp(ns, '127.0.0.1', 7001, { count: 1000, rate: 5000 });
+    queueUdpPort(7001 + base * 10, 1 + base);
+    const consumer = await startConsumer(1 + base, 'accept');
+    const sink = await startUdpSink(ns, 7001 + base * 10, { count: 1000, timeoutMs: 30_000, quiet: true });
+    const sent = await sendUdp(ns, '127.0.0.1', 7001 + base * 10, { count: 1000, rate: 5000 });
     expect(sent.sent).toBe(1000);
     const got = await sinkSummary(sink, 30_000);
     expect(got.received).toBe(1000);
@@ -63,14 +78,14 @@ describe('core library on the kernel', () => {
     expect(closed.stats?.received).toBe(1000);
     expect(closed.stats?.verdicts.accept).toBe(1000);
     // The kernel lost nothing and the queue is gone after close().
-    expect(ns.queueRow(1)).toBeUndefined();
+    expect(ns.queueRow(1 + base)).toBeUndefined();
   });
 
   it('accepts odd and drops even datagrams: the sink gets exactly the odd ones', async () => {
-    queueUdpPort(7002, 2);
-    const consumer = await startConsumer(2, 'oddeven');
-    const sink = await startUdpSink(ns, 7002, { idleMs: 1500, timeoutMs: 20_000 });
-    await sendUdp(ns, '127.0.0.1', 7002, { count: 200, rate: 4000 });
+    queueUdpPort(7002 + base * 10, 2 + base);
+    const consumer = await startConsumer(2 + base, 'oddeven');
+    const sink = await startUdpSink(ns, 7002 + base * 10, { idleMs: 1500, timeoutMs: 20_000 });
+    await sendUdp(ns, '127.0.0.1', 7002 + base * 10, { count: 200, rate: 4000 });
     const got = await sinkSummary(sink, 25_000);
     const seqs = sinkDatagrams(sink).map((d) => d.seq).sort((a, b) => (a ?? 0) - (b ?? 0));
     const odd = Array.from({ length: 100 }, (_, i) => 2 * i + 1);
@@ -82,24 +97,24 @@ describe('core library on the kernel', () => {
   });
 
   it('sets a mark with the verdict that a later -m mark rule counts', async () => {
-    queueUdpPort(7003, 3);
+    queueUdpPort(7003 + base * 10, 3 + base);
     // ACCEPT resumes at the next hook: count the mark in mangle POSTROUTING.
-    ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', '7003', '-m', 'mark', '--mark', '0x2a', '-m', 'comment', '--comment', 'marked42');
-    ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', '7003', '-m', 'mark', '--mark', '0', '-m', 'comment', '--comment', 'unmarked');
-    const consumer = await startConsumer(3, 'mark=42');
-    const sink = await startUdpSink(ns, 7003, { count: 150, timeoutMs: 20_000, quiet: true });
-    await sendUdp(ns, '127.0.0.1', 7003, { count: 150, rate: 4000 });
+    ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', String(7003 + base * 10), '-m', 'mark', '--mark', '0x2a', '-m', 'comment', '--comment', `marked42-${kind}`);
+    ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', String(7003 + base * 10), '-m', 'mark', '--mark', '0', '-m', 'comment', '--comment', `unmarked-${kind}`);
+    const consumer = await startConsumer(3 + base, 'mark=42');
+    const sink = await startUdpSink(ns, 7003 + base * 10, { count: 150, timeoutMs: 20_000, quiet: true });
+    await sendUdp(ns, '127.0.0.1', 7003 + base * 10, { count: 150, rate: 4000 });
     expect((await sinkSummary(sink, 25_000)).received).toBe(150);
-    expect(ns.counter('mangle', 'POSTROUTING', 'marked42').pkts).toBe(150);
-    expect(ns.counter('mangle', 'POSTROUTING', 'unmarked').pkts).toBe(0);
+    expect(ns.counter('mangle', 'POSTROUTING', `marked42-${kind}`).pkts).toBe(150);
+    expect(ns.counter('mangle', 'POSTROUTING', `unmarked-${kind}`).pkts).toBe(0);
     await stopConsumer(consumer);
   });
 
   it('works the same over IPv6 (::1)', async () => {
-    queueUdpPort(7004, 4, 6);
-    const consumer = await startConsumer(4, 'oddeven');
-    const sink = await startUdpSink(ns, 7004, { family: 6, idleMs: 1500, timeoutMs: 20_000 });
-    await sendUdp(ns, '::1', 7004, { family: 6, count: 300, rate: 4000 });
+    queueUdpPort(7004 + base * 10, 4 + base, 6);
+    const consumer = await startConsumer(4 + base, 'oddeven');
+    const sink = await startUdpSink(ns, 7004 + base * 10, { family: 6, idleMs: 1500, timeoutMs: 20_000 });
+    await sendUdp(ns, '::1', 7004 + base * 10, { family: 6, count: 300, rate: 4000 });
     await sinkSummary(sink, 25_000);
     const seqs = sinkDatagrams(sink).map((d) => d.seq ?? -1);
     expect(seqs.length).toBe(150);
@@ -109,55 +124,55 @@ describe('core library on the kernel', () => {
   });
 
   it('rejects binding a queue another socket holds with a typed EBUSY error', async () => {
-    const holder = await startConsumer(5, 'accept');
-    const second = ns.spawnNode(CONSUMER, ['5', 'accept']);
+    const holder = await startConsumer(5 + base, 'accept');
+    const second = ns.spawnNode(CONSUMER, [String(5 + base), 'accept'], { env: { NFQUEUE_TRANSPORT: kind } });
     const line = await second.waitForJson<ConsumerLine>((j) => j.openError !== undefined || j.ready === true, 15_000);
     expect(line.ready).toBeUndefined();
     expect(line.openError?.name).toBe('QueueKernelError');
     expect(line.openError?.code).toBe('EBUSY');
     expect(line.openError?.step).toBe('bind');
-    expect(line.openError?.message).toMatch(/queue 5 is already bound/);
+    expect(line.openError?.message).toMatch(new RegExp(`queue ${5 + base} is already bound`));
     expect((await second.waitForExit(5_000)).code).toBe(1);
     // The holder is untouched and still owns the queue.
-    const row = ns.queueRow(5);
+    const row = ns.queueRow(5 + base);
     expect(row?.portid).toBe((holder.json<ConsumerLine>().find((j) => j.ready)?.portId));
     await stopConsumer(holder);
   });
 
   it('close() gives every waiting packet the default verdict and leaves none waiting', async () => {
-    queueUdpPort(7006, 6);
-    const consumer = await startConsumer(6, 'hold');
-    const sink = await startUdpSink(ns, 7006, { count: 40, timeoutMs: 30_000 });
-    await sendUdp(ns, '127.0.0.1', 7006, { count: 40 });
+    queueUdpPort(7006 + base * 10, 6 + base);
+    const consumer = await startConsumer(6 + base, 'hold');
+    const sink = await startUdpSink(ns, 7006 + base * 10, { count: 40, timeoutMs: 30_000 });
+    await sendUdp(ns, '127.0.0.1', 7006 + base * 10, { count: 40 });
     // All 40 wait in the kernel for a verdict the callback never gives.
-    for (let i = 0; i < 100 && (ns.queueRow(6)?.waiting ?? 0) < 40; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(ns.queueRow(6)?.waiting).toBe(40);
+    for (let i = 0; i < 100 && (ns.queueRow(6 + base)?.waiting ?? 0) < 40; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(ns.queueRow(6 + base)?.waiting).toBe(40);
     expect(sinkDatagrams(sink).length).toBe(0);
     const closed = await stopConsumer(consumer);
     expect(closed.stats?.verdicts.accept).toBe(40);
     expect((await sinkSummary(sink, 10_000)).received).toBe(40);
-    expect(ns.queueRow(6)).toBeUndefined();
+    expect(ns.queueRow(6 + base)).toBeUndefined();
   });
 
   it('close() with default drop: every held packet is dropped, none reaches the sink', async () => {
-    queueUdpPort(7008, 8);
-    ns.iptables('-A', 'INPUT', '-p', 'udp', '--dport', '7008', '-m', 'comment', '--comment', 'in7008');
-    const consumer = await startConsumer(8, 'hold', '--default', 'drop');
-    const sink = await startUdpSink(ns, 7008, { idleMs: 1000, timeoutMs: 4_000 });
-    await sendUdp(ns, '127.0.0.1', 7008, { count: 25 });
-    for (let i = 0; i < 100 && (ns.queueRow(8)?.waiting ?? 0) < 25; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(ns.queueRow(8)?.waiting).toBe(25);
+    queueUdpPort(7008 + base * 10, 8 + base);
+    ns.iptables('-A', 'INPUT', '-p', 'udp', '--dport', String(7008 + base * 10), '-m', 'comment', '--comment', `in7008-${kind}`);
+    const consumer = await startConsumer(8 + base, 'hold', '--default', 'drop');
+    const sink = await startUdpSink(ns, 7008 + base * 10, { idleMs: 1000, timeoutMs: 4_000 });
+    await sendUdp(ns, '127.0.0.1', 7008 + base * 10, { count: 25 });
+    for (let i = 0; i < 100 && (ns.queueRow(8 + base)?.waiting ?? 0) < 25; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(ns.queueRow(8 + base)?.waiting).toBe(25);
     const closed = await stopConsumer(consumer);
     expect(closed.stats?.verdicts.drop).toBe(25);
     expect((await sinkSummary(sink, 10_000)).received).toBe(0);
-    expect(ns.counter('filter', 'INPUT', 'in7008').pkts).toBe(0);
+    expect(ns.counter('filter', 'INPUT', `in7008-${kind}`).pkts).toBe(0);
   });
 
   it('a throwing callback costs only that packet its own verdict: default applied, queue lives on', async () => {
-    queueUdpPort(7007, 7);
-    const consumer = await startConsumer(7, 'throw-every=3');
-    const sink = await startUdpSink(ns, 7007, { count: 300, timeoutMs: 30_000, quiet: true });
-    await sendUdp(ns, '127.0.0.1', 7007, { count: 300, rate: 4000 });
+    queueUdpPort(7007 + base * 10, 7 + base);
+    const consumer = await startConsumer(7 + base, 'throw-every=3');
+    const sink = await startUdpSink(ns, 7007 + base * 10, { count: 300, timeoutMs: 30_000, quiet: true });
+    await sendUdp(ns, '127.0.0.1', 7007 + base * 10, { count: 300, rate: 4000 });
     expect((await sinkSummary(sink, 30_000)).received).toBe(300);
     const errors = consumer.json<ConsumerLine>().filter((j) => j.error !== undefined);
     expect(errors.length).toBe(100);
@@ -168,10 +183,10 @@ describe('core library on the kernel', () => {
   });
 
   it('a rejecting async callback gets the default verdict too', async () => {
-    queueUdpPort(7009, 9);
-    const consumer = await startConsumer(9, 'reject-every=4', '--default', 'drop');
-    const sink = await startUdpSink(ns, 7009, { idleMs: 1500, timeoutMs: 20_000 });
-    await sendUdp(ns, '127.0.0.1', 7009, { count: 200, rate: 4000 });
+    queueUdpPort(7009 + base * 10, 9 + base);
+    const consumer = await startConsumer(9 + base, 'reject-every=4', '--default', 'drop');
+    const sink = await startUdpSink(ns, 7009 + base * 10, { idleMs: 1500, timeoutMs: 20_000 });
+    await sendUdp(ns, '127.0.0.1', 7009 + base * 10, { count: 200, rate: 4000 });
     await sinkSummary(sink, 25_000);
     // Callbacks 4, 8, … reject and their packets are dropped: 150 arrive.
     expect(sinkDatagrams(sink).length).toBe(150);
