@@ -231,10 +231,13 @@ async function runLive(o: CliOptions): Promise<number> {
     defaultVerdict: verdict,
     onError: (err) => {
       const code = (err as { code?: string }).code;
-      // Packets read after the exit batch verdict already had theirs: the kernel says ENOENT.
+      // A verdict racing the unbind at exit finds its packet gone: nothing to report.
       if (closing && code === 'ENOENT') return;
       if (code === 'ENOBUFS') {
-        sink.warn(`${err.message}; try --buffer-size 16M`, 'ENOBUFS');
+        sink.warn(
+          'warning: the kernel dropped packets it could not deliver to nfq-dump (socket receive buffer full, ENOBUFS): raise --buffer-size (e.g. -B 16M), or print less (--json or -w to a file instead of a terminal)',
+          'ENOBUFS',
+        );
       } else sink.warn(`warning: ${err.message}`, err.name);
     },
   };

@@ -305,6 +305,26 @@ describe.skipIf(skip !== undefined)('nfq-dump on a live queue (kernel, root)', (
     expect(dump.stderr()).toMatch(/1 packet seen on queue 0\n5 verdicts: 5 accept\n/);
   });
 
+  it('a receive-buffer overrun is reported, and the kernel drop counter shows in the summary', async () => {
+    const dump = await startDump(['-q', '0', '-B', '4K']);
+    // Frozen, with a tiny socket buffer, nfq-dump cannot take a burst: the kernel drops most of it.
+    process.kill(dump.pid!, 'SIGSTOP');
+    try {
+      await sendUdp(ns, '127.0.0.1', 5400, { count: 300, size: 1000 });
+    } finally {
+      process.kill(dump.pid!, 'SIGCONT');
+    }
+    await sleep(500);
+    expect(await stop(dump)).toBe(0);
+    const err = dump.stderr();
+    expect(err).toMatch(/nfq-dump: warning: the kernel dropped packets it could not deliver to nfq-dump \(socket receive buffer full, ENOBUFS\): raise --buffer-size/);
+    const m = /(\d+) packets dropped by kernel \(queue 0: 0 queue full, (\d+) socket buffer full\)/.exec(err);
+    expect(m, err).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(100);
+    expect(m![2]).toBe(m![1]);
+    expect(err).toMatch(/receive buffer overruns? \(ENOBUFS\): raise --buffer-size/);
+  });
+
   it('stops quietly when the reader of its output goes away (nfq-dump | head -n 1)', async () => {
     const c = ns.spawn(['sh', '-c', `"${NODE}" "${CLI}" -q 0 | head -n 1`]);
     running.push(c);
