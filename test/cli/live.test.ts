@@ -3,12 +3,12 @@
 // Checks the text, JSON and pcap output against the traffic sent and against tshark, the
 // verdicts' effects, the exit codes, the stderr summary and the error messages.
 // Needs root, iproute2 and iptables-legacy.
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNetns, kernelTestsUnavailable, sendTcp, sendUdp, sinkSummary, startTcpSink, startUdpSink, type Child, type Netns } from '../helpers/netns.js';
-import { CLI, ensureBuilt, haveCommand, jsonLines, runCli, tsharkFields } from './support.js';
+import { CLI, ROOT, ensureBuilt, haveCommand, jsonLines, runCli, tsharkFields } from './support.js';
 
 const skip = kernelTestsUnavailable();
 const NODE = process.execPath;
@@ -338,6 +338,26 @@ describe.skipIf(skip !== undefined)('nfq-dump on a live queue (kernel, root)', (
     await ns.waitForQueueUnbound(0);
     // Both got their verdict before nfq-dump left.
     expect((await sinkSummary(sink)).received).toBe(2);
+  });
+
+  it("the README's Quick start code example runs as written", async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const at = readme.indexOf('## Quick start');
+    const m = /```js\n([\s\S]*?)```/.exec(readme.slice(at));
+    expect(at >= 0 && m !== null, 'a js example under "## Quick start"').toBe(true);
+    const file = join(tmp, 'quick-start.mjs');
+    writeFileSync(file, m![1]!.replace("from 'netfilter-queue'", `from '${join(ROOT, 'dist/index.js')}'`));
+    const before = ns.counter('mangle', 'POSTROUTING', 'marked').pkts;
+    const app = ns.spawn([NODE, file]);
+    running.push(app);
+    await ns.waitForQueueBound(0);
+    const sink = await startUdpSink(ns, 5400, { quiet: true, timeoutMs: 3_000 });
+    const s = await sendUdp(ns, '127.0.0.1', 5400, { count: 2, size: 10 });
+    await until(app, (ls) => ls.length >= 2, 'two lines');
+    expect(app.lines().filter((l) => l !== '')).toEqual([`#1 127.0.0.1 ${s.local.port} > 127.0.0.1 5400 udp, 10 bytes`, `#2 127.0.0.1 ${s.local.port} > 127.0.0.1 5400 udp, 10 bytes`]);
+    expect((await sinkSummary(sink)).received).toBe(1); // #2 dropped
+    expect(ns.counter('mangle', 'POSTROUTING', 'marked').pkts - before).toBe(1); // #1 marked 0x2a
+    expect(await stop(app)).toBe(0);
   });
 
   it('a busy queue: the second nfq-dump exits 1 saying who holds it; the first runs on', async () => {
