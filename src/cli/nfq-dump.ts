@@ -38,6 +38,8 @@ class Sink {
   readonly status: StatusLine;
   private pcap: PcapFileWriter | undefined;
   private pcapFailed: string | undefined;
+  /** The reader of `-w -` went away. */
+  readerGone = false;
   private readonly fmt: FormatOptions & { hex?: boolean };
   /** True when the pcap goes to stdout: no text lines then. */
   private readonly quiet: boolean;
@@ -86,6 +88,8 @@ class Sink {
         const nsec = r.time.usec * 1000;
         this.pcap.write(data, { sec: r.time.sec, nsec }, Math.max(r.wireLength ?? data.byteLength, data.byteLength));
       } catch (e) {
+        // `-w - | tshark ...` whose reader went away: stop quietly, like tcpdump.
+        if ((e as NodeJS.ErrnoException).code === 'EPIPE' && this.o.write === '-') this.readerGone = true;
         this.pcapFailed = explainFileError(e, this.o.write ?? '', 'write');
       }
     }
@@ -220,8 +224,11 @@ async function runLive(o: CliOptions): Promise<number> {
     r.verdict = shown;
     sink.emit(r);
     if (sink.pcapError !== undefined) {
-      sink.warn(sink.pcapError);
-      void shutdown(1);
+      if (sink.readerGone) void shutdown(0);
+      else {
+        sink.warn(sink.pcapError);
+        void shutdown(1);
+      }
     } else if (o.count !== undefined && seen >= o.count) void shutdown(0);
     return verdict;
   };
