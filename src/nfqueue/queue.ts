@@ -779,7 +779,8 @@ export class Queue extends EventEmitter {
    * in our socket's receive buffer (under load there are many). When /proc shows packets
    * waiting, first stop new deliveries: FAIL_OPEN (when the default verdict is accept, so
    * new packets pass as it says) and QUEUE_MAXLEN 0, both applied as sendto() returns. Then
-   * keep reading (each packet gets the default verdict) until /proc shows none waiting. No
+   * keep reading (each packet gets the default verdict) until /proc shows none waiting, or
+   * the count has not fallen for requestTimeout ms. No
    * ack is awaited: under a flood the kernel may drop acks with the packets it cannot
    * deliver. Idle queues, and fake or replayed transports, skip this.
    */
@@ -801,8 +802,16 @@ export class Queue extends EventEmitter {
       encodeConfigMaxLen(this.out, q, 0, { seq: this.nextSeq(), pid });
     }
     this.flush();
-    const deadline = performance.now() + this.requestTimeout;
-    while (waiting() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    // A slow consumer (one that prints every packet, say) may need longer than requestTimeout
+    // to work through a full receive buffer: give up only when the count stops falling.
+    let last = waiting();
+    let lastProgress = performance.now();
+    while (last > 0 && performance.now() - lastProgress < this.requestTimeout) {
+      await new Promise((r) => setTimeout(r, 5));
+      const now = waiting();
+      if (now < last) lastProgress = performance.now();
+      last = now;
+    }
   }
 
   /** @internal closes the transport at once after a failed setup. */
