@@ -110,7 +110,7 @@ describe('checksum helpers', () => {
 
   it('a stale checksum is detected, fragments and other protocols are refused', () => {
     const p = fixChecksums(ipv4(17, udp('hello')));
-    p[30] ^= 0xff;
+    p[30] = p[30]! ^ 0xff;
     expect(verifyChecksums(p)).toEqual({ ipv4Header: true, transport: false });
     const frag = fixChecksums(ipv4(17, udp('hello')));
     frag[6] = 0x20; // more fragments

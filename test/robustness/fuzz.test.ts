@@ -26,7 +26,7 @@ import {
   type Queue,
   type Packet,
 } from '../../src/index.js';
-import { withWatchdog } from './watchdog.js';
+import { withWatchdog } from '../support/watchdog.js';
 import { FakeTransport, packetMessage, concat } from './fake.js';
 
 const SCALE = Math.max(0.01, Number(process.env.FUZZ_SCALE ?? 1));

@@ -5,24 +5,13 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Child, Netns, QueueProcRow } from '../helpers/netns.js';
+import type { QueueStats } from '../../src/index.js';
 
 export const CONSUMER = fileURLToPath(new URL('./consumers/consumer.mjs', import.meta.url));
 export const FLOOD = fileURLToPath(new URL('./flood.mjs', import.meta.url));
 
-export interface Stats {
-  received: number;
-  verdicts: { accept: number; drop: number; repeat: number; stop: number; queue: number };
-  callbackErrors: number;
-  verdictErrors: number;
-  decodeErrors: number;
-  overruns: number;
-  socketErrors: number;
-  pending: number;
-  timedOut: number;
-  overflowed: number;
-  userDropped: number;
-  kernel: { queue: number; portId: number; waiting: number; queueDropped: number; userDropped: number; lastId: number }[];
-}
+/** What the consumer prints: the library's own QueueStats, as JSON. */
+export type Stats = QueueStats;
 
 export interface ConsumerLine {
   ready?: boolean;
