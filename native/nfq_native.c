@@ -229,9 +229,17 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   if (status < 0) {
-    call_js(s, NULL, 0, 0, 0, -status, 0);
-    napi_close_handle_scope(env, scope);
-    return;
+    // libuv stops a poll handle on POLLERR. On a netlink socket that is its pending error:
+    // ENOBUFS after a receive-buffer overrun when NETLINK_NO_ENOBUFS is off. Read it (that
+    // clears it), report it, and poll again, so the queue is still served afterwards.
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    int have = getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0;
+    if (!call_js(s, NULL, 0, 0, 0, have ? soerr : -status, 0) || s->closed || !have ||
+        uv_poll_start(&s->poll, UV_READABLE, on_readable) != 0) {
+      napi_close_handle_scope(env, scope);
+      return;
+    }
   }
   for (int round = 0; round < MAX_ROUNDS && !s->closed; round++) {
     for (unsigned i = 0; i < s->batch; i++) {

@@ -12,6 +12,11 @@ import { openNativeTransport, nativeTransportUnavailable } from './native-transp
 export interface DefaultTransportOptions {
   /** Largest datagram expected (the native transport sizes its receive slots to it). */
   maxDatagramSize?: number;
+  /**
+   * Keep the kernel's ENOBUFS reports of receive-buffer overruns (the native socket turns
+   * them off by default, for callers that can see drops some other way).
+   */
+  reportOverruns?: boolean;
 }
 
 let noticed = false;
@@ -22,7 +27,10 @@ export function openDefaultTransport(protocol: number, options: DefaultTransport
   if (want === 'netlink') return openSocketTransport(protocol);
   const why = nativeTransportUnavailable();
   if (why === undefined) {
-    return openNativeTransport(protocol, options.maxDatagramSize === undefined ? {} : { messageSize: options.maxDatagramSize });
+    const o: Parameters<typeof openNativeTransport>[1] = {};
+    if (options.maxDatagramSize !== undefined) o.messageSize = options.maxDatagramSize;
+    if (options.reportOverruns === true) o.noEnobufs = false;
+    return openNativeTransport(protocol, o);
   }
   if (want === 'native') throw new Error(`NFQUEUE_TRANSPORT=native: ${why}`);
   if (!noticed) {

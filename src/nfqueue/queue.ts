@@ -10,6 +10,7 @@
  * to the packet or step that caused it.
  */
 import { EventEmitter } from 'node:events';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { NLMSG_HDRLEN, NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NETLINK_NETFILTER, align4 } from '../netlink/constants.js';
 import { NetlinkDecodeError, NetlinkError, NetlinkSocketError } from '../netlink/errors.js';
 import { parseErrorMessage } from '../netlink/message.js';
@@ -21,7 +22,7 @@ import { decodePacket, Packet } from './packet.js';
 import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type Verdict, type VerdictInput, type BatchVerdict } from './verdict.js';
 import { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue, type CopyMode } from './config.js';
 import { QueueKernelError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, type QueueStep } from './errors.js';
-import { readKernelQueueStats, type KernelQueueStats } from './proc.js';
+import { readKernelQueueStats, PROC_NFNETLINK_QUEUE, type KernelQueueStats } from './proc.js';
 
 /** Queue flags by name (NFQA_CFG_F_*). */
 export interface QueueFlags {
@@ -143,7 +144,6 @@ const KIND_BATCH = 2;
 // Flush the shared writer before it grows past this, to stay well under the socket's send buffer.
 const FLUSH_THRESHOLD = 60 * 1024;
 
-const VERDICT_COUNTER_KEYS = ['drop', 'accept', 'stolen', 'queue', 'repeat', 'stop'] as const;
 
 function toError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
@@ -844,6 +844,24 @@ function salvagePacketId(buf: Uint8Array, off: number, mlen: number, view: DataV
 type VerdictName = Verdict['verdict'];
 
 /**
+ * The socket a queue uses when no transport is given: the native addon's (receive slots
+ * sized to the copy range), else the `netlink` package's. Overruns are normally seen as the
+ * rise of user_dropped in /proc, so the native socket silences ENOBUFS; where /proc is not
+ * readable (a non-root user with CAP_NET_ADMIN: the file is mode 0440), ENOBUFS stays on
+ * so overruns are still reported.
+ */
+export function openDefaultQueueTransport(options: Pick<QueueOptions, 'copyMode' | 'copyRange'> = {}): Transport {
+  const packets = copyModeValue(options.copyMode ?? 'packet') === C.NFQNL_COPY_PACKET;
+  let procReadable = true;
+  try {
+    accessSync(PROC_NFNETLINK_QUEUE, fsConstants.R_OK);
+  } catch {
+    procReadable = false;
+  }
+  return openDefaultTransport(NETLINK_NETFILTER, { maxDatagramSize: (packets ? options.copyRange || 0xffff : 0) + 4096, reportOverruns: !procReadable });
+}
+
+/**
  * The kernel answers EPERM both for a missing CAP_NET_ADMIN and for a queue that another
  * socket holds (it checks the owner before the command). /proc tells the two apart: when
  * another port id holds the queue, report EBUSY, which is what the user needs to know.
@@ -875,8 +893,7 @@ export async function openQueue(num: number | readonly number[], callback: Packe
   const copyMode = copyModeValue(options.copyMode ?? 'packet');
   const copyRange = options.copyRange ?? 0xffff;
   const t = options.transport;
-  // Default: the native addon's socket (receive slots sized to the copy range; 0 means whole packets), else the netlink package's.
-  const transport = t === undefined ? openDefaultTransport(NETLINK_NETFILTER, { maxDatagramSize: (copyMode === C.NFQNL_COPY_PACKET ? copyRange || 0xffff : 0) + 4096 }) : typeof t === 'function' ? t() : t;
+  const transport = t === undefined ? openDefaultQueueTransport(options) : typeof t === 'function' ? t() : t;
   const queue = new Queue(nums, callback, transport, options);
   try {
     if (options.receiveBufferSize !== undefined) transport.setReceiveBufferSize?.(options.receiveBufferSize);

@@ -2,12 +2,8 @@
  * The public openQueue(): the nfqueue layer's openQueue() plus the `record` option, which
  * wraps the transport with the recorder (the nfqueue layer may not import pcap, DESIGN §2).
  */
-import { NETLINK_NETFILTER } from '../netlink/constants.js';
-import { openDefaultTransport } from '../netlink/default-transport.js';
 import type { Transport } from '../netlink/transport.js';
-import { copyModeValue } from '../nfqueue/config.js';
-import { NFQNL_COPY_PACKET } from '../nfqueue/constants.js';
-import { openQueue as openQueueCore, type PacketCallback, type Queue, type QueueOptions as CoreQueueOptions } from '../nfqueue/queue.js';
+import { openQueue as openQueueCore, openDefaultQueueTransport, type PacketCallback, type Queue, type QueueOptions as CoreQueueOptions } from '../nfqueue/queue.js';
 import { recordTransport } from './record-transport.js';
 
 /** Options of openQueue(). */
@@ -36,7 +32,7 @@ export function openQueue(num: number | readonly number[], callback: PacketCallb
   const inner = rest.transport;
   // A factory: openQueue validates its arguments before the file is created.
   const transport = (): Transport => {
-    const t = inner === undefined ? defaultTransport(rest) : typeof inner === 'function' ? inner() : inner;
+    const t = inner === undefined ? openDefaultQueueTransport(rest) : typeof inner === 'function' ? inner() : inner;
     try {
       return recordTransport(t, path);
     } catch (e) {
@@ -45,10 +41,4 @@ export function openQueue(num: number | readonly number[], callback: PacketCallb
     }
   };
   return openQueueCore(num, callback, { ...rest, transport });
-}
-
-/** The transport openQueue opens when given none (the same sizing as the nfqueue layer's). */
-function defaultTransport(o: CoreQueueOptions): Transport {
-  const packets = copyModeValue(o.copyMode ?? 'packet') === NFQNL_COPY_PACKET;
-  return openDefaultTransport(NETLINK_NETFILTER, { maxDatagramSize: (packets ? o.copyRange || 0xffff : 0) + 4096 });
 }

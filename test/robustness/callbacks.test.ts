@@ -5,7 +5,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createNetns, startUdpSink, sinkSummary, sinkDatagrams, sendUdp, type Netns } from '../helpers/netns.js';
-import { startConsumer, consumerStats, stopConsumer, fatalLines, waitRow, sleep, type ConsumerLine } from './support.js';
+import { startConsumer, consumerStats, stopConsumer, fatalLines, waitRow, sleep } from './support.js';
 
 let ns: Netns;
 beforeAll(() => {

@@ -6,7 +6,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createNetns, startUdpSink, sinkSummary, sendUdp, type Netns } from '../helpers/netns.js';
-import { CONSUMER, stopConsumer, consumerStats, type ConsumerLine } from './support.js';
+import { CONSUMER, stopConsumer, consumerStats, flood, type ConsumerLine } from './support.js';
 
 let ns: Netns;
 beforeAll(() => {
@@ -49,5 +49,29 @@ describe('privileges', () => {
     const closed = await stopConsumer(c);
     expect(closed.stats.received).toBe(200);
     expect(ns.queueRow(41)).toBeUndefined();
+  });
+
+  it('a non-root CAP_NET_ADMIN user still hears of overruns: /proc is unreadable, so the socket keeps ENOBUFS', async () => {
+    ns.iptables('-A', 'OUTPUT', '-p', 'udp', '--dport', '9402', '-j', 'NFQUEUE', '--queue-num', '42');
+    const c = ns.spawn([...NOBODY, '--inh-caps=-all,+net_admin', '--ambient-caps=+net_admin', '--bounding-set=-all,+net_admin',
+      process.execPath, CONSUMER, '42', 'slow', '--slow-us', '300', '--rcvbuf', '32768', '--maxlen', '100000']);
+    const ready = await c.waitForJson<ConsumerLine>((j) => j.openError !== undefined || j.ready === true, 15_000);
+    expect(ready.openError).toBeUndefined();
+    await ns.waitForQueueBound(42, 10_000, { copyMode: 2 });
+    await flood(ns, '127.0.0.1', 9402, { seconds: 3, size: 200 });
+    // The kernel (read as root) counted deliveries it could not make to the full socket…
+    const userDropped = ns.queueRow(42)?.userDropped ?? 0;
+    expect(userDropped).toBeGreaterThan(0);
+    // The socket keeps being served after the overrun: fresh traffic passes.
+    const sink = await startUdpSink(ns, 9402, { count: 50, timeoutMs: 20_000, quiet: true });
+    await sendUdp(ns, '127.0.0.1', 9402, { count: 50, rate: 500 });
+    expect((await sinkSummary(sink, 25_000)).received).toBe(50);
+    const closed = await stopConsumer(c);
+    // …and the library, which cannot read that table, heard of them through ENOBUFS.
+    expect(closed.stats.kernel).toEqual([]);
+    expect(closed.stats.overruns).toBeGreaterThan(0);
+    expect(c.json<ConsumerLine & { error?: { message: string } }>().filter((j) => j.error).map((j) => j.error?.message)).toEqual([]);
+    expect(closed.stats.socketErrors).toBe(0);
+    expect(c.json<ConsumerLine & { overrun?: { code?: string } }>().some((j) => j.overrun?.code === 'ENOBUFS')).toBe(true);
   });
 });
