@@ -60,7 +60,9 @@ describe('payload rewrite with checksum helpers', () => {
       rewriteByQueue[c.queue] = { find: 'hello', replace: c.replace };
     }
     const pcap = join(dir, 'rx.pcap');
-    const cap = b.spawn(['tshark', '-i', 'rb0', '-n', '-f', 'udp', '-w', pcap]);
+    // -c: tshark stops by itself once every expected datagram is written (a SIGINT right after
+    // the last send could cut packets still in its buffers).
+    const cap = b.spawn(['tshark', '-i', 'rb0', '-n', '-f', 'udp', '-c', String(cases.length * 3), '-w', pcap]);
     await cap.waitStderr(/Capturing on/);
     const sinks = await Promise.all(cases.map((c) => b.udpSink(c.port, c.v6 ? 'fd00:202::2' : '10.202.1.2')));
     const consumer = await a.consumer({ queues: cases.map((c) => c.queue), mode: 'rewrite', rewriteByQueue });
@@ -73,8 +75,9 @@ describe('payload rewrite with checksum helpers', () => {
     expect(udpInCsumErrors(b, true)).toBe(0);
     consumer.send('close');
     await consumer.done;
-    cap.kill('SIGINT');
+    const stopper = setTimeout(() => cap.kill('SIGINT'), 15_000);
     await cap.done;
+    clearTimeout(stopper);
     // Decode the capture with checksum validation on.
     const fields = sh([
       'tshark', '-r', pcap, '-n', '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE',
