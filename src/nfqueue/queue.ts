@@ -266,6 +266,8 @@ export class Queue extends EventEmitter {
   private dropWatch: boolean;
   private enobufsSinceSample = false;
   private readonly userDroppedSeen = new Map<number, number>();
+  /** Datagrams received, so that close() can tell when the socket has gone quiet. */
+  private datagramsReceived = 0;
   private readonly flushCallback = (): void => {
     this.flushScheduled = false;
     this.flush();
@@ -315,6 +317,7 @@ export class Queue extends EventEmitter {
 
   private onDatagram(buf: Uint8Array): void {
     if (this.closed) return;
+    this.datagramsReceived++;
     if (this.dropTimer === undefined && this.dropWatch && !this.closing) this.armDropWatch();
     const len = buf.byteLength;
     const view = new DataView(buf.buffer, buf.byteOffset, len);
@@ -776,32 +779,44 @@ export class Queue extends EventEmitter {
 
   /**
    * UNBIND drops every packet still waiting in the kernel, including those already sitting
-   * in our socket's receive buffer (under load there are many). When /proc shows packets
-   * waiting, first stop new deliveries: FAIL_OPEN (when the default verdict is accept, so
-   * new packets pass as it says) and QUEUE_MAXLEN 0, both applied as sendto() returns. Then
-   * keep reading (each packet gets the default verdict) until /proc shows none waiting, or
-   * the count has not fallen for requestTimeout ms. No
-   * ack is awaited: under a flood the kernel may drop acks with the packets it cannot
-   * deliver. Idle queues, and fake or replayed transports, skip this.
+   * in our socket's receive buffer (under load there are many). So first stop new
+   * deliveries: FAIL_OPEN (when the default verdict is accept, so new packets pass as it
+   * says) and QUEUE_MAXLEN 0, both in force once sendto() returns. This is done even when
+   * /proc shows nothing waiting, because under a flood packets arrive between that look
+   * and the UNBIND. Then keep reading (each packet gets the default verdict) until /proc
+   * shows none waiting, or the count has not fallen for requestTimeout ms. No ack is
+   * awaited: under a flood the kernel may drop acks with the packets it cannot deliver.
+   * Fake and replayed transports are not this kernel's sockets: they skip this.
    */
   private async drainBeforeUnbind(): Promise<void> {
     if (this.transport.live !== true) return;
     const pid = this.transport.portId;
+    for (const q of this.queues) {
+      if (this.defaultVerdict.verdict === 'accept') encodeConfigFlags(this.out, q, C.NFQA_CFG_F_FAIL_OPEN, C.NFQA_CFG_F_FAIL_OPEN, { seq: this.nextSeq(), pid });
+      encodeConfigMaxLen(this.out, q, 0, { seq: this.nextSeq(), pid });
+    }
+    this.flush();
+    let procReadable = true;
     const waiting = (): number => {
       try {
         let n = 0;
         for (const r of readKernelQueueStats()) if (r.portId === pid && this.queues.includes(r.queue)) n += r.waiting;
         return n;
       } catch {
+        procReadable = false;
         return 0;
       }
     };
-    if (waiting() === 0) return;
-    for (const q of this.queues) {
-      if (this.defaultVerdict.verdict === 'accept') encodeConfigFlags(this.out, q, C.NFQA_CFG_F_FAIL_OPEN, C.NFQA_CFG_F_FAIL_OPEN, { seq: this.nextSeq(), pid });
-      encodeConfigMaxLen(this.out, q, 0, { seq: this.nextSeq(), pid });
+    if (waiting() === 0 && !procReadable) {
+      // No /proc for this user (mode 0440): read until the socket has been quiet for 50 ms.
+      const until = performance.now() + this.requestTimeout;
+      let seen = -1;
+      while (seen !== this.datagramsReceived && performance.now() < until) {
+        seen = this.datagramsReceived;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return;
     }
-    this.flush();
     // A slow consumer (one that prints every packet, say) may need longer than requestTimeout
     // to work through a full receive buffer: give up only when the count stops falling.
     let last = waiting();

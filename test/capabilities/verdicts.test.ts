@@ -66,6 +66,8 @@ describe('verdicts', () => {
     await eventually(() => recvCount(sink) === 5, 'sink got 5');
     expect(ns.count('mangle', 'OUTPUT', 'rep-q')).toBe(10); // each packet queued twice
     expect(ns.count('mangle', 'POSTROUTING', 'rep-mark')).toBe(5);
+    // The consumer's report lines travel through a pipe and may trail the packets themselves.
+    await eventually(() => c.lines.filter((l) => l.pkt).length === 10, 'consumer reported 10 callbacks');
     const marks = c.lines.filter((l) => l.pkt).map((l) => l.pkt.mark ?? 0);
     expect(marks.filter((m) => m === 7)).toHaveLength(5);
     expect(marks.filter((m) => m === 0)).toHaveLength(5);
