@@ -12,7 +12,7 @@ export { accept, drop, repeat, stop, requeue, normalizeVerdict, verdictWord, enc
 export type { Verdict, VerdictInput, VerdictName, BatchVerdict } from './nfqueue/verdict.js';
 export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue } from './nfqueue/config.js';
 export type { CopyMode } from './nfqueue/config.js';
-export { QueueKernelError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, flagNames } from './nfqueue/errors.js';
+export { QueueKernelError, PacketError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, flagNames } from './nfqueue/errors.js';
 export type { QueueStep } from './nfqueue/errors.js';
 export { readKernelQueueStats, parseKernelQueueStats, PROC_NFNETLINK_QUEUE } from './nfqueue/proc.js';
 export type { KernelQueueStats } from './nfqueue/proc.js';

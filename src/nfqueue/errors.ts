@@ -95,17 +95,25 @@ export class QueueKernelError extends NetlinkKernelError {
   }
 }
 
-/** The packet callback threw or rejected, or answered something that is not a verdict. */
-export class CallbackError extends NetlinkError {
-  override name = 'CallbackError';
+/** An error about one queued packet: which queue, which packet id. */
+export class PacketError extends NetlinkError {
+  override name = 'PacketError';
   /** Queue of the packet. */
   readonly queue: number;
-  /** Id of the packet that got the default verdict instead. */
+  /** Id of the packet. */
   readonly packetId: number;
-  constructor(message: string, queue: number, packetId: number, cause: unknown) {
-    super(message, { cause });
+  constructor(message: string, queue: number, packetId: number, options?: { cause?: unknown }) {
+    super(message, options);
     this.queue = queue;
     this.packetId = packetId;
+  }
+}
+
+/** The packet callback threw or rejected, or answered something that is not a verdict; the packet got the default verdict. */
+export class CallbackError extends PacketError {
+  override name = 'CallbackError';
+  constructor(message: string, queue: number, packetId: number, cause: unknown) {
+    super(message, queue, packetId, { cause });
   }
 }
 
@@ -115,25 +123,11 @@ export class QueueTimeoutError extends NetlinkError {
 }
 
 /** A verdict for a packet that already had one, or is not pending. Nothing was sent. */
-export class VerdictStateError extends NetlinkError {
+export class VerdictStateError extends PacketError {
   override name = 'VerdictStateError';
-  readonly queue: number;
-  readonly packetId: number;
-  constructor(message: string, queue: number, packetId: number) {
-    super(message);
-    this.queue = queue;
-    this.packetId = packetId;
-  }
 }
 
 /** A packet's async callback did not answer within verdictTimeout; it got the default verdict. */
-export class VerdictTimeoutError extends NetlinkError {
+export class VerdictTimeoutError extends PacketError {
   override name = 'VerdictTimeoutError';
-  readonly queue: number;
-  readonly packetId: number;
-  constructor(message: string, queue: number, packetId: number) {
-    super(message);
-    this.queue = queue;
-    this.packetId = packetId;
-  }
 }

@@ -212,9 +212,13 @@ function readPcapng(bytes: Uint8Array, view: DataView): PcapCapture {
         interfaces.push(iface);
         break;
       }
-      case PCAPNG_BLOCK_EPB: {
-        if (bodyLen < 20) throw new PcapFormatError('enhanced packet block too short', off);
-        const iface = lookup(section, view.getUint32(body, le), body);
+      case PCAPNG_BLOCK_EPB:
+      case PCAPNG_BLOCK_PB: {
+        // The obsolete Packet Block is an Enhanced Packet Block with a 16-bit interface id
+        // (and drop count in the other 16 bits).
+        const enhanced = type === PCAPNG_BLOCK_EPB;
+        if (bodyLen < 20) throw new PcapFormatError(`${enhanced ? 'enhanced packet' : 'packet'} block too short`, off);
+        const iface = lookup(section, enhanced ? view.getUint32(body, le) : view.getUint16(body, le), body);
         const capLen = view.getUint32(body + 12, le);
         const origLen = view.getUint32(body + 16, le);
         const start = body + 20;
@@ -244,27 +248,6 @@ function readPcapng(bytes: Uint8Array, view: DataView): PcapCapture {
           linktype: iface.linktype,
           interfaceId: iface.globalId,
           timestampNs: 0n,
-          data: bytes.subarray(start, start + capLen),
-          originalLength: origLen,
-        });
-        break;
-      }
-      case PCAPNG_BLOCK_PB: {
-        if (bodyLen < 20) throw new PcapFormatError('packet block too short', off);
-        const iface = lookup(section, view.getUint16(body, le), body);
-        const capLen = view.getUint32(body + 12, le);
-        const origLen = view.getUint32(body + 16, le);
-        const start = body + 20;
-        if (capLen > bodyEnd - start) {
-          throw new PcapFormatError(
-            `captured length ${capLen} is longer than its ${bodyEnd - start}-byte block`,
-            body + 12,
-          );
-        }
-        records.push({
-          linktype: iface.linktype,
-          interfaceId: iface.globalId,
-          timestampNs: toNs(iface.ts, view.getUint32(body + 4, le), view.getUint32(body + 8, le)),
           data: bytes.subarray(start, start + capLen),
           originalLength: origLen,
         });
