@@ -2,6 +2,7 @@
 // in it with `ip netns exec`, children whose stdout JSON lines the test waits for, iptables
 // counters and the kernel's /proc queue table. Needs root, iproute2, iptables-legacy.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { parseQueueProc, type QueueProcRow } from '../../helpers/netns.js';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -103,16 +104,8 @@ export class Proc {
 
 let n = 0;
 
-export interface Row {
-  queue: number;
-  portid: number;
-  waiting: number;
-  copyMode: number;
-  copyRange: number;
-  queueDropped: number;
-  userDropped: number;
-  lastId: number;
-}
+/** A row of /proc/net/netfilter/nfnetlink_queue (the shared test helpers' parser). */
+export type Row = QueueProcRow;
 
 /** A network namespace made for one test file. */
 export class Ns {
@@ -148,13 +141,7 @@ export class Ns {
     return Number(line.trim().split(/\s+/)[0]);
   }
   queueRows(): Row[] {
-    return this.exec('cat', '/proc/net/netfilter/nfnetlink_queue')
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => {
-        const f = l.trim().split(/\s+/).map(Number);
-        return { queue: f[0]!, portid: f[1]!, waiting: f[2]!, copyMode: f[3]!, copyRange: f[4]!, queueDropped: f[5]!, userDropped: f[6]!, lastId: f[7]! };
-      });
+    return parseQueueProc(this.exec('cat', '/proc/net/netfilter/nfnetlink_queue'));
   }
   row(q: number): Row | undefined {
     return this.queueRows().find((r) => r.queue === q);
