@@ -12,7 +12,8 @@ export { accept, drop, repeat, stop, requeue, normalizeVerdict, verdictWord, enc
 export type { Verdict, VerdictInput, VerdictName, BatchVerdict } from './nfqueue/verdict.js';
 export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue } from './nfqueue/config.js';
 export type { CopyMode } from './nfqueue/config.js';
-export { QueueKernelError, PacketError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, flagNames } from './nfqueue/errors.js';
+export { QueueKernelError, PacketError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError } from './nfqueue/errors.js';
+export { flagNames } from './nfqueue/names.js';
 export type { QueueStep } from './nfqueue/errors.js';
 export { readKernelQueueStats, parseKernelQueueStats, PROC_NFNETLINK_QUEUE } from './nfqueue/proc.js';
 export type { KernelQueueStats } from './nfqueue/proc.js';
@@ -44,5 +45,8 @@ export { parseIpPacket, formatIpv4, formatIpv6, ipProtocolName, icmpTypeName, tc
 export type { IpPacketInfo, TcpHeader, UdpHeader, IcmpHeader } from './packet/ip.js';
 export { recordTransport } from './pcap/record-transport.js';
 export type { RecordOptions, RecordingTransport } from './pcap/record-transport.js';
-export { replay, ReplayTransport, ReplayMismatchError, describeMessage } from './pcap/replay-transport.js';
+export { replay, ReplayTransport, ReplayMismatchError } from './pcap/replay-transport.js';
+export { describeMessage, describeField, readConfigMessage, readVerdictMessage } from './nfqueue/describe.js';
+export type { ConfigMessageFields, VerdictMessageFields } from './nfqueue/describe.js';
+export { verdictName, hookName, configCommandName, copyModeName, attributeName, messageTypeName } from './nfqueue/names.js';
 export type { ReplayOptions, ReplayMismatch, ReplayResult } from './pcap/replay-transport.js';

@@ -3,7 +3,7 @@
  * queued packet. Pure functions over a DumpRecord, shared by the live and replay paths.
  */
 import type { Packet } from '../index.js';
-import { formatHwaddr, parseIpPacket, type IpPacketInfo } from '../index.js';
+import { formatHwaddr, hookName, parseIpPacket, type IpPacketInfo } from '../index.js';
 import { familyName } from './args.js';
 
 /** The verdict shown with a packet. */
@@ -52,19 +52,6 @@ export interface DumpRecord {
 
 /** Maps an interface index to a name, or undefined when unknown. */
 export type NameOf = (index: number) => string | undefined;
-
-const HOOKS = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING', 'BROUTING'];
-const ARP_HOOKS = ['INPUT', 'OUTPUT', 'FORWARD'];
-const NETDEV_HOOKS = ['INGRESS', 'EGRESS'];
-
-/**
- * Hook name as iptables calls the chain: PREROUTING, INPUT, FORWARD, OUTPUT, POSTROUTING
- * (arptables' INPUT, OUTPUT, FORWARD for the arp family; INGRESS, EGRESS for netdev).
- */
-export function hookName(hook: number, family?: number): string {
-  const names = family === 3 ? ARP_HOOKS : family === 5 ? NETDEV_HOOKS : HOOKS;
-  return names[hook] ?? `hook-${hook}`;
-}
 
 /** Builds the record of a decoded queue packet. `received` is used when the kernel gave no timestamp. */
 export function recordFromPacket(p: Packet, received: { sec: number; usec: number }, receivedSource: 'received' | 'capture' = 'received'): DumpRecord {

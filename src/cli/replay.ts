@@ -9,7 +9,7 @@
  * directions differently from the library's recorder): PACKET and NLMSG_ERROR come from the
  * kernel, VERDICT, VERDICT_BATCH and CONFIG from the program.
  */
-import { decodePacket, errnoName, nfq, parseErrorMessage, parseEthernetHeader, parseIpPacket, parseMessages } from '../index.js';
+import { configCommandName, copyModeName, decodePacket, errnoName, nfq, parseErrorMessage, parseEthernetHeader, parseIpPacket, parseMessages, readConfigMessage, readVerdictMessage, verdictName, type VerdictMessageFields } from '../index.js';
 import { decodeNetlinkCooked, readPcapFile, LINKTYPE_NETLINK, LINKTYPE_RAW, type PcapRecord } from '../pcap/index.js';
 import { recordFromPacket, type DumpRecord, type ShownVerdict } from './format.js';
 
@@ -152,11 +152,12 @@ export function replayCapture(path: string, filter: ReplayFilter = {}): { record
           out.push(r);
           waiting.set(key(p.queue, p.id), { record: r, queue: p.queue, id: p.id });
         } else if (type === nfq.NFQ_TYPE_VERDICT || type === nfq.NFQ_TYPE_VERDICT_BATCH) {
-          const v = decodeVerdictMessage(m.buffer, m.payloadOffset, m.offset + m.header.length);
-          if (v === undefined) {
+          const fields = readVerdictMessage(m.buffer.subarray(m.offset, m.offset + m.header.length));
+          if (fields === undefined) {
             problem(`record ${i + 1}: verdict message without a verdict header`);
             continue;
           }
+          const v = { queue: fields.queue, id: fields.id, shown: shownVerdict(fields) };
           bySeq.set(m.header.seq, v.shown);
           requests.set(
             m.header.seq,
@@ -178,7 +179,7 @@ export function replayCapture(path: string, filter: ReplayFilter = {}): { record
             }
           }
         } else if (type === nfq.NFQ_TYPE_CONFIG) {
-          requests.set(m.header.seq, describeConfig(m.buffer, m.payloadOffset, m.offset + m.header.length));
+          requests.set(m.header.seq, describeConfig(m.buffer.subarray(m.offset, m.offset + m.header.length)));
         } else if (type === NLMSG_ERROR) {
           const e = parseErrorMessage(m);
           if (e.errno !== 0) {
@@ -196,57 +197,24 @@ export function replayCapture(path: string, filter: ReplayFilter = {}): { record
   return { records: out, summary };
 }
 
-const VERDICTS = ['drop', 'accept', 'stolen', 'queue', 'repeat', 'stop'];
-const CONFIG_COMMANDS = ['none', 'bind', 'unbind', 'pf-bind', 'pf-unbind'];
-
-/** A config request in words: `bind on queue 0`, `params (copy packet) on queue 0`. */
-function describeConfig(b: Uint8Array, start: number, end: number): string {
-  if (start + 4 > end) return 'config request';
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const queue = v.getUint16(start + 2, false);
+/** A config request in words: `bind on queue 0`, `params (copy packet 65535) on queue 0`. */
+function describeConfig(m: Uint8Array): string {
+  const c = readConfigMessage(m);
+  if (c === undefined) return 'config request';
   const what: string[] = [];
-  let off = start + 4;
-  while (off + 4 <= end) {
-    const len = v.getUint16(off, true);
-    const type = v.getUint16(off + 2, true) & 0x3fff;
-    if (len < 4 || off + len > end) break;
-    if (type === nfq.NFQA_CFG_CMD && len >= 5) {
-      const cmd = b[off + 4]!;
-      what.push(CONFIG_COMMANDS[cmd] ?? `command ${cmd}`);
-    } else if (type === nfq.NFQA_CFG_PARAMS && len >= 9) {
-      what.push(`params (copy ${['none', 'meta', 'packet'][b[off + 8]!] ?? b[off + 8]!} ${v.getUint32(off + 4, false)})`);
-    } else if (type === nfq.NFQA_CFG_QUEUE_MAXLEN) what.push('maxlen');
-    else if (type === nfq.NFQA_CFG_FLAGS) what.push('flags');
-    off += (len + 3) & ~3;
-  }
-  return `${what.length > 0 ? what.join(' + ') : 'config request'} on queue ${queue}`;
+  if (c.command !== undefined) what.push(configCommandName(c.command).toLowerCase().replace('_', '-'));
+  if (c.copyMode !== undefined) what.push(`params (copy ${copyModeName(c.copyMode)} ${c.copyRange})`);
+  if (c.maxLen !== undefined) what.push('maxlen');
+  if (c.flags !== undefined) what.push('flags');
+  return `${what.length > 0 ? what.join(' + ') : 'config request'} on queue ${c.queue}`;
 }
 
-/** Decodes the nfgenmsg and NFQA_VERDICT_HDR / NFQA_MARK of a (batch) verdict message. */
-function decodeVerdictMessage(b: Uint8Array, start: number, end: number): { queue: number; id: number; shown: ShownVerdict } | undefined {
-  if (start + 4 > end) return undefined;
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const queue = v.getUint16(start + 2, false);
-  let off = start + 4;
-  let word: number | undefined;
-  let id = 0;
-  let mark: number | undefined;
-  while (off + 4 <= end) {
-    const len = v.getUint16(off, true);
-    const type = v.getUint16(off + 2, true) & 0x3fff;
-    if (len < 4 || off + len > end) break;
-    if (type === nfq.NFQA_VERDICT_HDR && len >= 12) {
-      word = v.getUint32(off + 4, false);
-      id = v.getUint32(off + 8, false);
-    } else if (type === nfq.NFQA_MARK && len >= 8) mark = v.getUint32(off + 4, false);
-    off += (len + 3) & ~3;
-  }
-  if (word === undefined) return undefined;
-  const code = word & 0xff;
-  const shown: ShownVerdict = { verdict: VERDICTS[code] ?? `verdict-${code}` };
-  if (code === 3) shown.queue = word >>> 16;
-  if (mark !== undefined) shown.mark = mark;
-  return { queue, id, shown };
+/** The verdict of a (batch) verdict message, as shown. */
+function shownVerdict(v: VerdictMessageFields): ShownVerdict {
+  const shown: ShownVerdict = { verdict: verdictName(v.code) };
+  if (v.targetQueue !== undefined) shown.queue = v.targetQueue;
+  if (v.mark !== undefined) shown.mark = v.mark;
+  return shown;
 }
 
 /** A record of a raw IP / Ethernet / cooked capture, or undefined when it holds no IP packet. */

@@ -117,18 +117,3 @@ export const NF_INET_LOCAL_IN = 1;
 export const NF_INET_FORWARD = 2;
 export const NF_INET_LOCAL_OUT = 3;
 export const NF_INET_POST_ROUTING = 4;
-
-/** Names of hooks by number, for display. */
-export const HOOK_NAMES: readonly string[] = ['prerouting', 'input', 'forward', 'output', 'postrouting'];
-
-/** Names of verdict codes by number. */
-export const VERDICT_NAMES: readonly string[] = ['drop', 'accept', 'stolen', 'queue', 'repeat', 'stop'];
-
-/** Names of flags, for messages. */
-export const FLAG_NAMES: Readonly<Record<number, string>> = {
-  [NFQA_CFG_F_FAIL_OPEN]: 'FAIL_OPEN',
-  [NFQA_CFG_F_CONNTRACK]: 'CONNTRACK',
-  [NFQA_CFG_F_GSO]: 'GSO',
-  [NFQA_CFG_F_UID_GID]: 'UID_GID',
-  [NFQA_CFG_F_SECCTX]: 'SECCTX',
-};

@@ -3,19 +3,10 @@
  * QueueKernelError that says which step or packet it answers and what to do about it.
  */
 import { NetlinkError, NetlinkKernelError, type RequestInfo } from '../netlink/errors.js';
-import { FLAG_NAMES } from './constants.js';
+import { flagNames } from './names.js';
 
 /** The step of the queue's life a kernel error answers. */
 export type QueueStep = 'bind' | 'unbind' | 'params' | 'maxlen' | 'flags' | 'verdict' | 'batch-verdict' | 'request';
-
-/** Names of the flag bits set in `flags`, e.g. `['FAIL_OPEN', 'GSO']`. */
-export function flagNames(flags: number): string[] {
-  const out: string[] = [];
-  for (let bit = 1; bit <= 0x80000000 && bit > 0; bit <<= 1) {
-    if ((flags & bit) !== 0) out.push(FLAG_NAMES[bit] ?? `0x${bit.toString(16)}`);
-  }
-  return out;
-}
 
 /** Context for building a queue kernel error. */
 export interface QueueErrorContext {

@@ -50,15 +50,13 @@
  *   queue can wind down.
  */
 import { readFileSync } from 'node:fs';
-import { NETLINK_NETFILTER, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_CAPPED, align4 } from '../netlink/constants.js';
-import { MessageCursor } from '../netlink/message.js';
-import { NetlinkError, NetlinkSocketError, errnoName } from '../netlink/errors.js';
+import { NETLINK_NETFILTER, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_CAPPED } from '../netlink/constants.js';
+import { NetlinkError, NetlinkSocketError } from '../netlink/errors.js';
 import type { Transport, TransportHandlers } from '../netlink/transport.js';
-import * as C from '../nfqueue/constants.js';
-import { PcapFormatError } from './errors.js';
-import { NETLINK_COOKED_HEADER_LENGTH, ARPHRD_NETLINK } from './netlink-cooked.js';
+import { describeMessage } from '../nfqueue/describe.js';
 import { readPcap, type PcapCapture } from './reader.js';
-import { LINKTYPE_NETLINK } from './writer.js';
+import { PID_OFF, SEQ_OFF, isUnbind, messageExtents, parseConversation, setU32, u16, u32, type Expected, type InEvent } from './replay-parse.js';
+import { differenceText, firstDifference, hex } from './replay-compare.js';
 
 /** Options of replay(). */
 export interface ReplayOptions {
@@ -126,194 +124,6 @@ export class ReplayMismatchError extends NetlinkError {
   }
 }
 
-interface Expected {
-  bytes: Uint8Array;
-  frame: number;
-}
-
-interface InEvent {
-  frame: number;
-  datagram: Uint8Array;
-  /** Messages the library must have sent before this is delivered (soft: the stall overrides). */
-  softGate: number;
-  /**
-   * NLMSG_ERROR messages answering recorded requests: offset in the datagram, stream index
-   * answered. Held until the library has sent its counterpart of each (hard: see `counterpart`).
-   */
-  replies: { offset: number; answers: number }[];
-  synthetic: boolean;
-}
-
-const SEQ_OFF = 8;
-const PID_OFF = 12;
-
-/** Cooked packet types meaning "sent by the recording socket": 4 (recorder, SLL outgoing), 7 (nlmon PACKET_KERNEL). */
-function isOutgoing(packetType: number): boolean {
-  return packetType === 4 || packetType === 7;
-}
-
-/** Splits a datagram into message extents; a malformed tail becomes one last extent. */
-function messageExtents(d: Uint8Array): { offset: number; length: number; malformed: boolean }[] {
-  const c = new MessageCursor().reset(d);
-  const out: { offset: number; length: number; malformed: boolean }[] = [];
-  while (c.next()) out.push({ offset: c.offset, length: c.length, malformed: false });
-  if (c.error !== undefined) out.push({ offset: c.error.offset, length: d.byteLength - c.error.offset, malformed: true });
-  return out;
-}
-
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-const u32be = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-const be32 = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-function setU32(b: Uint8Array, o: number, x: number): void {
-  b[o] = x & 0xff;
-  b[o + 1] = (x >>> 8) & 0xff;
-  b[o + 2] = (x >>> 16) & 0xff;
-  b[o + 3] = (x >>> 24) & 0xff;
-}
-
-const VERDICT_NAMES: Record<number, string> = { 0: 'DROP', 1: 'ACCEPT', 2: 'STOLEN', 3: 'QUEUE', 4: 'REPEAT', 5: 'STOP' };
-const CMD_NAMES: Record<number, string> = { 1: 'BIND', 2: 'UNBIND', 3: 'PF_BIND', 4: 'PF_UNBIND' };
-const CFG_ATTR_NAMES: Record<number, string> = { 1: 'CFG_CMD', 2: 'CFG_PARAMS', 3: 'CFG_QUEUE_MAXLEN', 4: 'CFG_MASK', 5: 'CFG_FLAGS' };
-const NFQA_NAMES: Record<number, string> = {
-  1: 'PACKET_HDR', 2: 'VERDICT_HDR', 3: 'MARK', 4: 'TIMESTAMP', 5: 'IFINDEX_INDEV', 6: 'IFINDEX_OUTDEV', 7: 'IFINDEX_PHYSINDEV',
-  8: 'IFINDEX_PHYSOUTDEV', 9: 'HWADDR', 10: 'PAYLOAD', 11: 'CT', 12: 'CT_INFO', 13: 'CAP_LEN', 14: 'SKB_INFO', 15: 'EXP', 16: 'UID',
-  17: 'GID', 18: 'SECCTX', 19: 'VLAN', 20: 'L2HDR', 21: 'PRIORITY', 22: 'CGROUP_CLASSID',
-};
-
-/** Walks the attributes after nlmsghdr + nfgenmsg: [offset, length, type]. */
-function attributes(m: Uint8Array): [number, number, number][] {
-  const out: [number, number, number][] = [];
-  const end = Math.min(m.byteLength, u32(m, 0));
-  let off = NLMSG_HDRLEN + C.NFGENMSG_LEN;
-  while (off + 4 <= end) {
-    const alen = u16(m, off);
-    if (alen < 4 || off + alen > end) break;
-    out.push([off, alen, u16(m, off + 2) & 0x3fff]);
-    off += align4(alen);
-  }
-  return out;
-}
-
-/** A one-line account of a netlink message, e.g. `VERDICT queue 0 packet 3 ACCEPT mark 0x2a`. */
-export function describeMessage(m: Uint8Array): string {
-  if (m.byteLength < NLMSG_HDRLEN) return `${m.byteLength} bytes (not a netlink message)`;
-  const type = u16(m, 4);
-  if (type === NLMSG_ERROR) {
-    if (m.byteLength < NLMSG_HDRLEN + 4) return 'NLMSG_ERROR (truncated)';
-    const errno = -(u32(m, NLMSG_HDRLEN) | 0);
-    return errno === 0 ? 'ACK' : `ERROR ${errnoName(errno)} (${errno})`;
-  }
-  if (type >> 8 !== C.NFNL_SUBSYS_QUEUE || m.byteLength < NLMSG_HDRLEN + C.NFGENMSG_LEN) return `message type 0x${type.toString(16)}`;
-  const queue = (m[NLMSG_HDRLEN + 2]! << 8) | m[NLMSG_HDRLEN + 3]!;
-  const attrs = attributes(m);
-  const val32 = (t: number): number | undefined => {
-    const a = attrs.find((x) => x[2] === t && x[1] >= 8);
-    return a === undefined ? undefined : be32(m, a[0] + 4);
-  };
-  const parts: string[] = [];
-  switch (type) {
-    case C.NFQ_TYPE_CONFIG: {
-      parts.push(`CONFIG queue ${queue}`);
-      for (const [off, len, t] of attrs) {
-        if (t === C.NFQA_CFG_CMD && len >= 5) parts.push(CMD_NAMES[m[off + 4]!] ?? `cmd ${m[off + 4]}`);
-        else if (t === C.NFQA_CFG_PARAMS && len >= 9) parts.push(`PARAMS mode ${m[off + 8]} range ${be32(m, off + 4)}`);
-        else if (t === C.NFQA_CFG_QUEUE_MAXLEN && len >= 8) parts.push(`MAXLEN ${be32(m, off + 4)}`);
-        else if (t === C.NFQA_CFG_FLAGS && len >= 8) parts.push(`FLAGS 0x${be32(m, off + 4).toString(16)}`);
-        else if (t === C.NFQA_CFG_MASK && len >= 8) parts.push(`MASK 0x${be32(m, off + 4).toString(16)}`);
-      }
-      break;
-    }
-    case C.NFQ_TYPE_VERDICT:
-    case C.NFQ_TYPE_VERDICT_BATCH: {
-      const batch = type === C.NFQ_TYPE_VERDICT_BATCH;
-      parts.push(`${batch ? 'VERDICT_BATCH' : 'VERDICT'} queue ${queue}`);
-      const h = attrs.find((x) => x[2] === C.NFQA_VERDICT_HDR && x[1] >= 12);
-      if (h !== undefined) {
-        const word = be32(m, h[0] + 4);
-        const name = VERDICT_NAMES[word & 0xffff] ?? `verdict ${word & 0xffff}`;
-        parts.push(`${batch ? 'up to packet' : 'packet'} ${be32(m, h[0] + 8)} ${name}${(word & 0xffff) === 3 ? ` to queue ${word >>> 16}` : ''}`);
-      }
-      const mark = val32(C.NFQA_MARK);
-      if (mark !== undefined) parts.push(`mark 0x${mark.toString(16)}`);
-      const payload = attrs.find((x) => x[2] === C.NFQA_PAYLOAD);
-      if (payload !== undefined) parts.push(`payload ${payload[1] - 4} bytes`);
-      break;
-    }
-    case C.NFQ_TYPE_PACKET: {
-      const h = attrs.find((x) => x[2] === C.NFQA_PACKET_HDR && x[1] >= 11);
-      parts.push(`PACKET queue ${queue}${h === undefined ? '' : ` packet ${be32(m, h[0] + 4)}`}`);
-      break;
-    }
-    default:
-      parts.push(`queue message type 0x${type.toString(16)} queue ${queue}`);
-  }
-  return parts.join(' ');
-}
-
-/** Names the field of message `m` that holds byte `offset`. */
-function fieldAt(m: Uint8Array, offset: number): string {
-  if (offset < NLMSG_HDRLEN) return ['nlmsg_len', 'nlmsg_len', 'nlmsg_len', 'nlmsg_len', 'nlmsg_type', 'nlmsg_type', 'nlmsg_flags', 'nlmsg_flags'][offset] ?? 'header';
-  if (offset < NLMSG_HDRLEN + C.NFGENMSG_LEN) return ['nfgenmsg family', 'nfgenmsg version', 'nfgenmsg queue', 'nfgenmsg queue'][offset - NLMSG_HDRLEN]!;
-  const config = u16(m, 4) === C.NFQ_TYPE_CONFIG;
-  for (const [off, len, t] of attributes(m)) {
-    if (offset >= off && offset < off + align4(len)) {
-      const name = (config ? CFG_ATTR_NAMES[t] : NFQA_NAMES[t]) ?? `attribute ${t}`;
-      if (offset < off + 4) return `${name} attribute header`;
-      return `${name} byte ${offset - off - 4}`;
-    }
-  }
-  return 'past the attributes';
-}
-
-function hex(b: Uint8Array, from: number, to: number): string {
-  const out: string[] = [];
-  for (let i = Math.max(0, from); i < Math.min(b.byteLength, to); i++) out.push(b[i]!.toString(16).padStart(2, '0'));
-  return out.join(' ');
-}
-
-/**
- * First byte where messages `a` and `b` differ, seq and pid (bytes 8..15) excepted; the
- * shorter one's length if one is a prefix of the other; -1 when equal.
- */
-function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.byteLength, b.byteLength);
-  for (let i = 0; i < n; i++) {
-    if (i === SEQ_OFF) i = NLMSG_HDRLEN;
-    if (i < n && a[i] !== b[i]) return i;
-  }
-  return a.byteLength === b.byteLength ? -1 : n;
-}
-
-/** Copy of a message with seq and pid zeroed (for showing a difference). */
-function normalised(m: Uint8Array): Uint8Array {
-  const c = m.slice();
-  if (c.byteLength >= NLMSG_HDRLEN) c.fill(0, SEQ_OFF, NLMSG_HDRLEN);
-  return c;
-}
-
-/**
- * A config message close() sends to a live socket before UNBIND to stop new deliveries
- * (FLAGS/MASK with only FAIL_OPEN, or QUEUE_MAXLEN 0), without asking for an ack. A replayed
- * queue is not live and does not send it, so a recording's copy is not expected.
- */
-function isCloseDrain(m: Uint8Array): boolean {
-  if (m.byteLength < NLMSG_HDRLEN || u16(m, 4) !== C.NFQ_TYPE_CONFIG || (u16(m, 6) & NLM_F_ACK) !== 0) return false;
-  const attrs = attributes(m);
-  if (attrs.length === 0) return false;
-  return attrs.every(([off, len, t]) => {
-    if (len < 8) return false;
-    const v = u32be(m, off + 4);
-    if (t === C.NFQA_CFG_QUEUE_MAXLEN) return v === 0;
-    return (t === C.NFQA_CFG_FLAGS || t === C.NFQA_CFG_MASK) && v === C.NFQA_CFG_F_FAIL_OPEN;
-  });
-}
-
-function isUnbind(m: Uint8Array): boolean {
-  if (m.byteLength < NLMSG_HDRLEN || u16(m, 4) !== C.NFQ_TYPE_CONFIG) return false;
-  return attributes(m).some(([off, len, t]) => t === C.NFQA_CFG_CMD && len >= 5 && m[off + 4] === C.NFQNL_CFG_CMD_UNBIND);
-}
-
 /**
  * Plays back the conversation in `source` (a pcap/pcapng path, its bytes, or a capture
  * already read with readPcap). Use the result as a Queue's transport:
@@ -348,9 +158,9 @@ export class ReplayTransport implements Transport {
 
   private readonly strict: boolean;
   private readonly stallTimeout: number;
-  private readonly expected: Expected[] = [];
+  private readonly expected: Expected[];
   /** Recorded 'in' datagrams, in recorded order; those from `head` on not delivered yet (or passed over). */
-  private readonly pending: InEvent[] = [];
+  private readonly pending: InEvent[];
   private head = 0;
   private readonly urgent: InEvent[] = [];
   private readonly sentHeaders: { seq: number; pid: number }[] = [];
@@ -378,7 +188,7 @@ export class ReplayTransport implements Transport {
   /** Messages sent when the previous pump found nothing due (the close waits for a quiet turn). */
   private sentAtIdle = -1;
   /** Recorded requests (stream indexes) that have a recorded reply. */
-  private readonly answered = new Set<number>();
+  private readonly answered: Set<number>;
   private stallTimer: NodeJS.Timeout | undefined;
   private failure: ReplayMismatchError | undefined;
   private resolveDone!: (r: ReplayResult) => void;
@@ -388,7 +198,6 @@ export class ReplayTransport implements Transport {
   constructor(source: string | Uint8Array | PcapCapture, options: ReplayOptions = {}) {
     this.strict = options.strict ?? false;
     this.stallTimeout = options.stallTimeout ?? 1000;
-    const protocol = options.protocol ?? NETLINK_NETFILTER;
     const capture = typeof source === 'string' ? readPcap(readFileSync(source)) : source instanceof Uint8Array ? readPcap(source) : source;
     this.done = new Promise<ReplayResult>((resolve, reject) => {
       this.resolveDone = resolve;
@@ -397,60 +206,13 @@ export class ReplayTransport implements Transport {
     // Callers who do not await `done` must not get an unhandled rejection.
     this.done.catch(() => undefined);
 
-    const records: { frame: number; out: boolean; datagram: Uint8Array }[] = [];
-    capture.records.forEach((r, i) => {
-      if (r.linktype !== LINKTYPE_NETLINK || r.data.byteLength < NETLINK_COOKED_HEADER_LENGTH) return;
-      const d = r.data;
-      if (((d[2]! << 8) | d[3]!) !== ARPHRD_NETLINK) return;
-      if (((d[14]! << 8) | d[15]!) !== protocol) return;
-      records.push({ frame: i + 1, out: isOutgoing((d[0]! << 8) | d[1]!), datagram: d.slice(NETLINK_COOKED_HEADER_LENGTH) });
-    });
-    if (records.length === 0) {
-      throw new PcapFormatError(`the capture holds no LINKTYPE_NETLINK records of netlink protocol ${protocol}`, 0);
-    }
-    this.portId = options.portId ?? defaultPortId(records);
-    const filterPort = options.portId;
-
-    for (const r of records) {
-      const extents = messageExtents(r.datagram);
-      if (r.out) {
-        for (const x of extents) {
-          const m = r.datagram.subarray(x.offset, x.offset + x.length);
-          if (filterPort !== undefined && !x.malformed && u32(m, PID_OFF) !== filterPort) continue;
-          if (!x.malformed && isCloseDrain(m)) {
-            this.notes.push(`frame ${r.frame}: ${describeMessage(m)} is close()'s drain of a live socket, which a replay does not repeat`);
-            continue;
-          }
-          this.expected.push({ bytes: m, frame: r.frame });
-        }
-        continue;
-      }
-      const ev: InEvent = { frame: r.frame, datagram: r.datagram, softGate: this.expected.length, replies: [], synthetic: false };
-      let foreign = extents.length > 0;
-      for (const x of extents) {
-        const m = r.datagram.subarray(x.offset, x.offset + x.length);
-        if (x.malformed || u16(m, 4) !== NLMSG_ERROR || x.length < NLMSG_HDRLEN + 4 + NLMSG_HDRLEN) {
-          foreign = false;
-          continue;
-        }
-        if (filterPort === undefined || u32(m, PID_OFF) === filterPort) foreign = false;
-        const reqType = u16(m, NLMSG_HDRLEN + 4 + 4);
-        const reqSeq = u32(m, NLMSG_HDRLEN + 4 + SEQ_OFF);
-        for (let j = this.expected.length - 1; j >= 0; j--) {
-          const e = this.expected[j]!.bytes;
-          if (e.byteLength >= NLMSG_HDRLEN && u16(e, 4) === reqType && u32(e, SEQ_OFF) === reqSeq) {
-            ev.replies.push({ offset: x.offset, answers: j });
-            this.answered.add(j);
-            break;
-          }
-        }
-      }
-      if (!foreign) this.pending.push(ev);
-    }
-
-    let closeStart = this.expected.length;
-    while (closeStart > 0 && isUnbind(this.expected[closeStart - 1]!.bytes)) closeStart--;
-    this.closeStart = closeStart;
+    const conv = parseConversation(capture, options.protocol ?? NETLINK_NETFILTER, options.portId);
+    this.portId = conv.portId;
+    this.expected = conv.expected;
+    this.pending = conv.incoming;
+    this.answered = conv.answered;
+    this.closeStart = conv.closeStart;
+    this.notes.push(...conv.notes);
   }
 
   /** Messages the recording expects the library to send. */
@@ -538,18 +300,7 @@ export class ReplayTransport implements Transport {
       return;
     }
     if (offset === -1) return;
-    const a = normalised(m);
-    const b = normalised(e.bytes);
-    const n = Math.min(a.byteLength, b.byteLength);
-    const what = describeMessage(e.bytes);
-    const got = describeMessage(m);
-    let text = `sent message #${index} differs from the recording (frame ${e.frame}): expected ${what}, the library sent ${got === what ? 'different bytes' : got}; `;
-    if (offset < n) {
-      text += `first difference at byte ${offset} (${fieldAt(e.bytes, offset)}): expected ${hex(b, offset, offset + 8)}, got ${hex(a, offset, offset + 8)}`;
-    } else {
-      text += `lengths differ: expected ${b.byteLength} bytes, got ${a.byteLength}`;
-    }
-    this.mismatch('differs', index, e, m.slice(), offset, text);
+    this.mismatch('differs', index, e, m.slice(), offset, differenceText(index, e, m, offset));
   }
 
   private mismatch(kind: ReplayMismatch['kind'], index: number, e: Expected | undefined, actual: Uint8Array | undefined, offset: number | undefined, message: string): void {
@@ -671,16 +422,4 @@ export class ReplayTransport implements Transport {
     if (this.failure !== undefined) return; // already rejected
     this.resolveDone(this.result());
   }
-}
-
-/** The recorded socket's port id: where the kernel sent its acks, else what requests carried. */
-function defaultPortId(records: { out: boolean; datagram: Uint8Array }[]): number {
-  for (const r of records) {
-    if (r.out || r.datagram.byteLength < NLMSG_HDRLEN) continue;
-    if (u16(r.datagram, 4) === NLMSG_ERROR) return u32(r.datagram, PID_OFF);
-  }
-  for (const r of records) {
-    if (r.out && r.datagram.byteLength >= NLMSG_HDRLEN) return u32(r.datagram, PID_OFF);
-  }
-  return 0;
 }
