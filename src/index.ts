@@ -18,7 +18,7 @@ export type { QueueStep } from './nfqueue/errors.js';
 export { readKernelQueueStats, parseKernelQueueStats, PROC_NFNETLINK_QUEUE } from './nfqueue/proc.js';
 export type { KernelQueueStats } from './nfqueue/proc.js';
 export * as nfq from './nfqueue/constants.js';
-export { NetlinkError, NetlinkDecodeError, NetlinkKernelError, NetlinkSocketError, errnoName } from './netlink/errors.js';
+export { NetfilterQueueError, NetlinkError, NetlinkDecodeError, NetlinkKernelError, NetlinkSocketError, errnoName } from './netlink/errors.js';
 export type { RequestInfo } from './netlink/errors.js';
 export { MessageWriter } from './netlink/writer.js';
 export { AttributeDecoder, parseAttributes } from './netlink/attributes.js';

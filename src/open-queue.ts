@@ -4,7 +4,6 @@
  * pcap recorder when `record` is set, starts the Queue and ties it to `signal`.
  */
 import type { Transport } from './netlink/transport.js';
-import { NetlinkError } from './netlink/errors.js';
 import { checkOpenArguments, type PacketCallback, type QueueOptions } from './nfqueue/queue-options.js';
 import type { Queue } from './nfqueue/queue.js';
 import { openDefaultQueueTransport, startQueue } from './nfqueue/setup.js';
@@ -34,7 +33,8 @@ function chooseTransport(options: QueueOptions): Transport {
  */
 export async function openQueue(num: number | readonly number[], callback: PacketCallback, options: QueueOptions = {}): Promise<Queue> {
   const nums = checkOpenArguments(num, callback, options);
-  if (options.signal?.aborted === true) throw new NetlinkError('openQueue: the signal was already aborted');
+  // As Node's own APIs do: an AbortError (a DOMException), with the signal's reason as cause.
+  if (options.signal?.aborted === true) throw new DOMException('openQueue: the signal was already aborted', { name: 'AbortError', cause: options.signal.reason });
   const queue = await startQueue(nums, callback, chooseTransport(options), options);
   const signal = options.signal;
   if (signal !== undefined) {

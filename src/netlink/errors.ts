@@ -19,9 +19,34 @@ export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `E${errno}`;
 }
 
-/** Base class of every error this library throws or reports. */
-export class NetlinkError extends Error {
+/** Options every error of the library takes. */
+export interface ErrorOptions {
+  /** A stable code to match on (an errno name such as `'EBUSY'`, or an `ERR_*` name). */
+  code?: string;
+  cause?: unknown;
+}
+
+/**
+ * The root of every error this package throws or reports (bad arguments excepted: those are
+ * TypeError and RangeError, as in Node's own APIs). It lives in the bottom layer so that
+ * every layer can extend it. `code` is stable: match on it, or on the subclass.
+ */
+export class NetfilterQueueError extends Error {
+  override name = 'NetfilterQueueError';
+  /** A stable code: an errno name (`'EBUSY'`) for system and kernel errors, else `'ERR_*'`. */
+  readonly code: string;
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code ?? 'ERR_NFQUEUE';
+  }
+}
+
+/** Errors of the netlink layer and of the protocols above it. */
+export class NetlinkError extends NetfilterQueueError {
   override name = 'NetlinkError';
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(message, { ...options, code: options.code ?? 'ERR_NETLINK' });
+  }
 }
 
 /** Bytes that are not a valid netlink message; `offset` is where decoding stopped. */
@@ -31,8 +56,8 @@ export class NetlinkDecodeError extends NetlinkError {
   readonly offset: number;
   /** True when the input ended before a length field said it would. */
   readonly truncated: boolean;
-  constructor(message: string, offset: number, truncated = false) {
-    super(`${message} (at byte ${offset})`);
+  constructor(message: string, offset: number, truncated = false, code = 'ERR_NETLINK_DECODE') {
+    super(`${message} (at byte ${offset})`, { code });
     this.offset = offset;
     this.truncated = truncated;
   }
@@ -53,8 +78,6 @@ export class NetlinkKernelError extends NetlinkError {
   override name = 'NetlinkKernelError';
   /** Positive errno value, e.g. 16. */
   readonly errno: number;
-  /** Symbolic errno, e.g. `'EBUSY'`. */
-  readonly code: string;
   /** The request this error answers, when it could be tied to one. */
   readonly request: RequestInfo | undefined;
   /** Extended-ack message from the kernel, when it sent one. */
@@ -67,9 +90,8 @@ export class NetlinkKernelError extends NetlinkError {
     request?: RequestInfo,
     extAck?: { message?: string; offset?: number },
   ) {
-    super(message);
+    super(message, { code: errnoName(errno) });
     this.errno = errno;
-    this.code = errnoName(errno);
     this.request = request;
     this.extAckMessage = extAck?.message;
     this.extAckOffset = extAck?.offset;
@@ -81,14 +103,12 @@ export class NetlinkSocketError extends NetlinkError {
   override name = 'NetlinkSocketError';
   /** Positive errno value, when the OS gave one. */
   readonly errno: number | undefined;
-  /** Symbolic errno such as `'ENOBUFS'`, when known. */
-  readonly code: string | undefined;
   /** The system call or step that failed (`'recvmsg'`, `'sendmsg'`, `'socket'`). */
   readonly syscall: string | undefined;
   constructor(message: string, opts: { errno?: number; code?: string; syscall?: string; cause?: unknown } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    // `code`: the errno's name (`'ENOBUFS'`), or ERR_NETLINK_SOCKET when the OS gave none.
+    super(message, { code: opts.code ?? (opts.errno === undefined ? 'ERR_NETLINK_SOCKET' : errnoName(opts.errno)), cause: opts.cause });
     this.errno = opts.errno;
-    this.code = opts.code ?? (opts.errno === undefined ? undefined : errnoName(opts.errno));
     this.syscall = opts.syscall;
   }
 }

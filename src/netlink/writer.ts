@@ -4,6 +4,7 @@
  * of the bytes (valid until the next `reset()`), or `finishCopy()` an owned copy.
  */
 import { NLMSG_HDRLEN, NLA_HDRLEN, NLA_F_NESTED, align4 } from './constants.js';
+import { NetlinkError } from './errors.js';
 
 const utf8 = new TextEncoder();
 
@@ -68,8 +69,8 @@ export class MessageWriter {
 
   /** Ends the current message: writes its length and pads to 4 bytes. */
   end(): this {
-    if (this.msgStart < 0) throw new Error('MessageWriter.end() without begin()');
-    if (this.nests.length !== 0) throw new Error('MessageWriter.end() with an open nest');
+    if (this.msgStart < 0) throw new NetlinkError('MessageWriter.end() without begin()', { code: 'ERR_MESSAGE_WRITER' });
+    if (this.nests.length !== 0) throw new NetlinkError('MessageWriter.end() with an open nest', { code: 'ERR_MESSAGE_WRITER' });
     this.view.setUint32(this.msgStart, this.pos - this.msgStart, true);
     this.padTo4();
     this.msgStart = -1;
@@ -184,7 +185,7 @@ export class MessageWriter {
   /** Closes the innermost nested attribute. */
   endNest(): this {
     const start = this.nests.pop();
-    if (start === undefined) throw new Error('MessageWriter.endNest() without beginNest()');
+    if (start === undefined) throw new NetlinkError('MessageWriter.endNest() without beginNest()', { code: 'ERR_MESSAGE_WRITER' });
     if (this.pos - start > 0xffff) throw new RangeError(`nested attribute of ${this.pos - start} bytes exceeds the 65535-byte netlink limit`);
     this.view.setUint16(start, this.pos - start, true);
     return this;
@@ -196,7 +197,7 @@ export class MessageWriter {
    * header included. Not inside an open message.
    */
   appendFixed(length: number): number {
-    if (this.msgStart >= 0) throw new Error('MessageWriter.appendFixed() inside an open message');
+    if (this.msgStart >= 0) throw new NetlinkError('MessageWriter.appendFixed() inside an open message', { code: 'ERR_MESSAGE_WRITER' });
     if ((this.pos & 3) !== 0) this.padTo4();
     this.reserve(length);
     const at = this.pos;
@@ -211,7 +212,7 @@ export class MessageWriter {
 
   /** The datagram so far, as a view valid until the next write or reset. */
   finish(): Uint8Array {
-    if (this.msgStart >= 0) throw new Error('MessageWriter.finish() with an unfinished message');
+    if (this.msgStart >= 0) throw new NetlinkError('MessageWriter.finish() with an unfinished message', { code: 'ERR_MESSAGE_WRITER' });
     return this.buf.subarray(0, this.pos);
   }
   /** The datagram so far, as an owned copy. */

@@ -93,8 +93,8 @@ export class PacketError extends NetlinkError {
   readonly queue: number;
   /** Id of the packet. */
   readonly packetId: number;
-  constructor(message: string, queue: number, packetId: number, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(message: string, queue: number, packetId: number, options: { cause?: unknown; code?: string } = {}) {
+    super(message, { ...options, code: options.code ?? 'ERR_PACKET' });
     this.queue = queue;
     this.packetId = packetId;
   }
@@ -104,21 +104,30 @@ export class PacketError extends NetlinkError {
 export class CallbackError extends PacketError {
   override name = 'CallbackError';
   constructor(message: string, queue: number, packetId: number, cause: unknown) {
-    super(message, queue, packetId, { cause });
+    super(message, queue, packetId, { cause, code: 'ERR_CALLBACK' });
   }
 }
 
 /** A request got no answer from the kernel in time. */
 export class QueueTimeoutError extends NetlinkError {
   override name = 'QueueTimeoutError';
+  constructor(message: string) {
+    super(message, { code: 'ETIMEDOUT' });
+  }
 }
 
 /** A verdict for a packet that already had one, or is not pending. Nothing was sent. */
 export class VerdictStateError extends PacketError {
   override name = 'VerdictStateError';
+  constructor(message: string, queue: number, packetId: number) {
+    super(message, queue, packetId, { code: 'ERR_VERDICT_STATE' });
+  }
 }
 
 /** A packet's async callback did not answer within verdictTimeout; it got the default verdict. */
 export class VerdictTimeoutError extends PacketError {
   override name = 'VerdictTimeoutError';
+  constructor(message: string, queue: number, packetId: number) {
+    super(message, queue, packetId, { code: 'ERR_VERDICT_TIMEOUT' });
+  }
 }

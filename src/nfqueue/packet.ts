@@ -25,6 +25,9 @@ export interface PacketVlan {
 /** An error in a packet message's bytes. */
 export class PacketDecodeError extends NetlinkDecodeError {
   override name = 'PacketDecodeError';
+  constructor(message: string, offset: number, truncated = false) {
+    super(message, offset, truncated, 'ERR_PACKET_DECODE');
+  }
 }
 
 const utf8 = new TextDecoder();

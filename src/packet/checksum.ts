@@ -8,6 +8,7 @@
  * on (Packet.payload). Functions named fix* / set* write in place; nothing here allocates
  * except withTransportPayload(), which builds a new packet.
  */
+import { NetfilterQueueError } from '../netlink/errors.js';
 
 /** IP protocol numbers handled here. */
 export const IPPROTO_TCP = 6;
@@ -28,8 +29,11 @@ export interface IpLayout {
 }
 
 /** A packet the helpers cannot work on. */
-export class ChecksumError extends Error {
+export class ChecksumError extends NetfilterQueueError {
   override name = 'ChecksumError';
+  constructor(message: string) {
+    super(message, { code: 'ERR_CHECKSUM' });
+  }
 }
 
 // IPv6 extension headers that may precede the transport header (RFC 8200 §4).

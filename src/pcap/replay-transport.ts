@@ -119,7 +119,7 @@ export class ReplayMismatchError extends NetlinkError {
   /** The difference. */
   readonly mismatch: ReplayMismatch;
   constructor(mismatch: ReplayMismatch) {
-    super(mismatch.message);
+    super(mismatch.message, { code: 'ERR_REPLAY_MISMATCH' });
     this.mismatch = mismatch;
   }
 }

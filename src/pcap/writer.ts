@@ -4,6 +4,7 @@
  * synchronous write per record, so nothing buffered is lost if the process dies.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { NetfilterQueueError } from '../netlink/errors.js';
 
 /** Link type for netlink datagrams behind a 16-byte cooked header (what nlmon captures). */
 export const LINKTYPE_NETLINK = 253;
@@ -150,7 +151,7 @@ export class PcapFileWriter {
 
   /** Append one record; it is in the file (the OS page cache) when this returns. */
   write(data: Uint8Array, timestamp?: PcapTimestamp, origLen?: number): void {
-    if (this.fd === undefined) throw new Error(`pcap file ${this.path} is closed`);
+    if (this.fd === undefined) throw new NetfilterQueueError(`pcap file ${this.path} is closed`, { code: 'EBADF' });
     writeAll(this.fd, this.writer.record(data, timestamp, origLen));
   }
 
