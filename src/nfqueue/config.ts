@@ -2,9 +2,16 @@
  * Builders of NFQNL_MSG_CONFIG requests: BIND/UNBIND (and the legacy PF_BIND/PF_UNBIND),
  * PARAMS (copy mode and range), QUEUE_MAXLEN, FLAGS with MASK.
  */
+import lo from 'buffer-layout';
+import { fixedLayout } from '../netlink/fixed-layout.js';
 import type { MessageWriter } from '../netlink/writer.js';
 import { beginQueueMessage, type RequestHeader } from './verdict.js';
 import * as C from './constants.js';
+
+/** struct nfqnl_msg_config_cmd { u8 command; u8 _pad; be16 pf; } */
+export const CONFIG_COMMAND = fixedLayout<{ command: number; pf: number }>(lo.struct([lo.u8('command'), lo.u8('pad'), lo.u16be('pf')]));
+/** struct nfqnl_msg_config_params { be32 copy_range; u8 copy_mode; } __packed: 5 bytes. */
+export const CONFIG_PARAMS = fixedLayout<{ copyRange: number; copyMode: number }>(lo.struct([lo.u32be('copyRange'), lo.u8('copyMode')]));
 
 /** Copy modes by name. */
 export type CopyMode = 'none' | 'meta' | 'packet';
@@ -26,16 +33,14 @@ export function copyModeValue(mode: CopyMode): number {
 /** Appends a config command (BIND, UNBIND, PF_BIND, PF_UNBIND) for `queue`. */
 export function encodeConfigCommand(w: MessageWriter, queue: number, cmd: number, pf: number, h: RequestHeader): void {
   beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
-  // struct nfqnl_msg_config_cmd { u8 command; u8 _pad; be16 pf; }
-  w.attrBytes(C.NFQA_CFG_CMD, [cmd & 0xff, 0, (pf >> 8) & 0xff, pf & 0xff]);
+  w.attrBytes(C.NFQA_CFG_CMD, CONFIG_COMMAND.bytes({ command: cmd & 0xff, pf: pf & 0xffff }));
   w.end();
 }
 
 /** Appends a PARAMS request: copy mode and copy range (bytes of each packet to copy). */
 export function encodeConfigParams(w: MessageWriter, queue: number, mode: number, range: number, h: RequestHeader): void {
   beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
-  // struct nfqnl_msg_config_params { be32 copy_range; u8 copy_mode; } __packed: 5 bytes.
-  w.attrBytes(C.NFQA_CFG_PARAMS, [(range >>> 24) & 0xff, (range >>> 16) & 0xff, (range >>> 8) & 0xff, range & 0xff, mode & 0xff]);
+  w.attrBytes(C.NFQA_CFG_PARAMS, CONFIG_PARAMS.bytes({ copyRange: range >>> 0, copyMode: mode & 0xff }));
   w.end();
 }
 

@@ -8,6 +8,7 @@ import { AttributeDecoder } from '../netlink/attributes.js';
 import { errnoName } from '../netlink/errors.js';
 import { viewOf } from '../netlink/message.js';
 import * as C from './constants.js';
+import { CONFIG_PARAMS } from './config.js';
 import { attributeName, configCommandName, messageTypeName, verdictName } from './names.js';
 
 /** The fields of a config request (absent attribute, absent field). */
@@ -56,9 +57,10 @@ export function readConfigMessage(m: Uint8Array): ConfigMessageFields | undefine
   while (ad.next()) {
     const n = ad.valueLength;
     if (ad.type === C.NFQA_CFG_CMD && n >= 1) out.command = ad.u8();
-    else if (ad.type === C.NFQA_CFG_PARAMS && n >= 5) {
-      out.copyRange = ad.be32();
-      out.copyMode = m[ad.valueOffset + 4]!;
+    else if (ad.type === C.NFQA_CFG_PARAMS && n >= CONFIG_PARAMS.span) {
+      const p = CONFIG_PARAMS.decode(m, ad.valueOffset);
+      out.copyRange = p.copyRange;
+      out.copyMode = p.copyMode;
     } else if (ad.type === C.NFQA_CFG_QUEUE_MAXLEN && n >= 4) out.maxLen = ad.be32();
     else if (ad.type === C.NFQA_CFG_FLAGS && n >= 4) out.flags = ad.be32();
     else if (ad.type === C.NFQA_CFG_MASK && n >= 4) out.mask = ad.be32();

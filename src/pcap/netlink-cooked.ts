@@ -8,6 +8,8 @@
  *   6  u8[8] address        zeros
  *  14  be16 protocol        netlink protocol number, e.g. 12 = NETLINK_NETFILTER
  */
+import lo from 'buffer-layout';
+import { fixedLayout } from '../netlink/fixed-layout.js';
 import { PcapFormatError } from './errors.js';
 
 /** Length of the cooked header in front of a netlink datagram. */
@@ -18,6 +20,19 @@ export const ARPHRD_NETLINK = 824;
 export const COOKED_PACKET_INCOMING = 0;
 /** Cooked packet type of a datagram sent by the recording socket. */
 export const COOKED_PACKET_OUTGOING = 4;
+
+/** The cooked header's fields (the 8 address bytes are left out: always zero here). */
+export interface NetlinkCookedHeader {
+  packetType: number;
+  hatype: number;
+  addressLength: number;
+  protocol: number;
+}
+
+/** The 16-byte cooked header as a struct. */
+export const NETLINK_COOKED_HEADER = fixedLayout<NetlinkCookedHeader>(
+  lo.struct([lo.u16be('packetType'), lo.u16be('hatype'), lo.u16be('addressLength'), lo.blob(8, 'address'), lo.u16be('protocol')]),
+);
 
 /** Which way a recorded datagram went: `'in'` = received by us, `'out'` = sent by us. */
 export type NetlinkDirection = 'in' | 'out';
@@ -47,11 +62,8 @@ export function encodeNetlinkCooked(
     throw new RangeError(`netlink protocol must be an integer from 0 to 65535, got ${protocol}`);
   }
   const out = new Uint8Array(NETLINK_COOKED_HEADER_LENGTH + datagram.length);
-  const v = new DataView(out.buffer);
-  v.setUint16(0, direction === 'out' ? COOKED_PACKET_OUTGOING : COOKED_PACKET_INCOMING, false);
-  v.setUint16(2, ARPHRD_NETLINK, false);
-  // offsets 4..13: address length 0 and 8 address bytes, all already zero
-  v.setUint16(14, protocol, false);
+  const packetType = direction === 'out' ? COOKED_PACKET_OUTGOING : COOKED_PACKET_INCOMING;
+  NETLINK_COOKED_HEADER.encode({ packetType, hatype: ARPHRD_NETLINK, addressLength: 0, protocol }, out);
   out.set(datagram, NETLINK_COOKED_HEADER_LENGTH);
   return out;
 }
@@ -65,19 +77,17 @@ export function decodeNetlinkCooked(record: Uint8Array): NetlinkCookedRecord {
       true,
     );
   }
-  const v = new DataView(record.buffer, record.byteOffset, record.byteLength);
-  const hatype = v.getUint16(2, false);
+  const { hatype, packetType, protocol } = NETLINK_COOKED_HEADER.decode(record);
   if (hatype !== ARPHRD_NETLINK) {
     throw new PcapFormatError(
       `cooked header hardware type is ${hatype}, not ARPHRD_NETLINK (824)`,
       2,
     );
   }
-  const packetType = v.getUint16(0, false);
   return {
     direction: packetType === COOKED_PACKET_OUTGOING ? 'out' : 'in',
     packetType,
-    protocol: v.getUint16(14, false),
+    protocol,
     datagram: record.subarray(NETLINK_COOKED_HEADER_LENGTH),
   };
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { PcapFormatError } from './errors.js';
+import { PCAP_FILE_HEADER, PCAP_RECORD_HEADER } from './layouts.js';
 
 /** Largest record (or pcapng block) the reader accepts: 256 MiB. */
 export const MAX_RECORD_LENGTH = 256 * 1024 * 1024;
@@ -67,13 +68,13 @@ export function readPcap(bytes: Uint8Array): PcapCapture {
   const magic = view.getUint32(0, true);
   switch (magic) {
     case 0xa1b2c3d4:
-      return readClassic(bytes, view, true, false);
+      return readClassic(bytes, true, false);
     case 0xa1b23c4d:
-      return readClassic(bytes, view, true, true);
+      return readClassic(bytes, true, true);
     case 0xd4c3b2a1:
-      return readClassic(bytes, view, false, false);
+      return readClassic(bytes, false, false);
     case 0x4d3cb2a1:
-      return readClassic(bytes, view, false, true);
+      return readClassic(bytes, false, true);
     case PCAPNG_BLOCK_SHB:
       return readPcapng(bytes, view);
     default:
@@ -90,30 +91,29 @@ export function readPcapFile(path: string): PcapCapture {
   return readPcap(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
 }
 
-function readClassic(bytes: Uint8Array, view: DataView, le: boolean, nano: boolean): PcapCapture {
+function readClassic(bytes: Uint8Array, le: boolean, nano: boolean): PcapCapture {
   const len = bytes.length;
-  if (len < 24) throw new PcapFormatError('pcap file header cut short', len, true);
-  const major = view.getUint16(4, le);
-  if (major !== 2) throw new PcapFormatError(`unsupported pcap version ${major}`, 4);
-  const snaplen = view.getUint32(16, le);
+  const fileHeader = le ? PCAP_FILE_HEADER.le : PCAP_FILE_HEADER.be;
+  const recordHeader = le ? PCAP_RECORD_HEADER.le : PCAP_RECORD_HEADER.be;
+  if (len < fileHeader.span) throw new PcapFormatError('pcap file header cut short', len, true);
+  const h = fileHeader.decode(bytes);
+  if (h.versionMajor !== 2) throw new PcapFormatError(`unsupported pcap version ${h.versionMajor}`, 4);
+  const snaplen = h.snaplen;
   // The upper bits of the link-type field hold FCS information; the type is the low 16 bits.
-  const linktype = view.getUint32(20, le) & 0xffff;
+  const linktype = h.linktype & 0xffff;
   const fracScale = nano ? 1n : 1000n;
   const records: PcapRecord[] = [];
-  let off = 24;
+  let off = fileHeader.span;
   while (off < len) {
-    if (len - off < 16) throw new PcapFormatError('record header cut short', off, true);
-    const sec = view.getUint32(off, le);
-    const frac = view.getUint32(off + 4, le);
-    const inclLen = view.getUint32(off + 8, le);
-    const origLen = view.getUint32(off + 12, le);
+    if (len - off < recordHeader.span) throw new PcapFormatError('record header cut short', off, true);
+    const { sec, frac, inclLen, origLen } = recordHeader.decode(bytes, off);
     if (inclLen > MAX_RECORD_LENGTH) {
       throw new PcapFormatError(
         `record length ${inclLen} exceeds the ${MAX_RECORD_LENGTH}-byte limit`,
         off + 8,
       );
     }
-    const start = off + 16;
+    const start = off + recordHeader.span;
     if (inclLen > len - start) {
       throw new PcapFormatError(
         `record of ${inclLen} bytes is longer than the ${len - start} bytes left in the file`,

@@ -8,7 +8,7 @@ import { MessageCursor } from '../netlink/message.js';
 import * as C from '../nfqueue/constants.js';
 import { describeMessage, readConfigMessage } from '../nfqueue/describe.js';
 import { PcapFormatError } from './errors.js';
-import { NETLINK_COOKED_HEADER_LENGTH, ARPHRD_NETLINK, COOKED_PACKET_OUTGOING } from './netlink-cooked.js';
+import { NETLINK_COOKED_HEADER, NETLINK_COOKED_HEADER_LENGTH, ARPHRD_NETLINK, COOKED_PACKET_OUTGOING } from './netlink-cooked.js';
 import type { PcapCapture } from './reader.js';
 import { LINKTYPE_NETLINK } from './writer.js';
 
@@ -118,10 +118,9 @@ export function parseConversation(capture: PcapCapture, protocol: number, portId
   const records: { frame: number; out: boolean; datagram: Uint8Array }[] = [];
   capture.records.forEach((r, i) => {
     if (r.linktype !== LINKTYPE_NETLINK || r.data.byteLength < NETLINK_COOKED_HEADER_LENGTH) return;
-    const d = r.data;
-    if (((d[2]! << 8) | d[3]!) !== ARPHRD_NETLINK) return;
-    if (((d[14]! << 8) | d[15]!) !== protocol) return;
-    records.push({ frame: i + 1, out: isOutgoing((d[0]! << 8) | d[1]!), datagram: d.slice(NETLINK_COOKED_HEADER_LENGTH) });
+    const h = NETLINK_COOKED_HEADER.decode(r.data);
+    if (h.hatype !== ARPHRD_NETLINK || h.protocol !== protocol) return;
+    records.push({ frame: i + 1, out: isOutgoing(h.packetType), datagram: r.data.slice(NETLINK_COOKED_HEADER_LENGTH) });
   });
   if (records.length === 0) {
     throw new PcapFormatError(`the capture holds no LINKTYPE_NETLINK records of netlink protocol ${protocol}`, 0);

@@ -5,6 +5,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { NetfilterQueueError } from '../netlink/errors.js';
+import { PCAP_FILE_HEADER, PCAP_RECORD_HEADER } from './layouts.js';
 
 /** Link type for netlink datagrams behind a 16-byte cooked header (what nlmon captures). */
 export const LINKTYPE_NETLINK = 253;
@@ -87,16 +88,15 @@ export class PcapWriter {
 
   /** The 24-byte file header. */
   header(): Uint8Array {
-    const out = new Uint8Array(PCAP_FILE_HEADER_LENGTH);
-    const v = new DataView(out.buffer);
-    v.setUint32(0, this.nanosecond ? PCAP_MAGIC_NANOSECONDS : PCAP_MAGIC_MICROSECONDS, true);
-    v.setUint16(4, 2, true); // version 2.4
-    v.setUint16(6, 4, true);
-    v.setInt32(8, 0, true); // thiszone
-    v.setUint32(12, 0, true); // sigfigs
-    v.setUint32(16, this.snaplen, true);
-    v.setUint32(20, this.linktype, true);
-    return out;
+    return PCAP_FILE_HEADER.le.bytes({
+      magic: this.nanosecond ? PCAP_MAGIC_NANOSECONDS : PCAP_MAGIC_MICROSECONDS,
+      versionMajor: 2,
+      versionMinor: 4,
+      thiszone: 0,
+      sigfigs: 0,
+      snaplen: this.snaplen,
+      linktype: this.linktype,
+    });
   }
 
   /**
@@ -112,11 +112,7 @@ export class PcapWriter {
       throw new RangeError(`origLen ${orig} is smaller than the ${inclLen} bytes recorded`);
     }
     const out = new Uint8Array(PCAP_RECORD_HEADER_LENGTH + inclLen);
-    const v = new DataView(out.buffer);
-    v.setUint32(0, sec, true);
-    v.setUint32(4, this.nanosecond ? nsec : Math.floor(nsec / 1000), true);
-    v.setUint32(8, inclLen, true);
-    v.setUint32(12, orig, true);
+    PCAP_RECORD_HEADER.le.encode({ sec, frac: this.nanosecond ? nsec : Math.floor(nsec / 1000), inclLen, origLen: orig }, out);
     out.set(inclLen === data.length ? data : data.subarray(0, inclLen), PCAP_RECORD_HEADER_LENGTH);
     return out;
   }

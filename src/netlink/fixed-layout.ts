@@ -1,0 +1,36 @@
+/**
+ * Declarative fixed-size structs (buffer-layout) over Uint8Array, for the wire formats off
+ * the per-packet path: headers of pcap files and records, the cooked netlink header, config
+ * requests. The per-packet decode and the verdict encode stay plain DataView code.
+ */
+import type { Layout } from 'buffer-layout';
+
+/** A fixed-size struct: `span` bytes, decoded to and encoded from a plain object. */
+export interface FixedLayout<T> {
+  /** Size in bytes. */
+  readonly span: number;
+  /** Reads the struct at `offset` of `bytes` (which must hold `span` bytes from there). */
+  decode(bytes: Uint8Array, offset?: number): T;
+  /** Writes `value` at `offset` of `bytes`. */
+  encode(value: T, bytes: Uint8Array, offset?: number): void;
+  /** `value` as `span` new bytes. */
+  bytes(value: T): Uint8Array;
+}
+
+const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+/** Wraps a buffer-layout struct so that it works on any Uint8Array. */
+export function fixedLayout<T>(layout: Layout<T>): FixedLayout<T> {
+  return {
+    span: layout.span,
+    decode: (bytes, offset = 0) => layout.decode(asBuffer(bytes), offset),
+    encode: (value, bytes, offset = 0) => {
+      layout.encode(value, asBuffer(bytes), offset);
+    },
+    bytes: (value) => {
+      const out = new Uint8Array(layout.span);
+      layout.encode(value, asBuffer(out), 0);
+      return out;
+    },
+  };
+}
