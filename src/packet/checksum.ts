@@ -9,10 +9,8 @@
  * except withTransportPayload(), which builds a new packet.
  */
 import { NetfilterQueueError } from '../netlink/errors.js';
+import { IPPROTO_TCP, IPPROTO_UDP } from './ip.js';
 
-/** IP protocol numbers handled here. */
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
 
 /** Where the headers of an IP packet are. */
 export interface IpLayout {

@@ -1,4 +1,7 @@
-/** The pcap layer: classic pcap writer, pcap/pcapng reader, LINKTYPE_NETLINK cooked header. */
+/**
+ * `netfilter-queue/pcap`: captures. The classic pcap writer, the pcap/pcapng reader, the
+ * LINKTYPE_NETLINK cooked header, and recording and replaying a queue's netlink conversation.
+ */
 export { PcapFormatError } from './errors.js';
 export {
   LINKTYPE_NETLINK,
@@ -37,3 +40,5 @@ export {
   type NetlinkDirection,
   type NetlinkCookedRecord,
 } from './netlink-cooked.js';
+export { recordTransport, type RecordOptions, type RecordingTransport } from './record-transport.js';
+export { replay, ReplayTransport, ReplayMismatchError, type ReplayOptions, type ReplayMismatch, type ReplayResult } from './replay-transport.js';
