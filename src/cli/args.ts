@@ -3,6 +3,7 @@
  * UsageError (exit code 2) whose message says what to type instead.
  */
 import { parseArgs } from 'node:util';
+import { NFPROTO_ARP, NFPROTO_BRIDGE, NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_NETDEV } from '../nfqueue/index.js';
 
 /** A mistake on the command line: exit code 2. */
 export class UsageError extends Error {
@@ -11,17 +12,17 @@ export class UsageError extends Error {
 
 /** Families a queue can carry, by the names iptables/nft users know. */
 export const FAMILIES: Readonly<Record<string, number>> = {
-  inet: 2,
-  ipv4: 2,
-  ip: 2,
-  '4': 2,
-  inet6: 10,
-  ipv6: 10,
-  ip6: 10,
-  '6': 10,
-  arp: 3,
-  netdev: 5,
-  bridge: 7,
+  inet: NFPROTO_IPV4,
+  ipv4: NFPROTO_IPV4,
+  ip: NFPROTO_IPV4,
+  '4': NFPROTO_IPV4,
+  inet6: NFPROTO_IPV6,
+  ipv6: NFPROTO_IPV6,
+  ip6: NFPROTO_IPV6,
+  '6': NFPROTO_IPV6,
+  arp: NFPROTO_ARP,
+  netdev: NFPROTO_NETDEV,
+  bridge: NFPROTO_BRIDGE,
 };
 
 /** What nfq-dump was asked to do. */

@@ -10,11 +10,10 @@
  * kernel, VERDICT, VERDICT_BATCH and CONFIG from the program.
  */
 import { configCommandName, copyModeName, decodePacket, errnoName, nfq, parseErrorMessage, parseEthernetHeader, parseIpPacket, parseMessages, readConfigMessage, readVerdictMessage, verdictName, type VerdictMessageFields } from '../index.js';
+import { NETLINK_NETFILTER, NLMSG_ERROR } from '../netlink/index.js';
 import { decodeNetlinkCooked, readPcapFile, LINKTYPE_NETLINK, LINKTYPE_RAW, type PcapRecord } from '../pcap/index.js';
 import { recordFromPacket, type DumpRecord, type ShownVerdict } from './format.js';
 
-const NETLINK_NETFILTER = 12;
-const NLMSG_ERROR = 2;
 const LINKTYPE_ETHERNET = 1;
 const LINKTYPE_LINUX_SLL = 113;
 const LINKTYPE_IPV4 = 228;
@@ -253,7 +252,7 @@ function rawRecord(rec: PcapRecord): DumpRecord | undefined {
   const ip = parseIpPacket(data, orig);
   if (ip === undefined) return undefined;
   const r: DumpRecord = {
-    family: ip.version === 4 ? 2 : 10,
+    family: ip.version === 4 ? nfq.NFPROTO_IPV4 : nfq.NFPROTO_IPV6,
     hwProtocol: hwProtocol ?? (ip.version === 4 ? 0x0800 : 0x86dd),
     time: timeOf(rec),
     timeSource: 'capture',

@@ -3,6 +3,7 @@
  * QueueKernelError that says which step or packet it answers and what to do about it.
  */
 import { NetlinkError, NetlinkKernelError, type RequestInfo } from '../netlink/errors.js';
+import { NFQA_CFG_F_CONNTRACK } from './constants.js';
 import { flagNames } from './names.js';
 
 /** The step of the queue's life a kernel error answers. */
@@ -37,7 +38,7 @@ function explain(errno: number, code: string, c: QueueErrorContext): string {
       break;
     case 'flags':
       if (code === 'EOPNOTSUPP' || code === 'ENOTSUPP' || code === 'ENOTSUP') {
-        if (((c.flags ?? 0) & 2) !== 0) {
+        if (((c.flags ?? 0) & NFQA_CFG_F_CONNTRACK) !== 0) {
           return `this kernel cannot attach conntrack information to queued packets, so it refused the CONNTRACK flag on ${q} (${code}): open the queue without flags.conntrack`;
         }
         return `this kernel does not support queue flag ${flagNames(c.flags ?? 0).join(' | ') || '?'} on ${q} (${code})`;
