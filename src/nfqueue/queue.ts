@@ -62,7 +62,7 @@ export class Queue extends EventEmitter {
   private readonly asyncVerdicts: AsyncVerdicts;
   private readonly overrunWatch: OverrunWatch;
   /** True from the start of close(): new packets get the default verdict. */
-  closing = false;
+  private closing = false;
   private closePromise: Promise<void> | undefined;
   private warned = false;
   private overflowReported = false;
