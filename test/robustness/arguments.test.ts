@@ -5,7 +5,8 @@
  */
 import { describe, it, expect } from 'vitest';
 import { openQueue, accept, requeue, normalizeVerdict, MAX_VERDICT_PAYLOAD, VerdictStateError } from '../../src/index.js';
-import { FakeTransport, packetMessage } from './fake.js';
+import { FakeTransport } from '../support/fake-transport.js';
+import { outputPacket } from '../support/kernel-packet.js';
 
 const cb = (): 'accept' => 'accept';
 
@@ -94,7 +95,7 @@ describe('bad arguments to a live queue: refused, nothing sent, the packet still
     const t = new FakeTransport();
     let resolve: ((v: 'drop') => void) | undefined;
     const q = await openQueue(3, () => new Promise<'drop'>((r) => (resolve = r)), { transport: t, keepAlive: false });
-    t.deliver(packetMessage(3, 17));
+    t.deliver(outputPacket(17, new Uint8Array(20), { queue: 3 }));
     const sentBefore = t.sent.length;
     expect(q.stats().pending).toBe(1);
     expect(() => q.setVerdict(3, 17, 'acept' as 'accept')).toThrow(RangeError);
@@ -112,7 +113,7 @@ describe('bad arguments to a live queue: refused, nothing sent, the packet still
     expect(() => q.setVerdict(3, 17, 'accept')).toThrow(VerdictStateError);
     resolve?.('drop'); // ignored: already answered
     await new Promise((r) => setTimeout(r, 5));
-    expect(t.verdicts()).toEqual([[3, 17, 1]]);
+    expect(t.verdicts().map((v) => [v.queue, v.id, v.word])).toEqual([[3, 17, 1]]);
     await q.close();
   });
 });

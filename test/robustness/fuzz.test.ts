@@ -27,7 +27,12 @@ import {
   type Packet,
 } from '../../src/index.js';
 import { withWatchdog } from '../support/watchdog.js';
-import { FakeTransport, packetMessage, concat } from './fake.js';
+import { FakeTransport } from '../support/fake-transport.js';
+import { concat } from '../support/bytes.js';
+import { outputPacket } from '../support/kernel-packet.js';
+
+/** A kernel-shaped packet message for queue `queue`, packet `id`. */
+const packetMessage = (queue: number, id: number): Uint8Array => outputPacket(id, new Uint8Array(20), { queue });
 
 const SCALE = Math.max(0.01, Number(process.env.FUZZ_SCALE ?? 1));
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
@@ -256,7 +261,7 @@ describe('the queue on hostile datagrams: counted, reported, skipped, still serv
             const v = t.sent.slice(sentBefore).some((d) => {
               const ft = new FakeTransport();
               ft.sent.push(d);
-              return ft.verdicts().some(([qq, vid, word]) => qq === 9 && vid === id && word === 1);
+              return ft.verdicts().some((v) => v.queue === 9 && v.id === id && v.word === 1);
             });
             expect(v).toBe(true);
             errors.length = 0;
