@@ -15,7 +15,7 @@ import {
   transportPayload,
   ChecksumError,
 } from '../../src/index.js';
-import { sh } from './support/ns.js';
+import { execCommand as sh } from '../helpers/netns.js';
 
 function ipv4(proto: number, l4: Uint8Array): Uint8Array {
   const p = new Uint8Array(20 + l4.length);

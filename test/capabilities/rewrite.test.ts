@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, veth, sh, type Proc } from './support/ns.js';
+import { execCommand as sh } from '../helpers/netns.js';
+import { Ns, eventually, veth, type Proc } from './support/ns.js';
 
 let a: Ns;
 let b: Ns;

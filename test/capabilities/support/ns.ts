@@ -1,167 +1,104 @@
-// Lean namespace helpers for the capability tests: a namespace per test file, commands run
-// in it with `ip netns exec`, children whose stdout JSON lines the test waits for, iptables
-// counters and the kernel's /proc queue table. Needs root, iproute2, iptables-legacy.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { parseQueueProc, type QueueProcRow } from '../../helpers/netns.js';
+// The capability tests' view of the shared namespace library (test/helpers/netns.ts): a
+// namespace per test file whose children print JSON lines, the library consumer and the
+// traffic script started with a config, iptables counters by comment tag, and HTB classes
+// on lo. Needs root, iproute2, iptables-legacy.
 import { fileURLToPath } from 'node:url';
+import { createNetns, type Child, type Netns, type QueueProcRow } from '../../helpers/netns.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const CONSUMER = fileURLToPath(new URL('../consumers/consumer.mjs', import.meta.url));
 export const TRAFFIC = fileURLToPath(new URL('./traffic.mjs', import.meta.url));
 
-export function sh(cmd: readonly string[], input?: string): string {
-  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', input, timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`command failed (${r.status ?? r.signal}): ${cmd.join(' ')}\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
-
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** A child process whose stdout is read as JSON lines. */
+/** A child in the namespace, read as JSON lines (a view of the shared library's Child). */
 export class Proc {
-  readonly lines: Json[] = [];
-  stderr = '';
-  exited = false;
-  exitCode: number | null = null;
-  private partial = '';
-  private waiters: (() => void)[] = [];
+  /** Resolves when the process has exited. */
   readonly done: Promise<void>;
-  constructor(readonly argv: string[], private readonly child: ChildProcess) {
-    child.stdout!.setEncoding('utf8');
-    child.stderr!.setEncoding('utf8');
-    child.stdout!.on('data', (s: string) => {
-      const parts = (this.partial + s).split('\n');
-      this.partial = parts.pop() ?? '';
-      for (const p of parts) {
-        try {
-          if (p.trim().startsWith('{')) this.lines.push(JSON.parse(p) as Json);
-        } catch {
-          /* not JSON */
-        }
-      }
-      this.wake();
-    });
-    child.stderr!.on('data', (s: string) => {
-      this.stderr = (this.stderr + s).slice(-8000);
-    });
-    child.stdin!.on('error', () => {});
-    this.done = new Promise((resolve) => {
-      child.on('close', (code) => {
-        this.exited = true;
-        this.exitCode = code;
-        this.wake();
-        resolve();
-      });
-    });
+  constructor(readonly child: Child) {
+    this.done = child.exited.then(() => undefined);
   }
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
+  /** The JSON lines printed so far. */
+  get lines(): Json[] {
+    return this.child.json<Json>();
+  }
+  get stderr(): string {
+    return this.child.stderr();
+  }
+  get exitCode(): number | null {
+    return this.child.exitStatus()?.code ?? null;
   }
   /** Resolves with the first JSON line matching `pred`; rejects on exit or timeout. */
   waitFor(pred: (j: Json) => boolean, timeoutMs = 15_000): Promise<Json> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timeout waiting in ${this.argv.join(' ')}\n${this.describe()}`)), timeoutMs);
-      const check = (): void => {
-        const hit = this.lines.find(pred);
-        if (hit) {
-          clearTimeout(timer);
-          resolve(hit);
-        } else if (this.exited) {
-          clearTimeout(timer);
-          reject(new Error(`process exited (${this.exitCode}) first: ${this.argv.join(' ')}\n${this.describe()}`));
-        } else this.waiters.push(check);
-      };
-      check();
-    });
+    return this.child.waitForJson<Json>(pred, timeoutMs);
   }
   /** Waits until `pred` holds for the lines collected (e.g. a count). */
   async until(pred: (lines: Json[]) => boolean, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!pred(this.lines)) {
-      if (this.exited) throw new Error(`process exited first: ${this.argv.join(' ')}\n${this.describe()}`);
-      if (Date.now() > deadline) throw new Error(`timeout: ${this.argv.join(' ')}\n${this.describe()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await eventually(() => {
+      if (!this.child.running) throw new Error(`process exited first: ${this.child.describe()}\n${this.child.transcript()}`);
+      return pred(this.lines);
+    }, `${this.child.describe()}\n${this.child.transcript()}`, timeoutMs);
   }
   /** Waits until stderr matches `re` (e.g. tshark's "Capturing on"). */
   async waitStderr(re: RegExp, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!re.test(this.stderr)) {
-      if (this.exited || Date.now() > deadline) throw new Error(`never saw ${re} from ${this.argv.join(' ')}\n${this.describe()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await eventually(() => re.test(this.stderr) || !this.child.running, `${re} from ${this.child.describe()}`, timeoutMs);
+    if (!re.test(this.stderr)) throw new Error(`never saw ${re} from ${this.child.describe()}\n${this.child.transcript()}`);
   }
   send(line: string): void {
-    this.child.stdin!.write(`${line}\n`);
+    this.child.write(`${line}\n`);
   }
   kill(sig: NodeJS.Signals = 'SIGKILL'): void {
-    if (!this.exited) this.child.kill(sig);
-  }
-  describe(): string {
-    return `stdout: ${this.lines.slice(-20).map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${this.stderr}`;
+    this.child.kill(sig);
   }
 }
 
-let n = 0;
-
-/** A row of /proc/net/netfilter/nfnetlink_queue (the shared test helpers' parser). */
+/** A row of /proc/net/netfilter/nfnetlink_queue. */
 export type Row = QueueProcRow;
 
 /** A network namespace made for one test file. */
 export class Ns {
-  private readonly procs: Proc[] = [];
-  readonly name: string;
+  readonly netns: Netns;
   constructor(prefix: string) {
-    this.name = `cap${prefix}-${process.pid}-${++n}`;
-    sh(['ip', 'netns', 'add', this.name]);
-    this.ip('link', 'set', 'lo', 'up');
+    this.netns = createNetns(`cap${prefix}`);
+  }
+  get name(): string {
+    return this.netns.name;
   }
   exec(...cmd: string[]): string {
-    return sh(['ip', 'netns', 'exec', this.name, ...cmd]);
+    return this.netns.exec(cmd);
   }
   /** Runs a command in the namespace without throwing; returns its status and output. */
   run(...cmd: string[]): { status: number | null; stdout: string } {
-    const r = spawnSync('ip', ['netns', 'exec', this.name, ...cmd], { encoding: 'utf8', timeout: 30_000 });
+    const r = this.netns.run(cmd);
     return { status: r.status, stdout: r.stdout };
   }
   ip(...args: string[]): string {
-    return sh(['ip', '-n', this.name, ...args]);
+    return this.netns.ip(...args);
   }
   ipt(...args: string[]): string {
-    return this.exec('iptables-legacy', '-w', ...args);
+    return this.netns.iptables(...args);
   }
   ip6t(...args: string[]): string {
-    return this.exec('ip6tables-legacy', '-w', ...args);
+    return this.netns.ip6tables(...args);
   }
   /** Packet count of the rule tagged `-m comment --comment TAG` in TABLE/CHAIN. */
   count(table: string, chain: string, tag: string, v6 = false): number {
-    const out = (v6 ? this.ip6t : this.ipt).call(this, '-t', table, '-L', chain, '-v', '-x', '-n');
-    const line = out.split('\n').find((l) => l.includes(`/* ${tag} */`));
-    if (!line) throw new Error(`no rule tagged ${tag} in ${table}/${chain}:\n${out}`);
-    return Number(line.trim().split(/\s+/)[0]);
-  }
-  queueRows(): Row[] {
-    return parseQueueProc(this.exec('cat', '/proc/net/netfilter/nfnetlink_queue'));
+    return this.netns.counter(table, chain, `/* ${tag} */`, v6 ? 6 : 4).pkts;
   }
   row(q: number): Row | undefined {
-    return this.queueRows().find((r) => r.queue === q);
+    return this.netns.queueRow(q);
   }
   async waitRow(q: number, pred: (r: Row) => boolean, timeoutMs = 15_000): Promise<Row> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = this.row(q);
-      if (r && pred(r)) return r;
-      if (Date.now() > deadline) throw new Error(`queue ${q} row never matched: ${JSON.stringify(r)}`);
-      await new Promise((res) => setTimeout(res, 50));
-    }
+    let r: Row | undefined;
+    await eventually(() => {
+      r = this.row(q);
+      return r !== undefined && pred(r);
+    }, `queue ${q} row never matched: ${JSON.stringify(r)}`, timeoutMs);
+    return r!;
   }
   /** Starts a command in the namespace (killed with the namespace). */
   spawn(cmd: string[]): Proc {
-    const argv = ['ip', 'netns', 'exec', this.name, 'setpriv', '--pdeathsig', 'KILL', '--', ...cmd];
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], cwd: ROOT });
-    const p = new Proc(cmd, child);
-    this.procs.push(p);
-    return p;
+    return new Proc(this.netns.spawn(cmd, { cwd: ROOT }));
   }
   /** Starts the library consumer with a config (see consumers/consumer.mjs). */
   async consumer(config: Json, prefix: string[] = []): Promise<Proc> {
@@ -201,10 +138,8 @@ export class Ns {
     if (!m) throw new Error(`no class 1:${cls} in:\n${out}`);
     return Number(m[1]);
   }
-  async destroy(): Promise<void> {
-    for (const p of this.procs) p.kill();
-    await Promise.race([Promise.all(this.procs.map((p) => p.done)), new Promise((r) => setTimeout(r, 3000))]);
-    spawnSync('ip', ['netns', 'del', this.name]);
+  destroy(): Promise<void> {
+    return this.netns.destroy();
   }
 }
 
