@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PcapWriter, encodeNetlinkCooked, LINKTYPE_RAW, LINKTYPE_NETLINK } from '../../src/pcap/index.js';
 import { tcpFlagsText } from '../../src/index.js';
-import { ensureBuilt, FIXTURES, haveCommand, jsonLines, runCli, tsharkFields } from './support.js';
+import { ensureBuilt, FIXTURES, haveCommand, jsonLines, runCli, tsharkFields } from '../support/cli.js';
 
 interface Sidecar {
   fixture: string;

@@ -9,7 +9,7 @@ import {
   encodeNetlinkCooked,
   readPcap,
 } from '../../src/pcap/index.js';
-import { Bytes, concat, ngBlock, shbBody } from './helpers.js';
+import { Bytes, concat, ngBlock, shbBody } from '../support/pcap.js';
 
 /** Run `fn`; any exception other than PcapFormatError fails the property. */
 function onlyFormatErrors(fn: () => unknown): boolean {

@@ -5,7 +5,7 @@ import {
   decodeNetlinkCooked,
   encodeNetlinkCooked,
 } from '../../src/pcap/index.js';
-import { hex, toHex } from './helpers.js';
+import { hex, toHex } from '../support/pcap.js';
 
 describe('LINKTYPE_NETLINK cooked header', () => {
   it('encodes an outgoing NETLINK_NETFILTER datagram', () => {

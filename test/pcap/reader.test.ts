@@ -7,7 +7,7 @@ import {
   PcapWriter,
   readPcap,
 } from '../../src/pcap/index.js';
-import { Bytes, concat, hex, ngBlock, shbBody, toHex } from './helpers.js';
+import { Bytes, concat, hex, ngBlock, shbBody, toHex } from '../support/pcap.js';
 
 function formatError(fn: () => unknown): PcapFormatError {
   try {

@@ -12,7 +12,7 @@ import {
   readPcapFile,
   decodeNetlinkCooked,
 } from '../../src/pcap/index.js';
-import { Bytes, ipv4Udp } from './helpers.js';
+import { Bytes, ipv4Udp } from '../support/pcap.js';
 
 const haveTshark = spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'pcap-tshark-'));

@@ -10,7 +10,7 @@ import {
   nowNs,
   readPcapFile,
 } from '../../src/pcap/index.js';
-import { hex, toHex } from './helpers.js';
+import { hex, toHex } from '../support/pcap.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pcap-writer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

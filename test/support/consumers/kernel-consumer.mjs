@@ -8,7 +8,7 @@
 //   hold (answer nothing until close) | reject-every=K (every Kth returns a rejecting Promise)
 // Prints {"ready":true,"portId":P} once bound, {"error":{name,code,message,packetId}} for
 // each reported error, and on SIGTERM closes the queue and prints {"closed":true,"stats":…}.
-import { openQueue } from '../../dist/index.js';
+import { openQueue } from '../../../dist/index.js';
 
 const [, , queueArg, policy = 'accept', ...rest] = process.argv;
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createNetns, startUdpSink, sinkSummary, sinkDatagrams, sendUdp, type Netns } from '../helpers/netns.js';
+import { createNetns, startUdpSink, sinkSummary, sinkDatagrams, sendUdp, type Netns } from '../support/netns.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 let ns: Netns;

@@ -4,8 +4,8 @@
  * accepted), plus iptables counters for what was dropped.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createNetns, startUdpSink, sinkSummary, sinkDatagrams, sendUdp, type Netns } from '../helpers/netns.js';
-import { startConsumer, consumerStats, stopConsumer, fatalLines, waitRow, sleep } from './support.js';
+import { createNetns, startUdpSink, sinkSummary, sinkDatagrams, sendUdp, type Netns } from '../../support/netns.js';
+import { startConsumer, consumerStats, stopConsumer, fatalLines, waitRow, sleep } from '../../support/robustness.js';
 
 let ns: Netns;
 beforeAll(() => {

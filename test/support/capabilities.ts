@@ -1,13 +1,13 @@
-// The capability tests' view of the shared namespace library (test/helpers/netns.ts): a
+// The capability tests' view of the shared namespace library (test/support/netns.ts): a
 // namespace per test file whose children print JSON lines, the library consumer and the
 // traffic script started with a config, iptables counters by comment tag, and HTB classes
 // on lo. Needs root, iproute2, iptables-legacy.
 import { fileURLToPath } from 'node:url';
-import { createNetns, type Child, type Netns, type QueueProcRow } from '../../helpers/netns.js';
+import { createNetns, type Child, type Netns, type QueueProcRow } from './netns.js';
 
-export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const CONSUMER = fileURLToPath(new URL('../consumers/consumer.mjs', import.meta.url));
-export const TRAFFIC = fileURLToPath(new URL('./traffic.mjs', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CONSUMER = fileURLToPath(new URL('./consumers/capability-consumer.mjs', import.meta.url));
+export const TRAFFIC = fileURLToPath(new URL('./capability-traffic.mjs', import.meta.url));
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -100,7 +100,7 @@ export class Ns {
   spawn(cmd: string[]): Proc {
     return new Proc(this.netns.spawn(cmd, { cwd: ROOT }));
   }
-  /** Starts the library consumer with a config (see consumers/consumer.mjs). */
+  /** Starts the library consumer with a config (see consumers/capability-consumer.mjs). */
   async consumer(config: Json, prefix: string[] = []): Promise<Proc> {
     const p = this.spawn([...prefix, process.execPath, CONSUMER, JSON.stringify(config)]);
     await p.waitFor((j) => j.ready === true || j.openError !== undefined);

@@ -1,14 +1,14 @@
 /**
- * Shared bits of the robustness kernel tests: the consumer child (consumers/consumer.mjs,
+ * Shared bits of the robustness kernel tests: the consumer child (consumers/robustness-consumer.mjs,
  * built library), the flood sender (flood.mjs), and polling helpers. Assertions are on
  * counts, counters and states, never on elapsed time.
  */
 import { fileURLToPath } from 'node:url';
-import type { Child, Netns, QueueProcRow } from '../helpers/netns.js';
+import type { Child, Netns, QueueProcRow } from './netns.js';
 import type { QueueStats } from '../../src/index.js';
 
-export const CONSUMER = fileURLToPath(new URL('./consumers/consumer.mjs', import.meta.url));
-export const FLOOD = fileURLToPath(new URL('./flood.mjs', import.meta.url));
+export const CONSUMER = fileURLToPath(new URL('./consumers/robustness-consumer.mjs', import.meta.url));
+export const FLOOD = fileURLToPath(new URL('./consumers/flood.mjs', import.meta.url));
 
 /** What the consumer prints: the library's own QueueStats, as JSON. */
 export type Stats = QueueStats;

@@ -2,7 +2,7 @@
 // 0..3 by address hash; every packet tells which queue it came from, and the per-queue
 // counts match the kernel's per-queue ids in /proc.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, type Json } from './support/ns.js';
+import { Ns, eventually, type Json } from '../../support/capabilities.js';
 
 let ns: Ns;
 beforeAll(() => {

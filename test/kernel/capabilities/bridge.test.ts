@@ -3,7 +3,7 @@
 // IPv4/IPv6 goes through iptables/ip6tables FORWARD and is queued as family 2/10 with the
 // bridge ports as PHYSINDEV/PHYSOUTDEV, resolved here to their names.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, type Json } from './support/ns.js';
+import { Ns, eventually, type Json } from '../../support/capabilities.js';
 
 let left: Ns;
 let bridge: Ns;

@@ -6,8 +6,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodePacket, decodeConntrack, ctInfoName, parseEthernetHeader, interfaceName, formatHwaddr } from '../../src/index.js';
-import { setInterfaceNameSource } from '../../src/packet/ifnames.js';
+import { decodePacket, decodeConntrack, ctInfoName, parseEthernetHeader, interfaceName, formatHwaddr } from '../../../src/index.js';
+import { setInterfaceNameSource } from '../../../src/packet/ifnames.js';
 
 const NESTED = 0x8000;
 function attr(type: number, value: Uint8Array | number[]): Buffer {

@@ -1,4 +1,4 @@
-// Tests for the kernel-test infrastructure in test/helpers/. Everything after the parser
+// Tests for the kernel-test infrastructure in test/support/. Everything after the parser
 // tests runs on the real kernel as root (as CI does) inside throwaway network namespaces.
 // Set NFQ_SKIP_KERNEL_TESTS=1 to skip those explicitly; they are never skipped silently.
 
@@ -25,7 +25,7 @@ import {
   startTcpSink,
   startUdpSink,
   sweepStaleNetns,
-} from './helpers/netns.js';
+} from '../support/netns.js';
 
 const KERNEL_TIMEOUT = 30_000;
 const skipKernel = process.env.NFQ_SKIP_KERNEL_TESTS === '1';
@@ -127,7 +127,7 @@ describe.skipIf(skipKernel)('network namespace helpers (real kernel, root)', () 
       // namespace, start a child in it, and end without cleaning up.
       const dir = mkdtempSync(join(tmpdir(), 'nfq-hook-'));
       try {
-        const helpers = fileURLToPath(new URL('./helpers/netns.ts', import.meta.url));
+        const helpers = fileURLToPath(new URL('../support/netns.ts', import.meta.url));
         writeFileSync(
           join(dir, 'tsconfig.json'),
           JSON.stringify({
@@ -136,16 +136,16 @@ describe.skipIf(skipKernel)('network namespace helpers (real kernel, root)', () 
               module: 'NodeNext',
               moduleResolution: 'NodeNext',
               types: ['node'],
-              typeRoots: [fileURLToPath(new URL('../node_modules/@types', import.meta.url))],
+              typeRoots: [fileURLToPath(new URL('../../node_modules/@types', import.meta.url))],
               strict: true,
               skipLibCheck: true,
               outDir: join(dir, 'out'),
-              rootDir: fileURLToPath(new URL('./helpers', import.meta.url)),
+              rootDir: fileURLToPath(new URL('../support', import.meta.url)),
             },
             files: [helpers],
           }),
         );
-        const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
+        const tsc = fileURLToPath(new URL('../../node_modules/typescript/bin/tsc', import.meta.url));
         const built = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { encoding: 'utf8' });
         expect(built.stdout + built.stderr).toBe('');
         expect(built.status).toBe(0);

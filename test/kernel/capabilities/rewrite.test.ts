@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execCommand as sh } from '../helpers/netns.js';
-import { Ns, eventually, veth, type Proc } from './support/ns.js';
+import { execCommand as sh } from '../../support/netns.js';
+import { Ns, eventually, veth, type Proc } from '../../support/capabilities.js';
 
 let a: Ns;
 let b: Ns;

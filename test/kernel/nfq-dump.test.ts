@@ -7,8 +7,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createNetns, kernelTestsUnavailable, sendTcp, sendUdp, sinkSummary, startTcpSink, startUdpSink, type Child, type Netns } from '../helpers/netns.js';
-import { CLI, ROOT, ensureBuilt, haveCommand, jsonLines, runCli, tsharkFields } from './support.js';
+import { createNetns, kernelTestsUnavailable, sendTcp, sendUdp, sinkSummary, startTcpSink, startUdpSink, type Child, type Netns } from '../support/netns.js';
+import { CLI, ROOT, ensureBuilt, haveCommand, jsonLines, runCli, tsharkFields } from '../support/cli.js';
 
 const skip = kernelTestsUnavailable();
 const NODE = process.execPath;

@@ -3,7 +3,7 @@
 // hook, family, device names (resolved from the indexes the kernel sent), source hardware
 // address and receive timestamp are checked against what the namespaces really are.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, veth, type Json, type Proc } from './support/ns.js';
+import { Ns, eventually, veth, type Json, type Proc } from '../../support/capabilities.js';
 
 let client: Ns;
 let router: Ns;

@@ -1,7 +1,7 @@
 // Verdicts proven by the kernel: requeue (with and without bypass), repeat, stop, priority.
 // Evidence: sink contents, iptables counters, /proc queue rows, tc class counters.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, type Proc } from './support/ns.js';
+import { Ns, eventually, type Proc } from '../../support/capabilities.js';
 
 let ns: Ns;
 const procs: Proc[] = [];

@@ -6,8 +6,8 @@
  * number through its 'overrun' event and counters. Afterwards the queue serves normally.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createNetns, startUdpSink, sinkSummary, sendUdp, type Netns } from '../helpers/netns.js';
-import { startConsumer, consumerStats, stopConsumer, fatalLines, flood, waitRow, type ConsumerLine } from './support.js';
+import { createNetns, startUdpSink, sinkSummary, sendUdp, type Netns } from '../../support/netns.js';
+import { startConsumer, consumerStats, stopConsumer, fatalLines, flood, waitRow, type ConsumerLine } from '../../support/robustness.js';
 
 let ns: Netns;
 beforeAll(() => {

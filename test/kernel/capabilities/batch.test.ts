@@ -1,7 +1,7 @@
 // Batch verdicts proven by the kernel: 64 queued packets released by ONE batch message
 // with a mark and a priority; a batch that drops; the kernel's "no such packet" answer.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, type Proc } from './support/ns.js';
+import { Ns, eventually, type Proc } from '../../support/capabilities.js';
 
 let ns: Ns;
 beforeAll(() => {

@@ -3,8 +3,8 @@
 // transport, accepts everything; the first callback busy-waits HOLD_MS so that packets pile
 // up in the socket. Prints {"ready":true} once bound and, on SIGTERM,
 // {"done":true,"received":N,"calls":C,"stats":{...}} (calls = datagram() deliveries).
-import { openQueue } from '../../dist/index.js';
-import { openNativeTransport } from '../../dist/netlink/native-transport.js';
+import { openQueue } from '../../../dist/index.js';
+import { openNativeTransport } from '../../../dist/netlink/native-transport.js';
 
 const [, , queueArg, holdArg = '300'] = process.argv;
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, type Json, type Proc } from './support/ns.js';
+import { Ns, eventually, type Json, type Proc } from '../../support/capabilities.js';
 
 let ns: Ns;
 beforeAll(() => {

@@ -5,8 +5,8 @@
  * such a user gets no kernel counters: see README, Robustness.)
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createNetns, startUdpSink, sinkSummary, sendUdp, type Netns } from '../helpers/netns.js';
-import { CONSUMER, stopConsumer, consumerStats, flood, type ConsumerLine } from './support.js';
+import { createNetns, startUdpSink, sinkSummary, sendUdp, type Netns } from '../../support/netns.js';
+import { CONSUMER, stopConsumer, consumerStats, flood, type ConsumerLine } from '../../support/robustness.js';
 
 let ns: Netns;
 beforeAll(() => {

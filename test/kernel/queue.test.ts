@@ -1,13 +1,13 @@
 /**
  * The core library against the real kernel: each scenario in its own queue inside one
  * network namespace made for this file, with an iptables-legacy NFQUEUE rule, a consumer
- * child (test/core/consumer.mjs, built library) and UDP traffic to 127.0.0.1 / ::1.
+ * child (test/support/consumers/kernel-consumer.mjs, built library) and UDP traffic to 127.0.0.1 / ::1.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { createNetns, startUdpSink, sinkSummary, sinkDatagrams, sendUdp, type Netns, type Child } from '../helpers/netns.js';
+import { createNetns, startUdpSink, sinkSummary, sinkDatagrams, sendUdp, type Netns, type Child } from '../support/netns.js';
 
-const CONSUMER = fileURLToPath(new URL('./consumer.mjs', import.meta.url));
+const CONSUMER = fileURLToPath(new URL('../support/consumers/kernel-consumer.mjs', import.meta.url));
 
 let ns: Netns;
 

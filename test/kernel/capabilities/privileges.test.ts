@@ -7,7 +7,7 @@
 // - a non-root user holding only CAP_NET_ADMIN (ambient) opens and serves a queue;
 // - without the capability the bind is refused with EPERM.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually } from './support/ns.js';
+import { Ns, eventually } from '../../support/capabilities.js';
 
 let ns: Ns;
 beforeAll(() => {

@@ -14,8 +14,8 @@ import {
   withTransportPayload,
   transportPayload,
   ChecksumError,
-} from '../../src/index.js';
-import { execCommand as sh } from '../helpers/netns.js';
+} from '../../../src/index.js';
+import { execCommand as sh } from '../../support/netns.js';
 
 function ipv4(proto: number, l4: Uint8Array): Uint8Array {
   const p = new Uint8Array(20 + l4.length);

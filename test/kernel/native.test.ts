@@ -5,10 +5,10 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { createNetns, kernelTestsUnavailable, sendUdp, type Netns } from '../helpers/netns.js';
+import { createNetns, kernelTestsUnavailable, sendUdp, type Netns } from '../support/netns.js';
 import { nativeTransportUnavailable } from '../../src/netlink/native-transport.js';
 
-const CONSUMER = fileURLToPath(new URL('./native-consumer.mjs', import.meta.url));
+const CONSUMER = fileURLToPath(new URL('../support/consumers/native-consumer.mjs', import.meta.url));
 const skip = kernelTestsUnavailable() ?? nativeTransportUnavailable();
 
 interface Done {
