@@ -9,7 +9,11 @@
 // per op (new-space growth over a GC-free run, so escape-analysed temporaries count as 0).
 // Not a test: nothing here asserts a time.
 import v8 from 'node:v8';
-import { MessageWriter, decodePacket, encodeVerdict, AttributeDecoder, openQueue, nfq } from '../dist/index.js';
+import { openQueue } from '../dist/index.js';
+import { MessageWriter, AttributeDecoder } from '../dist/netlink/index.js';
+import * as nfq from '../dist/nfqueue/index.js';
+
+const { decodePacket, encodeVerdict } = nfq;
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');

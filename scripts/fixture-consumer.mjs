@@ -19,7 +19,11 @@
 // config.until: "plan" (default: done after plan.length packets) or "tcp-fin" (done after a
 // packet with TCP FIN). config.after: actions once done: {"action":"bind-again"},
 // {"action":"flags-without-mask","flags":N}, {"action":"batch","maxId":N,"verdict":..}.
-import { openQueue, encodeConfigCommand, fixChecksums, nfq } from '../dist/index.js';
+import { openQueue } from '../dist/index.js';
+import { fixChecksums } from '../dist/packet/index.js';
+import * as nfq from '../dist/nfqueue/index.js';
+
+const { encodeConfigCommand } = nfq;
 import { encodeConfigFlagsWithoutMask } from '../dist/nfqueue/config.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}');

@@ -1,52 +1,28 @@
 /**
  * netfilter-queue: Linux NFQUEUE for Node.js. The nfnetlink_queue protocol in TypeScript
  * over a raw AF_NETLINK socket; no libnetfilter_queue.
+ *
+ * The main entry is what a consumer needs: openQueue and its options, the Queue and Packet
+ * types, the verdict helpers, the errors and the stats. The rest lives behind subpaths:
+ * `netfilter-queue/packet` (checksums, IP/Ethernet parsing, interface names),
+ * `netfilter-queue/pcap` (capture files, record, replay), `netfilter-queue/netlink` (codecs,
+ * transports) and `netfilter-queue/protocol` (nfqueue codecs and constants).
  */
-export { Queue, flagBits } from './nfqueue/queue.js';
 export { openQueue } from './open-queue.js';
-export type { QueueOptions } from './open-queue.js';
-export type { QueueFlags, QueueCounters, QueueStats, PacketCallback, CallbackResult } from './nfqueue/queue.js';
-export { Packet, PacketDecodeError, decodePacket } from './nfqueue/packet.js';
-export type { PacketTimestamp, PacketVlan } from './nfqueue/packet.js';
-export { accept, drop, repeat, stop, requeue, normalizeVerdict, verdictWord, encodeVerdict, encodeBatchVerdict, MAX_VERDICT_PAYLOAD } from './nfqueue/verdict.js';
-export type { Verdict, VerdictInput, VerdictName, BatchVerdict } from './nfqueue/verdict.js';
-export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue } from './nfqueue/config.js';
-export type { CopyMode } from './nfqueue/config.js';
-export { QueueKernelError, PacketError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError } from './nfqueue/errors.js';
-export { flagNames } from './nfqueue/names.js';
-export type { QueueStep } from './nfqueue/errors.js';
-export { readKernelQueueStats, parseKernelQueueStats, PROC_NFNETLINK_QUEUE } from './nfqueue/proc.js';
+export type { QueueOptions, QueueFlags, PacketCallback, CallbackResult } from './nfqueue/queue-options.js';
+export type { Queue } from './nfqueue/queue.js';
+export type { QueueCounters, QueueStats } from './nfqueue/queue-stats.js';
 export type { KernelQueueStats } from './nfqueue/proc.js';
-export * as nfq from './nfqueue/constants.js';
-export { NetfilterQueueError, NetlinkError, NetlinkDecodeError, NetlinkKernelError, NetlinkSocketError, errnoName } from './netlink/errors.js';
-export type { RequestInfo } from './netlink/errors.js';
-export { MessageWriter } from './netlink/writer.js';
-export { AttributeDecoder, parseAttributes } from './netlink/attributes.js';
-export type { RawAttribute } from './netlink/attributes.js';
-export { parseMessages, parseErrorMessage } from './netlink/message.js';
-export type { NetlinkHeader, NetlinkMessage, NetlinkErrorMessage } from './netlink/message.js';
-export type { Transport, TransportHandlers, TransportFactory } from './netlink/transport.js';
-export { openSocketTransport } from './netlink/socket-transport.js';
-export type { SocketTransportOptions } from './netlink/socket-transport.js';
-export { openNativeTransport, nativeTransportUnavailable, NATIVE_ADDON_PATH } from './netlink/native-transport.js';
-export type { NativeTransport, NativeTransportOptions, NativeTransportStats } from './netlink/native-transport.js';
-export { openDefaultTransport } from './netlink/default-transport.js';
-export type { DefaultTransportOptions } from './netlink/default-transport.js';
-export { interfaceName, interfaceNames, clearInterfaceNameCache, formatHwaddr } from './packet/ifnames.js';
-export { decodeConntrack, ctInfoName, CT_INFO_NAMES } from './nfqueue/conntrack.js';
+export type { Packet, PacketTimestamp, PacketVlan } from './nfqueue/packet.js';
 export type { Conntrack, ConntrackTuple } from './nfqueue/conntrack.js';
-export { ipLayout, sum16, finishChecksum, internetChecksum, ipv4HeaderChecksum, fixIpv4HeaderChecksum, transportChecksum, tcpChecksum, udpChecksum, fixChecksums, transportHeaderLength, transportPayload, withTransportPayload, verifyChecksums, ChecksumError } from './packet/checksum.js';
-export type { IpLayout, ChecksumReport } from './packet/checksum.js';
-export { parseEthernetHeader, vlanTag, ETH_P_IP, ETH_P_IPV6, ETH_P_8021Q, ETH_P_8021AD } from './packet/ethernet.js';
-export type { EthernetHeader, VlanTag } from './packet/ethernet.js';
-export { PcapFormatError, PcapWriter, PcapFileWriter, readPcap, readPcapFile, encodeNetlinkCooked, decodeNetlinkCooked, LINKTYPE_NETLINK, LINKTYPE_RAW } from './pcap/index.js';
-export type { PcapCapture, PcapRecord, PcapTimestamp, PcapWriterOptions, NetlinkCookedRecord, NetlinkDirection } from './pcap/index.js';
-export { parseIpPacket, formatIpv4, formatIpv6, ipProtocolName, icmpTypeName, tcpFlagsText, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_UDPLITE, IPPROTO_DCCP } from './packet/ip.js';
-export type { IpPacketInfo, TcpHeader, UdpHeader, IcmpHeader } from './packet/ip.js';
-export { recordTransport } from './pcap/record-transport.js';
-export type { RecordOptions, RecordingTransport } from './pcap/record-transport.js';
-export { replay, ReplayTransport, ReplayMismatchError } from './pcap/replay-transport.js';
-export { describeMessage, describeField, readConfigMessage, readVerdictMessage } from './nfqueue/describe.js';
-export type { ConfigMessageFields, VerdictMessageFields } from './nfqueue/describe.js';
-export { verdictName, hookName, configCommandName, copyModeName, attributeName, messageTypeName } from './nfqueue/names.js';
-export type { ReplayOptions, ReplayMismatch, ReplayResult } from './pcap/replay-transport.js';
+export { accept, drop, repeat, stop, requeue } from './nfqueue/verdict.js';
+export type { Verdict, VerdictInput, VerdictName, BatchVerdict } from './nfqueue/verdict.js';
+export type { CopyMode } from './nfqueue/config.js';
+export type { Transport, TransportHandlers } from './netlink/transport.js';
+export { NetfilterQueueError, NetlinkError, NetlinkDecodeError, NetlinkKernelError, NetlinkSocketError } from './netlink/errors.js';
+export { PacketDecodeError } from './nfqueue/packet.js';
+export { QueueKernelError, PacketError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError } from './nfqueue/errors.js';
+export type { QueueStep } from './nfqueue/errors.js';
+export { ChecksumError } from './packet/checksum.js';
+export { PcapFormatError } from './pcap/errors.js';
+export { ReplayMismatchError } from './pcap/replay-transport.js';

@@ -3,7 +3,8 @@
  * queued packet. Pure functions over a DumpRecord, shared by the live and replay paths.
  */
 import type { Packet } from '../index.js';
-import { formatHwaddr, hookName, parseIpPacket, type IpPacketInfo } from '../index.js';
+import { hookName } from '../nfqueue/index.js';
+import { formatHwaddr, parseIpPacket, type IpPacketInfo } from '../packet/index.js';
 import { familyName } from './args.js';
 
 /** The verdict shown with a packet. */

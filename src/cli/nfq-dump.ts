@@ -6,7 +6,8 @@
  * conversation instead. Uses only the public API (../index.js) and ../pcap.
  */
 import { readFileSync } from 'node:fs';
-import { interfaceName, openQueue, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
+import { interfaceName } from '../packet/index.js';
+import { openQueue, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
 import { PcapFileWriter, LINKTYPE_RAW, PcapFormatError } from '../pcap/index.js';
 import { parseCli, HELP, UsageError, type CliOptions } from './args.js';
 import { explainFileError, explainOpenError } from './errors.js';

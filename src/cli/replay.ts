@@ -9,8 +9,10 @@
  * directions differently from the library's recorder): PACKET and NLMSG_ERROR come from the
  * kernel, VERDICT, VERDICT_BATCH and CONFIG from the program.
  */
-import { configCommandName, copyModeName, decodePacket, errnoName, nfq, parseErrorMessage, parseEthernetHeader, parseIpPacket, parseMessages, readConfigMessage, readVerdictMessage, verdictName, type VerdictMessageFields } from '../index.js';
-import { NETLINK_NETFILTER, NLMSG_ERROR } from '../netlink/index.js';
+import * as nfq from '../nfqueue/index.js';
+import { configCommandName, copyModeName, decodePacket, readConfigMessage, readVerdictMessage, verdictName, type VerdictMessageFields } from '../nfqueue/index.js';
+import { parseEthernetHeader, parseIpPacket } from '../packet/index.js';
+import { NETLINK_NETFILTER, NLMSG_ERROR, errnoName, parseErrorMessage, parseMessages } from '../netlink/index.js';
 import { decodeNetlinkCooked, readPcapFile, LINKTYPE_NETLINK, LINKTYPE_RAW, type PcapRecord } from '../pcap/index.js';
 import { recordFromPacket, type DumpRecord, type ShownVerdict } from './format.js';
 

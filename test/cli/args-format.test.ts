@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCli, parseQueueList, parseSize, UsageError } from '../../src/cli/args.js';
 import { epochSeconds, formatLine, hexDump, recordJson, timeOfDay, type DumpRecord } from '../../src/cli/format.js';
-import { parseIpPacket } from '../../src/index.js';
+import { parseIpPacket } from '../../src/packet/index.js';
 
 describe('parseCli', () => {
   it('has tcpdump-like defaults', () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PcapWriter, encodeNetlinkCooked, LINKTYPE_RAW, LINKTYPE_NETLINK } from '../../src/pcap/index.js';
-import { tcpFlagsText } from '../../src/index.js';
+import { tcpFlagsText } from '../../src/packet/index.js';
 import { ensureBuilt, FIXTURES, haveCommand, jsonLines, runCli, tsharkFields } from '../support/cli.js';
 
 interface Sidecar {

@@ -4,7 +4,8 @@
  * it records every datagram, and for openQueue() it is not even started.
  */
 import { describe, it, expect } from 'vitest';
-import { openQueue, accept, requeue, normalizeVerdict, MAX_VERDICT_PAYLOAD, VerdictStateError } from '../../src/index.js';
+import { openQueue, accept, requeue, VerdictStateError } from '../../src/index.js';
+import { normalizeVerdict, MAX_VERDICT_PAYLOAD } from '../../src/nfqueue/index.js';
 import { FakeTransport } from '../support/fake-transport.js';
 import { outputPacket } from '../support/kernel-packet.js';
 

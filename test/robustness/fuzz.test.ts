@@ -12,20 +12,10 @@
  */
 import fc from 'fast-check';
 import { describe, it, expect, afterAll } from 'vitest';
-import {
-  parseAttributes,
-  decodeConntrack,
-  parseEthernetHeader,
-  parseIpPacket,
-  parseKernelQueueStats,
-  describeMessage,
-  openQueue,
-  NetlinkDecodeError,
-  NetlinkError,
-  PacketDecodeError,
-  type Queue,
-  type Packet,
-} from '../../src/index.js';
+import { openQueue, NetlinkDecodeError, NetlinkError, PacketDecodeError, type Queue, type Packet } from '../../src/index.js';
+import { parseEthernetHeader, parseIpPacket } from '../../src/packet/index.js';
+import { decodeConntrack, parseKernelQueueStats, describeMessage } from '../../src/nfqueue/index.js';
+import { parseAttributes } from '../../src/netlink/index.js';
 import { withWatchdog } from '../support/watchdog.js';
 import { FakeTransport } from '../support/fake-transport.js';
 import { concat } from '../support/bytes.js';

@@ -17,7 +17,10 @@
 //   stats -> {"stats":...};  batch -> one batch verdict;  batch-again -> resends the last batch;  close -> {"closed":true,"stats"} and exit
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import * as nfq from '../../../dist/index.js';
+import * as main from '../../../dist/index.js';
+import * as packet from '../../../dist/packet/index.js';
+
+const nfq = { ...main, ...packet };
 
 const cfg = JSON.parse(process.argv[2] ?? '{}');
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
