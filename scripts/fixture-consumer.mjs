@@ -24,7 +24,13 @@ import { fixChecksums } from '../dist/packet/index.js';
 import * as nfq from '../dist/nfqueue/index.js';
 
 const { encodeConfigCommand } = nfq;
-import { encodeConfigFlagsWithoutMask } from '../dist/nfqueue/config.js';
+
+/** A FLAGS request without its MASK: the kernel answers EINVAL (the error-flags-einval fixture). */
+function encodeConfigFlagsWithoutMask(w, queue, flags, h) {
+  nfq.beginQueueMessage(w, nfq.NFQNL_MSG_CONFIG, queue, nfq.NFPROTO_UNSPEC, h);
+  w.attrBe32(nfq.NFQA_CFG_FLAGS, flags);
+  w.end();
+}
 
 const config = JSON.parse(process.argv[2] ?? '{}');
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');

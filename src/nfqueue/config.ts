@@ -58,13 +58,3 @@ export function encodeConfigFlags(w: MessageWriter, queue: number, flags: number
   w.attrBe32(C.NFQA_CFG_MASK, mask);
   w.end();
 }
-
-/**
- * Appends a FLAGS request without its MASK. The kernel answers EINVAL: only useful to
- * reproduce that error (fixtures, tests).
- */
-export function encodeConfigFlagsWithoutMask(w: MessageWriter, queue: number, flags: number, h: RequestHeader): void {
-  beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
-  w.attrBe32(C.NFQA_CFG_FLAGS, flags);
-  w.end();
-}

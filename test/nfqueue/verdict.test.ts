@@ -19,9 +19,9 @@ import {
   encodeConfigParams,
   encodeConfigMaxLen,
   encodeConfigFlags,
-  encodeConfigFlagsWithoutMask,
   copyModeValue,
 } from '../../src/nfqueue/config.js';
+import { encodeConfigFlagsWithoutMask } from '../support/config-requests.js';
 import { hex, toHex } from '../support/bytes.js';
 
 function verdictBytes(queue: number, id: number, v: Verdict, seq = 1, pid = 0): string {
