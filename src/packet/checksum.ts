@@ -9,7 +9,7 @@
  * except withTransportPayload(), which builds a new packet.
  */
 import { NetfilterQueueError } from '../netlink/errors.js';
-import { IPPROTO_TCP, IPPROTO_UDP } from './ip.js';
+import { IPPROTO_TCP, IPPROTO_UDP, IPV6_AH, IPV6_DSTOPTS, IPV6_FRAGMENT, IPV6_HOPOPTS, IPV6_ROUTING } from './ip.js';
 
 
 /** Where the headers of an IP packet are. */
@@ -33,13 +33,6 @@ export class ChecksumError extends NetfilterQueueError {
     super(message, { code: 'ERR_CHECKSUM' });
   }
 }
-
-// IPv6 extension headers that may precede the transport header (RFC 8200 §4).
-const IPV6_HOPOPTS = 0;
-const IPV6_ROUTING = 43;
-const IPV6_FRAGMENT = 44;
-const IPV6_DSTOPTS = 60;
-const IPV6_AH = 51;
 
 function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
