@@ -89,3 +89,16 @@ export class StatusLine {
     this.last = '';
   }
 }
+
+/** The program's name, in front of its messages. */
+export const PROG = 'nfq-dump';
+
+/** `n thing` or `n things`. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** `queue N` or `queues A, B`. */
+export function queueList(qs: readonly number[]): string {
+  return qs.length === 1 ? `queue ${qs[0]}` : `queues ${qs.join(', ')}`;
+}

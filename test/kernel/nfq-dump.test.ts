@@ -331,7 +331,11 @@ describe.skipIf(skip !== undefined)('nfq-dump on a live queue (kernel, root)', (
     expect(dump.stderr()).toMatch(/receive buffer overruns? \(ENOBUFS\): raise --buffer-size/);
   });
 
-  /** Sends a burst while nfq-dump is frozen, so that (with a tiny socket buffer) the kernel drops most of it; then stops it. */
+  /**
+   * Sends a burst while nfq-dump is frozen, so that (with a tiny socket buffer) the kernel
+   * drops most of it; then, once nfq-dump has said so (or after 10 s, on a loaded machine),
+   * stops it.
+   */
   async function overrunAndStop(dump: Child): Promise<number | null> {
     process.kill(dump.pid!, 'SIGSTOP');
     try {
@@ -339,7 +343,8 @@ describe.skipIf(skip !== undefined)('nfq-dump on a live queue (kernel, root)', (
     } finally {
       process.kill(dump.pid!, 'SIGCONT');
     }
-    await sleep(500);
+    for (const deadline = Date.now() + 10_000; !/ENOBUFS/.test(dump.stderr()) && Date.now() < deadline; ) await sleep(50);
+    await sleep(200); // the packets read after the overrun get their verdicts too
     return stop(dump);
   }
 
