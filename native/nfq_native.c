@@ -70,7 +70,6 @@ typedef struct {
   // module, which may be unloaded right after a worker's environment is gone.
   // Removed only once no uv_close is pending, just before the struct may be freed.
   napi_async_cleanup_hook_handle hook;
-  int in_dispatch;
   int unref;          // keep the event loop alive? (applied at start too)
   napi_env env;
   napi_ref cb;
@@ -209,9 +208,7 @@ static int call_js(nl_sock *s, napi_value buf, size_t off, size_t len, unsigned 
   napi_create_uint32(env, count, &argv[3]);
   napi_create_int32(env, err, &argv[4]);
   napi_create_uint32(env, truncated, &argv[5]);
-  s->in_dispatch = 1;
   napi_status st = napi_make_callback(env, s->actx, recv, cb, 6, argv, &result);
-  s->in_dispatch = 0;
   if (st == napi_pending_exception) {
     napi_value exc;
     napi_get_and_clear_last_exception(env, &exc);
