@@ -9,7 +9,7 @@
  * writer grows past FLUSH_THRESHOLD).
  */
 import { NLMSG_HDRLEN, NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NLMSG_MIN_TYPE, align4 } from './constants.js';
-import { NetlinkError, NetlinkSocketError } from './errors.js';
+import { NetlinkSocketError } from './errors.js';
 import { headerProblem, messageLengthAt, parseErrorMessage } from './message.js';
 import { MessageWriter } from './writer.js';
 import type { Transport } from './transport.js';
@@ -30,8 +30,8 @@ export interface ConnHandlers {
   decodeError(err: Error): void;
   /** A socket problem from the transport, or an NLMSG_OVERRUN (code ENOBUFS). */
   socketError(err: NetlinkSocketError): void;
-  /** Sending the writer's messages failed. */
-  sendError(err: NetlinkError): void;
+  /** Sending the writer's messages failed (`err` is what the transport threw). */
+  sendError(err: unknown): void;
   /** The transport ended by itself. */
   end(): void;
 }
@@ -152,7 +152,7 @@ export class NetlinkConn {
     try {
       this.transport.send(bytes);
     } catch (e) {
-      this.handlers.sendError(e instanceof NetlinkError ? e : new NetlinkSocketError(`sending verdicts failed: ${toError(e).message}`, { cause: e }));
+      this.handlers.sendError(e);
     }
   }
 

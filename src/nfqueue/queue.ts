@@ -88,7 +88,7 @@ export class Queue extends EventEmitter {
       socketError: (e) => this.onSocketError(e),
       sendError: (e) => {
         this.counters.socketErrors++;
-        this.report(e);
+        this.report(e instanceof NetlinkError ? e : new NetlinkSocketError(`sending verdicts failed: ${toError(e).message}`, { cause: e }));
       },
       end: () => {
         void this.close();
