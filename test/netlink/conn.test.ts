@@ -1,0 +1,136 @@
+// NetlinkConn on its own, with a netlink family of its own (type 0x10), over a fake
+// transport: requests and their acks and errors (ext-ack included), timeouts, kernel errors
+// no request waits for, the framing of received datagrams, and batched sends.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { NetlinkConn, type ConnHandlers } from '../../src/netlink/conn.js';
+import { NetlinkSocketError } from '../../src/netlink/errors.js';
+import type { Transport, TransportHandlers } from '../../src/netlink/transport.js';
+import { attr, concat, nlmsg, nlmsgAck, nlmsgError, splitMessages } from '../support/bytes.js';
+
+const TYPE = 0x10;
+const NLM_F_REQUEST_ACK = 0x05;
+
+class Wire implements Transport {
+  readonly kind = 'wire';
+  readonly reusesReceiveBuffer = false;
+  readonly portId = 99;
+  readonly sent: Uint8Array[] = [];
+  handlers: TransportHandlers | undefined;
+  closed = false;
+  start(h: TransportHandlers): void {
+    this.handlers = h;
+  }
+  send(d: Uint8Array): void {
+    this.sent.push(d.slice());
+  }
+  close(): void {
+    this.closed = true;
+  }
+  receive(d: Uint8Array): void {
+    this.handlers!.datagram(d);
+  }
+}
+
+interface Seen {
+  message: [number, Uint8Array][];
+  unmatched: unknown[];
+  decode: Error[];
+  socket: NetlinkSocketError[];
+}
+
+function setup(onMessage?: (conn: NetlinkConn) => void): { wire: Wire; conn: NetlinkConn; seen: Seen } {
+  const wire = new Wire();
+  const seen: Seen = { message: [], unmatched: [], decode: [], socket: [] };
+  const h: ConnHandlers = {
+    message: (type, buf, off, len) => (onMessage !== undefined ? onMessage(conn) : seen.message.push([type, buf.subarray(off, off + len)])),
+    unmatchedError: (errno, seq, extAck) => seen.unmatched.push({ errno, seq, extAck }),
+    decodeError: (e) => seen.decode.push(e),
+    socketError: (e) => seen.socket.push(e),
+    sendError: (e) => {
+      throw e;
+    },
+    end: () => undefined,
+  };
+  const conn: NetlinkConn = new NetlinkConn(wire, h);
+  conn.start();
+  return { wire, conn, seen };
+}
+
+const options = {
+  timeout: 1000,
+  refused: (errno: number, extAck: { message?: string } | undefined, seq: number) => new Error(`refused ${errno} ${extAck?.message ?? '-'} seq ${seq}`),
+  timedOut: () => new Error('timed out'),
+};
+
+function request(conn: NetlinkConn): Promise<void> {
+  return conn.request((w, seq) => {
+    w.begin({ type: TYPE, flags: NLM_F_REQUEST_ACK, seq, pid: conn.portId });
+    w.attrBe32(1, 7);
+    w.end();
+  }, options);
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('NetlinkConn', () => {
+  it('resolves a request on its ack and rejects one on its error, with the extended ack', async () => {
+    const { wire, conn } = setup();
+    const a = request(conn);
+    const b = request(conn);
+    const [ra, rb] = wire.sent.map((d) => splitMessages(d)[0]!);
+    expect(wire.sent).toHaveLength(2); // each request leaves at once
+    const extAck = attr(1, Buffer.from('bad attribute\0'));
+    wire.receive(concat(nlmsgError(22, rb!, { ackTlvs: extAck }), nlmsgAck(ra!)));
+    await expect(a).resolves.toBeUndefined();
+    await expect(b).rejects.toThrow(/^refused 22 bad attribute seq 2$/);
+  });
+
+  it('times a request out, and a late answer is then nobody\'s', async () => {
+    vi.useFakeTimers();
+    const { wire, conn, seen } = setup();
+    const p = request(conn);
+    vi.advanceTimersByTime(1000);
+    await expect(p).rejects.toThrow('timed out');
+    wire.receive(nlmsgError(1, splitMessages(wire.sent[0]!)[0]!));
+    expect(seen.unmatched).toEqual([{ errno: 1, seq: 1, extAck: undefined }]);
+  });
+
+  it('hands over the family\'s messages, drops acks nobody waits for, and reports a malformed tail after the good messages', () => {
+    const { wire, seen } = setup();
+    const m1 = nlmsg({ type: TYPE, seq: 0 }, [1, 2, 3, 4]);
+    const stray = nlmsgAck(nlmsg({ type: TYPE, seq: 77 }));
+    wire.receive(concat(m1, stray, nlmsg({ type: 3 }), new Uint8Array(5)));
+    expect(seen.message).toEqual([[TYPE, m1]]);
+    expect(seen.unmatched).toEqual([]);
+    expect(seen.decode).toHaveLength(1);
+    expect(String(seen.decode[0])).toMatch(/netlink header needs 16 bytes, 5 left/);
+  });
+
+  it('reports NLMSG_OVERRUN as an ENOBUFS socket error', () => {
+    const { wire, seen } = setup();
+    wire.receive(nlmsg({ type: 4 }));
+    expect(seen.socket).toHaveLength(1);
+    expect(seen.socket[0]!.code).toBe('ENOBUFS');
+  });
+
+  it('sends what is written while a datagram is handled as one datagram, after it', () => {
+    const { wire } = setup((conn) => {
+      conn.out.begin({ type: TYPE, flags: 0, seq: conn.nextSeq(), pid: conn.portId }).end();
+      conn.written();
+    });
+    wire.receive(concat(nlmsg({ type: TYPE }), nlmsg({ type: TYPE }), nlmsg({ type: TYPE })));
+    expect(wire.sent).toHaveLength(1);
+    expect(splitMessages(wire.sent[0]!)).toHaveLength(3);
+  });
+
+  it('close() rejects what still waits and closes the transport', async () => {
+    const { wire, conn } = setup();
+    const p = request(conn);
+    conn.close(new Error('closed'));
+    await expect(p).rejects.toThrow('closed');
+    expect(wire.closed).toBe(true);
+    expect(conn.isClosed).toBe(true);
+  });
+});
