@@ -14,7 +14,8 @@
 //  - options set at open: NETLINK_NO_ENOBUFS, NETLINK_EXT_ACK, SO_RCVBUFFORCE.
 //
 // JS API (see src/netlink/native-transport.ts):
-//   open(protocol, msgSize, batch, noEnobufs, extAck, rcvbuf) -> handle (external)
+//   open(protocol, msgSize, batch, noEnobufs, extAck, rcvbuf[, netnsFd]) -> handle (external)
+//   openInNetns(netnsFd, path) -> fd (read-only; the caller closes it)
 //   portId(h) -> number
 //   start(h, cb)   cb(slab: ArrayBuffer | undefined, offset, length, datagrams, errno, truncated)
 //   send(h, u8) -> 0 or errno
@@ -24,6 +25,9 @@
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
 #include <linux/netlink.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -304,14 +308,88 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
+// ------------------------------------------------------------------ network namespaces
+// A socket belongs to the network namespace its creator was in when socket() ran; a file
+// under /proc/<tid>/net keeps showing the namespace it was opened in. So to serve a queue
+// of another namespace, the calling thread enters it (setns) just for socket() or open(),
+// then returns: the process and its other sockets stay where they are.
+
+// Enters the network namespace `ns_fd` on this thread. Returns an fd of the namespace the
+// thread came from (for leave_netns), or -1 with errno set and *step naming the failed call.
+static int enter_netns(int ns_fd, const char **step) {
+  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) {
+    *step = "open /proc/thread-self/ns/net";
+    return -1;
+  }
+  if (setns(ns_fd, CLONE_NEWNET) < 0) {
+    int e = errno;
+    close(home);
+    errno = e;
+    *step = "setns";
+    return -1;
+  }
+  return home;
+}
+
+// Returns this thread to the namespace enter_netns() left; errno is preserved. Staying in
+// the wrong namespace would silently give every later socket of this thread to it: abort.
+static void leave_netns(int home) {
+  int e = errno;
+  if (setns(home, CLONE_NEWNET) < 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "cannot return the thread to its own network namespace (setns: %s); aborting rather than run in the wrong one", strerror(errno));
+    napi_fatal_error("nfq_native", NAPI_AUTO_LENGTH, msg, NAPI_AUTO_LENGTH);
+  }
+  close(home);
+  errno = e;
+}
+
+// socket() inside the network namespace `ns_fd` (when >= 0, else here). -1 with errno set
+// and *step naming the failed call.
+static int socket_in_netns(int ns_fd, int protocol, const char **step) {
+  *step = "socket";
+  if (ns_fd < 0) return socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  int home = enter_netns(ns_fd, step);
+  if (home < 0) return -1;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  leave_netns(home);
+  return fd;
+}
+
+// openInNetns(netnsFd, path) -> fd: opens `path` read-only inside the namespace, e.g.
+// /proc/thread-self/net/... to read that namespace's tables later through the fd.
+static napi_value js_open_in_netns(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t ns_fd = -1;
+  char path[4096];
+  size_t plen = 0;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &ns_fd) != napi_ok || ns_fd < 0 ||
+      napi_get_value_string_utf8(env, argv[1], path, sizeof path, &plen) != napi_ok || plen == 0 || plen >= sizeof path - 1) {
+    napi_throw_type_error(env, NULL, "nfq_native.openInNetns(netnsFd, path)");
+    return NULL;
+  }
+  const char *step = "open";
+  int home = enter_netns(ns_fd, &step);
+  if (home < 0) return throw_errno(env, step, errno);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  leave_netns(home);
+  if (fd < 0) return throw_errno(env, "open", errno);
+  return num(env, fd);
+}
+
 static int get_u32_arg(napi_env env, napi_value v, uint32_t *out) {
   return napi_get_value_uint32(env, v, out) == napi_ok;
 }
 
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t ns_fd = -1;  // optional 7th argument: open the socket in this network namespace
+  if (argc >= 7 && napi_get_value_int32(env, argv[6], &ns_fd) != napi_ok) ns_fd = -1;
   uint32_t protocol = 0, msg_size = 0, batch = 0, no_enobufs = 0, ext_ack = 0, rcvbuf = 0;
   if (argc < 6 || !get_u32_arg(env, argv[0], &protocol) || !get_u32_arg(env, argv[1], &msg_size) ||
       !get_u32_arg(env, argv[2], &batch) || !get_u32_arg(env, argv[3], &no_enobufs) ||
@@ -325,8 +403,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (batch < 1) batch = 1;
   if (batch > MAX_BATCH) batch = MAX_BATCH;
 
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, (int)protocol);
-  if (fd < 0) return throw_errno(env, "socket", errno);
+  const char *step;
+  int fd = socket_in_netns(ns_fd, (int)protocol, &step);
+  if (fd < 0) return throw_errno(env, step, errno);
   struct sockaddr_nl sa;
   memset(&sa, 0, sizeof sa);
   sa.nl_family = AF_NETLINK;
@@ -591,6 +670,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openInNetns", NULL, js_open_in_netns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"portId", NULL, js_port_id, NULL, NULL, NULL, napi_enumerable, NULL},
       {"start", NULL, js_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -12,7 +12,9 @@
  *    its whole slab alive, like a pooled Node Buffer: copy (`.slice()`) what you keep long;
  *  - sends synchronously with one sendto() per datagram (no persistent reference, no
  *    completion callback), and `sendMany()` sends several datagrams with one sendmmsg();
- *  - sets NETLINK_NO_ENOBUFS (by default), NETLINK_EXT_ACK and SO_RCVBUFFORCE.
+ *  - sets NETLINK_NO_ENOBUFS (by default), NETLINK_EXT_ACK and SO_RCVBUFFORCE;
+ *  - can create its socket in another network namespace (`netns`), and open that
+ *    namespace's /proc/net files (`procNetFiles`) for `readProcNet()`.
  * Knows nothing of nfqueue. When the addon is not built or cannot load,
  * `loadNativeAddon()` throws and `nativeTransportUnavailable()` says why.
  */
@@ -20,12 +22,15 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Transport, TransportHandlers } from './transport.js';
 import { NetlinkSocketError, errnoName } from './errors.js';
+import { openNetns, netnsErrorHint, readWholeFd, type NetnsTarget } from './netns.js';
+import { closeSync } from 'node:fs';
 
 const require = createRequire(import.meta.url);
 
 /** The addon's functions (see native/nfq_native.c). */
 interface NativeAddon {
-  open(protocol: number, msgSize: number, batch: number, noEnobufs: number, extAck: number, rcvbuf: number): object;
+  open(protocol: number, msgSize: number, batch: number, noEnobufs: number, extAck: number, rcvbuf: number, netnsFd?: number): object;
+  openInNetns(netnsFd: number, path: string): number;
   portId(h: object): number;
   start(h: object, cb: (slab: ArrayBuffer | undefined, offset: number, length: number, datagrams: number, errno: number, truncated: number) => void): void;
   send(h: object, bytes: Uint8Array): number;
@@ -57,6 +62,17 @@ export interface NativeTransportOptions {
   extAck?: boolean;
   /** SO_RCVBUFFORCE (falls back to SO_RCVBUF without CAP_NET_ADMIN), in bytes. */
   receiveBufferSize?: number;
+  /**
+   * Create the socket in this network namespace: a path (`/run/netns/NAME`,
+   * `/proc/PID/ns/net`) or an open fd of one. Needs CAP_SYS_ADMIN. The process stays in
+   * its own namespace.
+   */
+  netns?: NetnsTarget;
+  /**
+   * Files under /proc/net (e.g. `'netfilter/nfnetlink_queue'`) to open inside `netns`,
+   * for `readProcNet()`: the process's own /proc/net shows its own namespace.
+   */
+  procNetFiles?: readonly string[];
 }
 
 /** Counters of the native socket, for benchmarks and tests. */
@@ -137,15 +153,35 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
   const msgSize = intOpt('messageSize', options.messageSize, DEFAULT_MESSAGE_SIZE, 64, 1 << 20);
   const batch = intOpt('batch', options.batch, DEFAULT_BATCH, 1, 256);
   const rcvbuf = intOpt('receiveBufferSize', options.receiveBufferSize, 0, 0, 0x7fffffff);
+  const procNames = options.procNetFiles ?? [];
+  for (const name of procNames) {
+    if (typeof name !== 'string' || !/^[\w.-]+(\/[\w.-]+)*$/.test(name) || name.split('/').includes('..')) throw new TypeError(`procNetFiles: ${JSON.stringify(name)} is not a path under /proc/net`);
+  }
+  const ns = options.netns === undefined ? undefined : openNetns(options.netns);
   let h: object;
+  // Files of the socket's namespace: an fd, or why it could not be opened.
+  const procFiles = new Map<string, number | Error>();
   try {
-    h = addon.open(protocol, msgSize, batch, options.noEnobufs === false ? 0 : 1, options.extAck === false ? 0 : 1, rcvbuf);
+    h = addon.open(protocol, msgSize, batch, options.noEnobufs === false ? 0 : 1, options.extAck === false ? 0 : 1, rcvbuf, ns?.fd ?? -1);
+    if (ns !== undefined) {
+      for (const name of procNames) {
+        try {
+          procFiles.set(name, addon.openInNetns(ns.fd, `/proc/thread-self/net/${name}`));
+        } catch (e) {
+          procFiles.set(name, e as Error);
+        }
+      }
+    }
   } catch (e) {
     const err = e as { errno?: number; syscall?: string; message: string };
     const o: { errno?: number; syscall?: string; cause: unknown } = { cause: e };
     if (err.errno !== undefined) o.errno = err.errno;
     if (err.syscall !== undefined) o.syscall = err.syscall;
-    throw new NetlinkSocketError(`cannot open netlink socket: ${err.message}`, o);
+    const hint = err.syscall === 'setns' ? netnsErrorHint(err.errno) : '';
+    const where = ns === undefined ? '' : ` in network namespace ${ns.label}`;
+    throw new NetlinkSocketError(`cannot open netlink socket${where}: ${hint === '' ? err.message : hint}`, o);
+  } finally {
+    ns?.close();
   }
   const portId = addon.portId(h);
   const statBuf = new Float64Array(6);
@@ -166,7 +202,7 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
     handlers.datagram(new Uint8Array(slab, offset, length));
   };
 
-  return {
+  const transport: NativeTransport = {
     kind: 'native',
     live: true,
     reusesReceiveBuffer: false,
@@ -222,6 +258,17 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
       if (closed) return;
       closed = true;
       addon.close(h);
+      for (const f of procFiles.values()) if (typeof f === 'number') closeSync(f);
     },
   };
+  if (ns !== undefined) {
+    transport.readProcNet = (name: string): string => {
+      const f = procFiles.get(name);
+      if (f === undefined) throw new Error(`/proc/net/${name} of the socket's namespace was not opened (procNetFiles)`);
+      if (typeof f !== 'number') throw f;
+      if (closed) throw new NetlinkSocketError(`/proc/net/${name}: the transport is closed`, { code: 'EBADF' });
+      return readWholeFd(f);
+    };
+  }
+  return transport;
 }

@@ -47,6 +47,12 @@ export interface Transport {
   getReceiveBufferSize?(): number;
   /** Lets the process exit while the transport is open (or not). */
   setKeepAlive?(alive: boolean): void;
+  /**
+   * Reads `/proc/net/<name>` as the socket's network namespace shows it. Present only when
+   * the socket lives in another namespace than the process (the `netns` option): otherwise
+   * the process's own /proc/net describes the socket. Throws when the file is unreadable.
+   */
+  readProcNet?(name: string): string;
   /** Closes the channel; idempotent. No handler is called afterwards. */
   close(): void;
 }

@@ -22,7 +22,7 @@ import { decodePacket, Packet } from './packet.js';
 import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type Verdict, type VerdictInput, type BatchVerdict } from './verdict.js';
 import { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue, type CopyMode } from './config.js';
 import { QueueKernelError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, type QueueStep } from './errors.js';
-import { readKernelQueueStats, PROC_NFNETLINK_QUEUE, type KernelQueueStats } from './proc.js';
+import { readKernelQueueStatsOf, PROC_NFNETLINK_QUEUE, type KernelQueueStats } from './proc.js';
 
 /** Queue flags by name (NFQA_CFG_F_*). */
 export interface QueueFlags {
@@ -555,7 +555,7 @@ export class Queue extends EventEmitter {
     if (this.closed || !this.dropWatch) return;
     if (rows === undefined) {
       try {
-        rows = readKernelQueueStats();
+        rows = readKernelQueueStatsOf(this.transport);
       } catch {
         this.dropWatch = false; // no procfs here: ENOBUFS from the socket is all we get
         return;
@@ -725,7 +725,7 @@ export class Queue extends EventEmitter {
     const c = this.counters;
     let kernel: KernelQueueStats[] = [];
     try {
-      const rows = readKernelQueueStats();
+      const rows = readKernelQueueStatsOf(this.transport);
       this.checkUserDropped(rows);
       kernel = rows.filter((r) => this.queues.includes(r.queue));
     } catch {
@@ -800,7 +800,7 @@ export class Queue extends EventEmitter {
     const waiting = (): number => {
       try {
         let n = 0;
-        for (const r of readKernelQueueStats()) if (r.portId === pid && this.queues.includes(r.queue)) n += r.waiting;
+        for (const r of readKernelQueueStatsOf(this.transport)) if (r.portId === pid && this.queues.includes(r.queue)) n += r.waiting;
         return n;
       } catch {
         procReadable = false;
@@ -881,11 +881,12 @@ export function openDefaultQueueTransport(options: Pick<QueueOptions, 'copyMode'
  * socket holds (it checks the owner before the command). /proc tells the two apart: when
  * another port id holds the queue, report EBUSY, which is what the user needs to know.
  */
-function refineBindError(e: unknown, queue: number, ourPortId: number): unknown {
+function refineBindError(e: unknown, queue: number, transport: Transport): unknown {
+  const ourPortId = transport.portId;
   if (!(e instanceof QueueKernelError) || e.code !== 'EPERM') return e;
   let owner: number | undefined;
   try {
-    owner = readKernelQueueStats().find((r) => r.queue === queue && r.portId !== ourPortId)?.portId;
+    owner = readKernelQueueStatsOf(transport).find((r) => r.queue === queue && r.portId !== ourPortId)?.portId;
   } catch {
     return e;
   }
@@ -920,7 +921,7 @@ export async function openQueue(num: number | readonly number[], callback: Packe
       await queue
         .configure('bind', q, (w, seq) => encodeConfigCommand(w, q, C.NFQNL_CFG_CMD_BIND, C.NFPROTO_UNSPEC, { seq, pid, ack: true }))
         .catch((e: unknown) => {
-          throw transport.live === true ? refineBindError(e, q, pid) : e;
+          throw transport.live === true ? refineBindError(e, q, transport) : e;
         });
       // Right after BIND the copy mode is NONE, which drops every packet: set it at once.
       await queue.configure('params', q, (w, seq) => encodeConfigParams(w, q, copyMode, copyRange, { seq, pid, ack: true }));

@@ -111,6 +111,7 @@ export function recordTransport(inner: Transport, path: string, options: RecordO
   if (inner.setReceiveBufferSize !== undefined) t.setReceiveBufferSize = (bytes) => inner.setReceiveBufferSize?.(bytes);
   if (inner.getReceiveBufferSize !== undefined) t.getReceiveBufferSize = () => inner.getReceiveBufferSize?.() ?? 0;
   if (inner.setKeepAlive !== undefined) t.setKeepAlive = (alive) => inner.setKeepAlive?.(alive);
+  if (inner.readProcNet !== undefined) t.readProcNet = (name) => inner.readProcNet?.(name) ?? '';
   return t;
 }
 
