@@ -31,6 +31,7 @@ export { openNativeTransport, nativeTransportUnavailable, NATIVE_ADDON_PATH } fr
 export type { NativeTransport, NativeTransportOptions, NativeTransportStats } from './netlink/native-transport.js';
 export { openDefaultTransport } from './netlink/default-transport.js';
 export type { DefaultTransportOptions } from './netlink/default-transport.js';
+export type { NetnsTarget } from './netlink/netns.js';
 export { interfaceName, interfaceNames, clearInterfaceNameCache, formatHwaddr } from './nfqueue/ifnames.js';
 export { decodeConntrack, ctInfoName, CT_INFO_NAMES } from './nfqueue/conntrack.js';
 export type { Conntrack, ConntrackTuple } from './nfqueue/conntrack.js';

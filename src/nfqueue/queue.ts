@@ -16,13 +16,14 @@ import { NetlinkDecodeError, NetlinkError, NetlinkSocketError } from '../netlink
 import { parseErrorMessage } from '../netlink/message.js';
 import { MessageWriter } from '../netlink/writer.js';
 import type { Transport } from '../netlink/transport.js';
-import { openDefaultTransport } from '../netlink/default-transport.js';
+import { openDefaultTransport, type DefaultTransportOptions } from '../netlink/default-transport.js';
+import { validateNetnsTarget, type NetnsTarget } from '../netlink/netns.js';
 import * as C from './constants.js';
 import { decodePacket, Packet } from './packet.js';
 import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type Verdict, type VerdictInput, type BatchVerdict } from './verdict.js';
 import { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue, type CopyMode } from './config.js';
 import { QueueKernelError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, type QueueStep } from './errors.js';
-import { readKernelQueueStatsOf, PROC_NFNETLINK_QUEUE, type KernelQueueStats } from './proc.js';
+import { readKernelQueueStatsOf, PROC_NFNETLINK_QUEUE, NFNETLINK_QUEUE_PROC_NET, type KernelQueueStats } from './proc.js';
 
 /** Queue flags by name (NFQA_CFG_F_*). */
 export interface QueueFlags {
@@ -62,6 +63,13 @@ export interface QueueOptions {
   signal?: AbortSignal;
   /** The netlink transport; default: a NETLINK_NETFILTER socket from the `netlink` package. */
   transport?: Transport | (() => Transport);
+  /**
+   * Serve the queue of another network namespace: a path (`/run/netns/NAME`,
+   * `/proc/PID/ns/net`) or an open fd of one. The socket is created there (needs
+   * CAP_SYS_ADMIN and the native transport); the process stays in its own namespace, and
+   * stats() and the overrun watch read that namespace's /proc table.
+   */
+  netns?: NetnsTarget;
   /** SO_RCVBUF for the socket, in bytes. Larger absorbs bursts (ENOBUFS otherwise). */
   receiveBufferSize?: number;
   /** How long to wait for the kernel's ack of each setup step, in ms (default 5000). */
@@ -192,6 +200,10 @@ function validate(num: number | readonly number[], callback: unknown, o: QueueOp
   const t = o.transport as unknown;
   if (t !== undefined && typeof t !== 'function' && (t === null || typeof t !== 'object' || typeof (t as Transport).send !== 'function' || typeof (t as Transport).start !== 'function')) {
     throw new TypeError('option transport must be a Transport (an object with start() and send()) or a function returning one');
+  }
+  if (o.netns !== undefined) {
+    validateNetnsTarget(o.netns);
+    if (t !== undefined) throw new TypeError('options netns and transport exclude each other: open the transport in the namespace instead (openNativeTransport(12, { netns }))');
   }
   if (o.defaultVerdict !== undefined) normalizeVerdict(o.defaultVerdict);
   if (o.onError !== undefined && typeof o.onError !== 'function') throw new TypeError('option onError must be a function');
@@ -865,7 +877,7 @@ type VerdictName = Verdict['verdict'];
  * readable (a non-root user with CAP_NET_ADMIN: the file is mode 0440), ENOBUFS stays on
  * so overruns are still reported.
  */
-export function openDefaultQueueTransport(options: Pick<QueueOptions, 'copyMode' | 'copyRange'> = {}): Transport {
+export function openDefaultQueueTransport(options: Pick<QueueOptions, 'copyMode' | 'copyRange' | 'netns'> = {}): Transport {
   const packets = copyModeValue(options.copyMode ?? 'packet') === C.NFQNL_COPY_PACKET;
   let procReadable = true;
   try {
@@ -873,7 +885,10 @@ export function openDefaultQueueTransport(options: Pick<QueueOptions, 'copyMode'
   } catch {
     procReadable = false;
   }
-  return openDefaultTransport(NETLINK_NETFILTER, { maxDatagramSize: (packets ? options.copyRange || 0xffff : 0) + 4096, reportOverruns: !procReadable });
+  const o: DefaultTransportOptions = { maxDatagramSize: (packets ? options.copyRange || 0xffff : 0) + 4096, reportOverruns: !procReadable };
+  // In another namespace, /proc of this process shows its own: read that namespace's table.
+  if (options.netns !== undefined) Object.assign(o, { netns: options.netns, procNetFiles: [NFNETLINK_QUEUE_PROC_NET] });
+  return openDefaultTransport(NETLINK_NETFILTER, o);
 }
 
 /**

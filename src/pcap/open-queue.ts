@@ -29,6 +29,7 @@ export function openQueue(num: number | readonly number[], callback: PacketCallb
   if (typeof path !== 'string' || path === '') {
     return Promise.reject(new TypeError(`option record must be a file path, got ${JSON.stringify(path)}`));
   }
+  const { netns, ...coreOptions } = rest; // the factory below opens the socket in netns
   const inner = rest.transport;
   // A factory: openQueue validates its arguments before the file is created.
   const transport = (): Transport => {
@@ -40,5 +41,6 @@ export function openQueue(num: number | readonly number[], callback: PacketCallb
       throw e;
     }
   };
-  return openQueueCore(num, callback, { ...rest, transport });
+  if (netns !== undefined && inner !== undefined) return openQueueCore(num, callback, rest); // rejects the pair
+  return openQueueCore(num, callback, { ...coreOptions, transport });
 }

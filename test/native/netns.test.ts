@@ -4,7 +4,7 @@
  * no file descriptor open; on the kernel, a queue in a child namespace is served from here.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { readdirSync, statSync, writeFileSync, mkdtempSync, rmSync, openSync, closeSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync, mkdtempSync, rmSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -178,8 +178,6 @@ describe.skipIf(skipKernel !== undefined)('netns option on the kernel', () => {
     const nsFd = openSync(`/run/netns/${ns.name}`, 'r');
     const { openQueue } = await import('../../src/index.js');
     let seen = 0;
-    const t = openNativeTransport(NETLINK_NETFILTER, { netns: nsFd, procNetFiles: [NFNETLINK_QUEUE_PROC_NET] });
-    closeSync(nsFd); // the socket keeps its namespace alone
     const q = await openQueue(
       queue,
       (p) => {
@@ -187,8 +185,9 @@ describe.skipIf(skipKernel !== undefined)('netns option on the kernel', () => {
         // Every other packet dropped: the verdicts are ours, not a default.
         return p.id % 2 === 0 ? { verdict: 'accept', mark: 7 } : 'drop';
       },
-      { transport: t },
+      { netns: nsFd },
     );
+    closeSync(nsFd); // the socket keeps its namespace alone
     try {
       expect(ownNetns()).toBe(home);
       const sent = await sendUdp(ns, '127.0.0.1', port, { count });
@@ -198,7 +197,7 @@ describe.skipIf(skipKernel !== undefined)('netns option on the kernel', () => {
       expect(seen).toBe(count);
       const stats = q.stats();
       // The kernel's row comes from the child's table, with nothing left waiting.
-      expect(stats.kernel).toEqual([expect.objectContaining({ queue, portId: t.portId, waiting: 0 })]);
+      expect(stats.kernel).toEqual([expect.objectContaining({ queue, portId: q.portId, waiting: 0 })]);
       const marked = ns.counter('mangle', 'POSTROUTING', 'netns-marked').pkts;
       const all = ns.counter('mangle', 'POSTROUTING', 'netns-all').pkts;
       expect(marked).toBe(all);
@@ -210,5 +209,47 @@ describe.skipIf(skipKernel !== undefined)('netns option on the kernel', () => {
     }
     expect(ownNetns()).toBe(home);
     await ns.waitForQueueUnbound(queue);
+  });
+});
+
+describe.skipIf(skipKernel !== undefined)('openQueue netns option with record', () => {
+  let ns: Netns;
+  let dir: string;
+  beforeAll(() => {
+    ns = createNetns('nsrec');
+    dir = mkdtempSync(join(tmpdir(), 'nfq-netns-rec-'));
+  });
+  afterAll(async () => {
+    await ns?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("records a queue of the child namespace, and stats() shows that namespace's row", async () => {
+    const { openQueue, readPcapFile } = await import('../../src/index.js');
+    const file = join(dir, 'netns.pcap');
+    const q = await openQueue(43, () => 'accept', { netns: `/run/netns/${ns.name}`, record: file });
+    try {
+      expect(q.transportKind).toBe('record(native)');
+      expect(q.stats().kernel).toEqual([expect.objectContaining({ queue: 43, portId: q.portId })]);
+      expect(readKernelQueueStats().some((r) => r.queue === 43 && r.portId === q.portId)).toBe(false);
+    } finally {
+      await q.close();
+    }
+    expect(readPcapFile(file).records.length).toBeGreaterThan(0);
+  });
+
+  it('rejects netns with a transport, and a bad namespace before the recording is made', async () => {
+    const { openQueue } = await import('../../src/index.js');
+    const t = openNativeTransport(NETLINK_NETFILTER);
+    try {
+      await expect(openQueue(44, () => 'accept', { netns: `/run/netns/${ns.name}`, transport: t })).rejects.toThrow(TypeError);
+    } finally {
+      t.close();
+    }
+    const file = join(dir, 'never.pcap');
+    const fds = openFds();
+    await expect(openQueue(44, () => 'accept', { netns: '/run/netns/nfq-no-such-namespace', record: file })).rejects.toMatchObject({ name: 'NetlinkSocketError', code: 'ENOENT' });
+    expect(existsSync(file)).toBe(false);
+    expect(openFds()).toBe(fds);
   });
 });
