@@ -14,7 +14,7 @@ export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConf
 export type { CopyMode } from './nfqueue/config.js';
 export { QueueKernelError, PacketError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, flagNames } from './nfqueue/errors.js';
 export type { QueueStep } from './nfqueue/errors.js';
-export { readKernelQueueStats, parseKernelQueueStats, PROC_NFNETLINK_QUEUE } from './nfqueue/proc.js';
+export { readKernelQueueStats, parseKernelQueueStats, PROC_NFNETLINK_QUEUE, NFNETLINK_QUEUE_PROC_NET } from './nfqueue/proc.js';
 export type { KernelQueueStats } from './nfqueue/proc.js';
 export * as nfq from './nfqueue/constants.js';
 export { NetlinkError, NetlinkDecodeError, NetlinkKernelError, NetlinkSocketError, errnoName } from './netlink/errors.js';

@@ -49,7 +49,12 @@ export function openNetns(netns: NetnsTarget): OpenedNetns {
     const o: { errno?: number; code?: string; syscall: string; cause: unknown } = { syscall: 'open', cause: e };
     if (errno !== undefined) o.errno = errno;
     else if (code !== undefined) o.code = code;
-    const why = code === 'ENOENT' ? 'no such file (for a named namespace: ip netns add NAME makes /run/netns/NAME)' : (code ?? (e as Error).message);
+    const why =
+      code === 'ENOENT'
+        ? 'no such file (for a named namespace: ip netns add NAME makes /run/netns/NAME)'
+        : code === 'EACCES' || code === 'EPERM'
+          ? `permission denied (${code}): entering another namespace needs root (CAP_SYS_ADMIN)`
+          : (code ?? (e as Error).message);
     throw new NetlinkSocketError(`cannot open network namespace ${netns}: ${why}`, o);
   }
   let open = true;
