@@ -212,6 +212,59 @@ describe.skipIf(skipKernel !== undefined)('netns option on the kernel', () => {
   });
 });
 
+describe.skipIf(skipKernel !== undefined)("netns option: the queue reads its namespace's /proc", () => {
+  let ns: Netns;
+  beforeAll(() => {
+    ns = createNetns('nsproc');
+  });
+  afterAll(async () => {
+    await ns?.destroy();
+  });
+
+  it('EPERM from a queue another process holds there is reported as EBUSY (the owner is found in that table)', async () => {
+    const { openQueue, QueueKernelError } = await import('../../src/index.js');
+    const holder = await openQueue(45, () => 'accept', { netns: `/run/netns/${ns.name}` });
+    try {
+      const e = await openQueue(45, () => 'accept', { netns: `/run/netns/${ns.name}` }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(QueueKernelError);
+      expect((e as InstanceType<typeof QueueKernelError>).code).toBe('EBUSY');
+      expect((e as Error).message).toContain(`netlink port id ${holder.portId}`);
+    } finally {
+      await holder.close();
+    }
+  });
+
+  it('close() drains a burst waiting in that namespace: every packet gets a verdict, none is dropped by the unbind', async () => {
+    const { openQueue } = await import('../../src/index.js');
+    const port = 7146;
+    const count = 60;
+    ns.iptables('-A', 'OUTPUT', '-p', 'udp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', '46');
+    ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', String(port), '-m', 'comment', '--comment', 'netns-drained');
+    let closing: Promise<void> | undefined;
+    const q = await openQueue(
+      46,
+      () => {
+        if (closing === undefined) {
+          // Hold the loop while the burst piles up in the kernel and the socket, then close.
+          const t0 = Date.now();
+          while (Date.now() - t0 < 500);
+          closing = q.close();
+        }
+        return 'accept';
+      },
+      { netns: `/run/netns/${ns.name}` },
+    );
+    const sent = await sendUdp(ns, '127.0.0.1', port, { count });
+    expect(sent.sent).toBe(count);
+    while (closing === undefined) await new Promise((r) => setTimeout(r, 20));
+    await closing;
+    expect(ns.counter('mangle', 'POSTROUTING', 'netns-drained').pkts).toBe(count);
+  });
+});
+
 describe.skipIf(skipKernel !== undefined)('openQueue netns option with record', () => {
   let ns: Netns;
   let dir: string;
