@@ -157,6 +157,10 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
   for (const name of procNames) {
     if (typeof name !== 'string' || !/^[\w.-]+(\/[\w.-]+)*$/.test(name) || name.split('/').includes('..')) throw new TypeError(`procNetFiles: ${JSON.stringify(name)} is not a path under /proc/net`);
   }
+  // An addon built before the netns option would ignore the fd and open the socket HERE.
+  if (options.netns !== undefined && typeof addon.openInNetns !== 'function') {
+    throw new NetlinkSocketError('the native addon predates the netns option: rebuild it (npm run build:native)', { code: 'EOPNOTSUPP' });
+  }
   const ns = options.netns === undefined ? undefined : openNetns(options.netns);
   let h: object;
   // Files of the socket's namespace: an fd, or why it could not be opened.
