@@ -3,8 +3,8 @@
  * over a raw AF_NETLINK socket; no libnetfilter_queue.
  */
 export { Queue, flagBits } from './nfqueue/queue.js';
-export { openQueue } from './pcap/open-queue.js';
-export type { QueueOptions } from './pcap/open-queue.js';
+export { openQueue } from './open-queue.js';
+export type { QueueOptions } from './open-queue.js';
 export type { QueueFlags, QueueCounters, QueueStats, PacketCallback, CallbackResult } from './nfqueue/queue.js';
 export { Packet, PacketDecodeError, decodePacket } from './nfqueue/packet.js';
 export type { PacketTimestamp, PacketVlan } from './nfqueue/packet.js';
@@ -14,7 +14,7 @@ export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConf
 export type { CopyMode } from './nfqueue/config.js';
 export { QueueKernelError, PacketError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, flagNames } from './nfqueue/errors.js';
 export type { QueueStep } from './nfqueue/errors.js';
-export { readKernelQueueStats, parseKernelQueueStats, PROC_NFNETLINK_QUEUE, NFNETLINK_QUEUE_PROC_NET } from './nfqueue/proc.js';
+export { readKernelQueueStats, parseKernelQueueStats, PROC_NFNETLINK_QUEUE } from './nfqueue/proc.js';
 export type { KernelQueueStats } from './nfqueue/proc.js';
 export * as nfq from './nfqueue/constants.js';
 export { NetlinkError, NetlinkDecodeError, NetlinkKernelError, NetlinkSocketError, errnoName } from './netlink/errors.js';
