@@ -34,6 +34,7 @@ interface NativeAddon {
   getRcvbuf(h: object): number;
   ref(h: object, on: boolean): void;
   stats(h: object, out: Float64Array): void;
+  setReading(h: object, on: boolean): void;
   close(h: object): void;
 }
 
@@ -207,6 +208,12 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
     },
     setKeepAlive(alive) {
       addon.ref(h, alive);
+    },
+    pause() {
+      if (!closed) addon.setReading(h, false);
+    },
+    resume() {
+      if (!closed) addon.setReading(h, true);
     },
     stats() {
       addon.stats(h, statBuf);

@@ -47,6 +47,13 @@ export interface Transport {
   getReceiveBufferSize?(): number;
   /** Lets the process exit while the transport is open (or not). */
   setKeepAlive?(alive: boolean): void;
+  /**
+   * Stops reading the socket until resume(): what arrives meanwhile waits in the kernel
+   * (backpressure). Datagrams already read may still be delivered. Absent: cannot pause.
+   */
+  pause?(): void;
+  /** Reads the socket again after pause(). */
+  resume?(): void;
   /** Closes the channel; idempotent. No handler is called afterwards. */
   close(): void;
 }

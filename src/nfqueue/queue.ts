@@ -23,6 +23,8 @@ import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type 
 import { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue, type CopyMode } from './config.js';
 import { QueueKernelError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, type QueueStep } from './errors.js';
 import { readKernelQueueStats, PROC_NFNETLINK_QUEUE, type KernelQueueStats } from './proc.js';
+import { PacketIterator, DEFAULT_MAX_OUTSTANDING } from './packet-iterator.js';
+import './dispose.js';
 
 /** Queue flags by name (NFQA_CFG_F_*). */
 export interface QueueFlags {
@@ -79,6 +81,13 @@ export interface QueueOptions {
    * Default: no limit.
    */
   maxInFlight?: number;
+  /**
+   * Iteration only (openQueue without a callback): most packets handed out by `for await`
+   * and not yet answered (default 256). At the bound the socket is not read, so further
+   * packets wait in the kernel's queue (with the `netlink`-package transport, which cannot
+   * pause, they wait in memory instead).
+   */
+  maxOutstanding?: number;
 }
 
 /** Counters kept by the library. */
@@ -168,7 +177,7 @@ function validate(num: number | readonly number[], callback: unknown, o: QueueOp
   if (nums.length === 0) throw new RangeError('at least one queue number is needed');
   nums.forEach((n) => checkQueueNumber(n));
   if (new Set(nums).size !== nums.length) throw new RangeError(`queue numbers must be distinct, got ${nums.join(', ')}`);
-  if (typeof callback !== 'function') throw new TypeError('openQueue(num, callback, options): callback must be a function');
+  if (callback !== undefined && typeof callback !== 'function') throw new TypeError('openQueue(num, callback, options): callback must be a function (or leave it out to iterate with for await)');
   if (o === null || typeof o !== 'object') throw new TypeError('openQueue options must be an object');
   if (o.copyMode !== undefined) copyModeValue(o.copyMode);
   const u32 = (name: string, v: unknown, min = 0): void => {
@@ -183,6 +192,8 @@ function validate(num: number | readonly number[], callback: unknown, o: QueueOp
   u32('requestTimeout', o.requestTimeout, 1);
   u32('verdictTimeout', o.verdictTimeout, 1);
   u32('maxInFlight', o.maxInFlight, 1);
+  u32('maxOutstanding', o.maxOutstanding, 1);
+  if (o.maxOutstanding !== undefined && callback !== undefined) throw new TypeError('option maxOutstanding bounds for await iteration: open the queue without a callback to use it');
   if (o.flags !== undefined && (o.flags === null || typeof o.flags !== 'object')) throw new TypeError('option flags must be an object such as { failOpen: true }');
   for (const [k, v] of Object.entries(o.flags ?? {})) {
     if (!FLAG_NAMES.includes(k)) throw new TypeError(`option flags.${k} is not a queue flag: use ${FLAG_NAMES.join(', ')}`);
@@ -221,11 +232,13 @@ export function flagBits(f: QueueFlags): { flags: number; mask: number } {
  * problems, when no onError option is given), 'overrun' (ENOBUFS: the kernel dropped
  * messages because the receive buffer was full), 'close'.
  */
-export class Queue extends EventEmitter {
+export class Queue extends EventEmitter implements AsyncIterable<Packet>, AsyncDisposable {
   /** The queue numbers this Queue serves. */
   readonly queues: readonly number[];
   private readonly transport: Transport;
   private readonly callback: PacketCallback;
+  /** Set when opened without a callback: packets go to `for await`. */
+  private readonly iteration: PacketIterator | undefined;
   private readonly defaultVerdict: Verdict;
   private readonly onError: ((err: Error) => void) | undefined;
   private readonly requestTimeout: number;
@@ -274,11 +287,17 @@ export class Queue extends EventEmitter {
   };
 
   /** @internal use openQueue() */
-  constructor(queues: number[], callback: PacketCallback, transport: Transport, options: QueueOptions) {
+  constructor(queues: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions) {
     super();
     this.queues = Object.freeze(queues);
-    this.callback = callback;
     this.transport = transport;
+    if (callback === undefined) {
+      this.iteration = new PacketIterator(this, transport, options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING);
+      this.callback = this.iteration.callback;
+    } else {
+      this.iteration = undefined;
+      this.callback = callback;
+    }
     this.defaultVerdict = normalizeVerdict(options.defaultVerdict ?? 'accept');
     this.onError = options.onError;
     this.requestTimeout = options.requestTimeout ?? 5000;
@@ -300,6 +319,26 @@ export class Queue extends EventEmitter {
   /** True once close() has finished. */
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** @internal packets whose callback (or loop) has not answered yet. */
+  get pendingCount(): number {
+    return this.counters.pending;
+  }
+
+  /**
+   * `for await (const packet of queue)`, for a queue opened without a callback. Answer each
+   * packet with packet.accept() / drop() / verdict(v) or setVerdict(). Leaving the loop
+   * closes the queue; unanswered packets get the default verdict. One loop per queue.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Packet> {
+    if (this.iteration === undefined) throw new TypeError('this queue was opened with a callback, which gets every packet: open it without one to use for await');
+    return this.iteration;
+  }
+
+  /** `await using queue = await openQueue(…)`: close() at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** @internal starts receiving; called by openQueue(). */
@@ -464,6 +503,7 @@ export class Queue extends EventEmitter {
       this.report(new VerdictTimeoutError(`packet ${e.id} on queue ${e.queue} waited ${this.verdictTimeout} ms for its callback; gave it the default verdict '${this.defaultVerdict.verdict}'`, e.queue, e.id));
     }
     this.flush();
+    this.iteration?.released();
   }
 
   private onErrorMessage(buf: Uint8Array, off: number, mlen: number): void {
@@ -673,6 +713,7 @@ export class Queue extends EventEmitter {
     this.asyncPending.delete(key);
     this.counters.pending--;
     this.writeVerdict(queue, id, v);
+    this.iteration?.released();
   }
 
   /**
@@ -700,6 +741,7 @@ export class Queue extends EventEmitter {
     encodeBatchVerdict(this.out, queue, maxId, v, { seq, pid: this.transport.portId });
     this.countVerdict(v);
     this.flush();
+    this.iteration?.released();
   }
 
   /** @internal sends a config request and resolves on the kernel's ack. */
@@ -896,13 +938,24 @@ function refineBindError(e: unknown, queue: number, ourPortId: number): unknown 
 }
 
 /**
+ * openQueue's second argument is the callback, or (to iterate with for await) the options.
+ */
+export function splitOpenArguments(callbackOrOptions: PacketCallback | QueueOptions | undefined, maybeOptions: QueueOptions | undefined): { callback: PacketCallback | undefined; options: QueueOptions } {
+  if (typeof callbackOrOptions === 'function') return { callback: callbackOrOptions, options: maybeOptions === undefined ? {} : maybeOptions };
+  // A third argument means the second was meant as the callback.
+  if (maybeOptions !== undefined) throw new TypeError('openQueue(num, callback, options): callback must be a function (or leave it out to iterate with for await)');
+  return { callback: undefined, options: callbackOrOptions === undefined ? {} : (callbackOrOptions as QueueOptions) };
+}
+
+/**
  * Opens a netlink socket, binds queue `num` (or each of several), sets the copy mode
  * (default: whole packets) and the optional max length and flags, waiting for the kernel's
  * ack at each step. Resolves to the running Queue; rejects with a QueueKernelError that
  * says what went wrong (EPERM, EBUSY, EOPNOTSUPP…) or a TypeError/RangeError for bad
  * arguments, before anything is sent.
  */
-export async function openQueue(num: number | readonly number[], callback: PacketCallback, options: QueueOptions = {}): Promise<Queue> {
+export async function openQueue(num: number | readonly number[], callbackOrOptions?: PacketCallback | QueueOptions, maybeOptions?: QueueOptions): Promise<Queue> {
+  const { callback, options } = splitOpenArguments(callbackOrOptions, maybeOptions);
   const nums = validate(num, callback, options);
   if (options.signal?.aborted === true) throw new NetlinkError('openQueue: the signal was already aborted');
   const copyMode = copyModeValue(options.copyMode ?? 'packet');

@@ -3,7 +3,7 @@
  * wraps the transport with the recorder (the nfqueue layer may not import pcap, DESIGN §2).
  */
 import type { Transport } from '../netlink/transport.js';
-import { openQueue as openQueueCore, openDefaultQueueTransport, type PacketCallback, type Queue, type QueueOptions as CoreQueueOptions } from '../nfqueue/queue.js';
+import { openQueue as openQueueCore, openDefaultQueueTransport, splitOpenArguments, type PacketCallback, type Queue, type QueueOptions as CoreQueueOptions } from '../nfqueue/queue.js';
 import { recordTransport } from './record-transport.js';
 
 /** Options of openQueue(). */
@@ -23,8 +23,21 @@ export interface QueueOptions extends CoreQueueOptions {
  * says what went wrong (EPERM, EBUSY, EOPNOTSUPP…) or a TypeError/RangeError for bad
  * arguments, before anything is sent. With `record`, the conversation is written to a pcap.
  */
-export function openQueue(num: number | readonly number[], callback: PacketCallback, options: QueueOptions = {}): Promise<Queue> {
-  if (options === null || typeof options !== 'object' || options.record === undefined) return openQueueCore(num, callback, options);
+export function openQueue(num: number | readonly number[], callback: PacketCallback, options?: QueueOptions): Promise<Queue>;
+/**
+ * Opens queue `num` without a callback: iterate it with `for await (const packet of queue)`
+ * and answer each packet with packet.accept() / drop() / verdict(v) or setVerdict().
+ */
+export function openQueue(num: number | readonly number[], options?: QueueOptions): Promise<Queue>;
+export function openQueue(num: number | readonly number[], callbackOrOptions?: PacketCallback | QueueOptions, maybeOptions?: QueueOptions): Promise<Queue> {
+  let callback: PacketCallback | undefined;
+  let options: QueueOptions;
+  try {
+    ({ callback, options } = splitOpenArguments(callbackOrOptions, maybeOptions));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  if (options === null || typeof options !== 'object' || options.record === undefined) return callback === undefined ? openQueueCore(num, options) : openQueueCore(num, callback, options);
   const { record: path, ...rest } = options;
   if (typeof path !== 'string' || path === '') {
     return Promise.reject(new TypeError(`option record must be a file path, got ${JSON.stringify(path)}`));
@@ -40,5 +53,6 @@ export function openQueue(num: number | readonly number[], callback: PacketCallb
       throw e;
     }
   };
-  return openQueueCore(num, callback, { ...rest, transport });
+  const o = { ...rest, transport };
+  return callback === undefined ? openQueueCore(num, o) : openQueueCore(num, callback, o);
 }

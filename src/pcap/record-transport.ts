@@ -111,6 +111,8 @@ export function recordTransport(inner: Transport, path: string, options: RecordO
   if (inner.setReceiveBufferSize !== undefined) t.setReceiveBufferSize = (bytes) => inner.setReceiveBufferSize?.(bytes);
   if (inner.getReceiveBufferSize !== undefined) t.getReceiveBufferSize = () => inner.getReceiveBufferSize?.() ?? 0;
   if (inner.setKeepAlive !== undefined) t.setKeepAlive = (alive) => inner.setKeepAlive?.(alive);
+  if (inner.pause !== undefined) t.pause = () => inner.pause?.();
+  if (inner.resume !== undefined) t.resume = () => inner.resume?.();
   return t;
 }
 

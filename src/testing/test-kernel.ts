@@ -69,10 +69,18 @@ export class TestKernel implements Transport {
     this.paused = true;
   }
 
-  /** Delivers the packets that waited, then new ones as they come. */
+  /** Delivers the packets that waited (after the caller returns, as a socket would), then new ones as they come. */
   resume(): void {
+    if (!this.paused) return;
     this.paused = false;
-    while (!this.paused && this.held.length > 0) this.deliver(this.held.shift()!);
+    queueMicrotask(() => {
+      while (!this.paused && this.held.length > 0) this.deliver(this.held.shift()!);
+    });
+  }
+
+  /** Packets held while paused. */
+  get heldCount(): number {
+    return this.held.length;
   }
 
   /** Packets handed to the queue (or held) whose verdict has not come. */
@@ -110,7 +118,7 @@ export class TestKernel implements Transport {
     if (map === undefined) this.waiting.set(fields.queue, (map = new Map()));
     const ids = map;
     const outcome = new Promise<PacketOutcome>((resolve) => ids.set(id, { settle: resolve }));
-    if (this.paused) this.held.push(bytes);
+    if (this.paused || this.held.length > 0) this.held.push(bytes);
     else this.deliver(bytes);
     return { id, outcome };
   }

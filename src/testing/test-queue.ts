@@ -251,13 +251,18 @@ export class TestQueue implements AsyncDisposable {
  * Queue over an in-memory kernel. `options` are openQueue()'s (copyMode, copyRange, flags,
  * defaultVerdict, verdictTimeout…), applied as the kernel would apply them.
  */
-export async function createTestQueue(callback: PacketCallback, options: TestQueueOptions = {}): Promise<TestQueue> {
+export async function createTestQueue(callback: PacketCallback, options?: TestQueueOptions): Promise<TestQueue>;
+/** Opens a queue under test without a callback: iterate `kit.queue` with for await, as the program does. */
+export async function createTestQueue(options?: TestQueueOptions): Promise<TestQueue>;
+export async function createTestQueue(callbackOrOptions?: PacketCallback | TestQueueOptions, maybeOptions?: TestQueueOptions): Promise<TestQueue> {
+  const callback = typeof callbackOrOptions === 'function' ? callbackOrOptions : undefined;
+  const options = (typeof callbackOrOptions === 'function' ? maybeOptions : (callbackOrOptions ?? maybeOptions)) ?? {};
   if (options === null || typeof options !== 'object') throw new TypeError('createTestQueue options must be an object');
   const { queue: nums = 0, onError, ...rest } = options;
   const kernel = new TestKernel();
   let kit: TestQueue | undefined;
   const early: Error[] = [];
-  const queue = await openQueue(nums, callback, {
+  const o: QueueOptions = {
     ...rest,
     transport: kernel,
     onError: (err) => {
@@ -265,7 +270,8 @@ export async function createTestQueue(callback: PacketCallback, options: TestQue
       else kit.noteError(err);
       onError?.(err);
     },
-  });
+  };
+  const queue = await (callback === undefined ? openQueue(nums, o) : openQueue(nums, callback, o));
   kit = new TestQueue(queue, kernel);
   for (const e of early) kit.noteError(e);
   return kit;
