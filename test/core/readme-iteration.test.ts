@@ -3,23 +3,15 @@
  * against the kernel: it drops UDP to port 9, marks the rest, and closes on SIGTERM.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { readmeExample, importingBuiltPackage } from '../support/readme.js';
 import { createNetns, startUdpSink, sinkSummary, sendUdp, type Netns } from '../helpers/netns.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 let ns: Netns;
 let dir: string;
-
-function example(): string {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const at = readme.indexOf('### Iterating with `for await`');
-  const m = /```js\n([\s\S]*?)```/.exec(readme.slice(at));
-  if (at < 0 || !m?.[1]) throw new Error('README has no js example under "### Iterating with `for await`"');
-  return m[1];
-}
+const example = (): string => readmeExample('### Iterating with `for await`');
 
 beforeAll(() => {
   ns = createNetns('readmeit');
@@ -40,7 +32,7 @@ describe('README for await example', () => {
 
   it('runs: drops UDP to port 9, marks the rest, closes on SIGTERM', async () => {
     const file = join(dir, 'loop.mjs');
-    writeFileSync(file, example().replace("from 'netfilter-queue'", `from '${join(root, 'dist/index.js')}'`));
+    writeFileSync(file, importingBuiltPackage(example()));
     ns.iptables('-A', 'OUTPUT', '-p', 'udp', '-j', 'NFQUEUE', '--queue-num', '1');
     ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '-m', 'mark', '--mark', '0x20', '-m', 'comment', '--comment', 'mark32');
     ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', '9', '-m', 'comment', '--comment', 'discard');

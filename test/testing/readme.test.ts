@@ -4,24 +4,14 @@
  * fail, so the example's assertions bite.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { readmeExample, importingBuiltPackage } from '../support/readme.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 let dir: string;
-
-function example(): string {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const at = readme.indexOf('## Testing a callback without root');
-  const m = /```js\n([\s\S]*?)```/.exec(readme.slice(at));
-  if (at < 0 || !m?.[1]) throw new Error('README has no js example under "## Testing a callback without root"');
-  return m[1]
-    .replace("from 'netfilter-queue/testing'", `from '${join(root, 'dist/testing/index.js')}'`)
-    .replace("from 'netfilter-queue'", `from '${join(root, 'dist/index.js')}'`);
-}
+const example = (): string => importingBuiltPackage(readmeExample('## Testing a callback without root'));
 
 function runNodeTest(code: string): { status: number | null; out: string } {
   const file = join(dir, `firewall-${Math.random().toString(36).slice(2)}.test.mjs`);
