@@ -25,7 +25,6 @@ export interface IteratedQueue {
   readonly pendingCount: number;
   setVerdict(queue: number, id: number, verdict: VerdictInput): void;
   close(): Promise<void>;
-  once(event: 'close', listener: () => void): unknown;
 }
 
 /** Default bound on packets handed out and not yet answered. */
@@ -71,7 +70,6 @@ export class PacketIterator implements AsyncIterableIterator<Packet> {
     this.copy = transport.reusesReceiveBuffer;
     this.resumeAt = Math.floor(maxOutstanding / 2);
     this.answer = (p, v) => this.queue.setVerdict(p.queue, p.id, v);
-    queue.once('close', () => this.end());
   }
 
   /** The Queue's packet callback in iteration mode. */
@@ -135,15 +133,15 @@ export class PacketIterator implements AsyncIterableIterator<Packet> {
   }
 
   private shutdown(): Promise<void> {
-    if (this.closing === undefined) {
-      this.end();
-      this.closing = this.queue.close();
-    }
+    this.closing ??= this.queue.close();
     return this.closing;
   }
 
-  /** No more packets: the buffered ones are answered by the Queue's close (they are pending there). */
-  private end(): void {
+  /**
+   * Called by the Queue as its close begins: the loop gets no more packets (the buffered
+   * ones get the default verdict from the close, as they are pending there) and ends.
+   */
+  end(): void {
     if (this.done) return;
     this.done = true;
     this.buffer.length = 0;

@@ -788,6 +788,7 @@ export class Queue extends EventEmitter implements AsyncIterable<Packet>, AsyncD
 
   private async doClose(): Promise<void> {
     this.closing = true;
+    this.iteration?.end();
     if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
     if (this.dropTimer !== undefined) clearTimeout(this.dropTimer);
     this.dropTimer = undefined;

@@ -106,6 +106,19 @@ describe('for await (const packet of queue)', () => {
     expect(await loop).toBe('ended');
   });
 
+  it('a close from elsewhere ends the loop at once: buffered packets are not handed out, they get the default verdict', async () => {
+    const kit = await createTestQueue({ defaultVerdict: 'drop' });
+    const sent = burst(kit, 5);
+    const got: number[] = [];
+    for await (const p of kit.queue) {
+      got.push(p.id);
+      p.accept();
+      void kit.close();
+    }
+    expect(got).toEqual([1]);
+    expect((await Promise.all(sent)).map((v) => v.verdict)).toEqual(['accept', 'drop', 'drop', 'drop', 'drop']);
+  });
+
   it('await using closes the queue at the end of the scope', async () => {
     const kernel = new TestKernel();
     {
