@@ -6,7 +6,7 @@
  */
 import { readPcap, readPcapFile, type PcapCapture } from '../pcap/reader.js';
 import { ipPacketOfRecord, IP_LINKTYPES, type CapturedIpPacket } from '../pcap/link-layer.js';
-import { openQueue, type QueueOptions } from '../pcap/open-queue.js';
+import { openQueue, type QueueOptions } from '../open-queue.js';
 import type { PacketCallback, Queue } from '../nfqueue/queue.js';
 import { PacketError } from '../nfqueue/errors.js';
 import * as C from '../nfqueue/constants.js';

@@ -5,7 +5,7 @@
  * every unanswered packet the default verdict and closes the queue.
  */
 import { describe, it, expect } from 'vitest';
-import { openQueue } from '../../src/pcap/open-queue.js';
+import { openQueue } from '../../src/open-queue.js';
 import { VerdictStateError, type Packet } from '../../src/index.js';
 import { createTestQueue, udpPacket, TestKernel, type TestVerdict } from '../../src/testing/index.js';
 
