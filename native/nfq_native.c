@@ -22,6 +22,7 @@
 //   sendMany(h, u8, lengths: Uint32Array, count) -> datagrams sent (>= 0) or -errno
 //   setRcvbuf(h, bytes) -> 0 or errno;  getRcvbuf(h) -> bytes
 //   ref(h, bool);  stats(h, Float64Array(6));  close(h)
+//   setReading(h, bool): pause (false) / resume (true) reading, for backpressure
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <errno.h>
@@ -245,7 +246,8 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       return;
     }
   }
-  for (int round = 0; round < MAX_ROUNDS && !s->closed; round++) {
+  // s->polling turns 0 when JS pauses reading from inside call_js (backpressure): stop there.
+  for (int round = 0; round < MAX_ROUNDS && !s->closed && s->polling; round++) {
     for (unsigned i = 0; i < s->batch; i++) {
       s->msgs[i].msg_hdr.msg_flags = 0;
       s->msgs[i].msg_len = 0;
@@ -639,6 +641,28 @@ static napi_value js_ref(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// Pauses (false) or resumes (true) reading: while paused the poll handle is stopped, so
+// packets stay in the kernel's queue (backpressure). A no-op before start() and after close().
+static napi_value js_set_reading(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  bool on = true;
+  napi_get_value_bool(env, argv[1], &on);
+  if (s->closed || !s->poll_inited || (on ? s->polling : !s->polling)) return NULL;
+  if (on) {
+    int r = uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    if (r != 0) return throw_errno(env, "uv_poll_start", -r);
+    s->polling = 1;
+  } else {
+    uv_poll_stop(&s->poll);
+    s->polling = 0;
+  }
+  return NULL;
+}
+
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -679,6 +703,7 @@ NAPI_MODULE_INIT() {
       {"getRcvbuf", NULL, js_get_rcvbuf, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setReading", NULL, js_set_reading, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;

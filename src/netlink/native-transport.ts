@@ -39,6 +39,7 @@ interface NativeAddon {
   getRcvbuf(h: object): number;
   ref(h: object, on: boolean): void;
   stats(h: object, out: Float64Array): void;
+  setReading(h: object, on: boolean): void;
   close(h: object): void;
 }
 
@@ -191,6 +192,9 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
   const statBuf = new Float64Array(6);
   let closed = false;
   let handlers: TransportHandlers | undefined;
+  let keepAlive = true;
+  /** A ref'd timer while reading is paused (see pause()). */
+  let holdOpen: NodeJS.Timeout | undefined;
 
   const onReceive = (slab: ArrayBuffer | undefined, offset: number, length: number, _count: number, errno: number, truncated: number): void => {
     if (closed || handlers === undefined) return;
@@ -246,7 +250,24 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
       return addon.getRcvbuf(h);
     },
     setKeepAlive(alive) {
+      keepAlive = alive;
       addon.ref(h, alive);
+      if (alive) holdOpen?.ref();
+      else holdOpen?.unref();
+    },
+    pause() {
+      if (closed || holdOpen !== undefined) return;
+      addon.setReading(h, false);
+      // A stopped poll handle no longer keeps the event loop alive, but the queue is still
+      // open: hold the loop open as the socket did.
+      holdOpen = setInterval(() => {}, 0x7fffffff);
+      if (!keepAlive) holdOpen.unref();
+    },
+    resume() {
+      if (closed || holdOpen === undefined) return;
+      clearInterval(holdOpen);
+      holdOpen = undefined;
+      addon.setReading(h, true);
     },
     stats() {
       addon.stats(h, statBuf);
@@ -261,6 +282,7 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
     close() {
       if (closed) return;
       closed = true;
+      if (holdOpen !== undefined) clearInterval(holdOpen);
       addon.close(h);
       for (const f of procFiles.values()) if (typeof f === 'number') closeSync(f);
     },

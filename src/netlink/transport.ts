@@ -53,6 +53,13 @@ export interface Transport {
    * the process's own /proc/net describes the socket. Throws when the file is unreadable.
    */
   readProcNet?(name: string): string;
+  /**
+   * Stops reading the socket until resume(): what arrives meanwhile waits in the kernel
+   * (backpressure). Datagrams already read may still be delivered. Absent: cannot pause.
+   */
+  pause?(): void;
+  /** Reads the socket again after pause(). */
+  resume?(): void;
   /** Closes the channel; idempotent. No handler is called afterwards. */
   close(): void;
 }

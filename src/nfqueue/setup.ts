@@ -61,7 +61,7 @@ function refineBindError(e: unknown, queue: number, transport: Transport): unkno
  * Starts a Queue for the (checked) queue numbers on `transport` and runs the setup steps;
  * on a failure the transport is closed and the error thrown.
  */
-export async function startQueue(nums: number[], callback: PacketCallback, transport: Transport, options: QueueOptions): Promise<Queue> {
+export async function startQueue(nums: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions): Promise<Queue> {
   const copyMode = copyModeValue(options.copyMode ?? 'packet');
   const copyRange = options.copyRange ?? 0xffff;
   const queue = new Queue(nums, callback, transport, options);

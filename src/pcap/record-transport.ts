@@ -113,6 +113,8 @@ export function recordTransport(inner: Transport, path: string, options: RecordO
   if (inner.getReceiveBufferSize !== undefined) t.getReceiveBufferSize = () => inner.getReceiveBufferSize?.() ?? 0;
   if (inner.setKeepAlive !== undefined) t.setKeepAlive = (alive) => inner.setKeepAlive?.(alive);
   if (inner.readProcNet !== undefined) t.readProcNet = (name) => inner.readProcNet?.(name) ?? '';
+  if (inner.pause !== undefined) t.pause = () => inner.pause?.();
+  if (inner.resume !== undefined) t.resume = () => inner.resume?.();
   return t;
 }
 
