@@ -17,6 +17,7 @@ import { parseErrorMessage } from '../netlink/message.js';
 import { MessageWriter } from '../netlink/writer.js';
 import type { Transport } from '../netlink/transport.js';
 import { openDefaultTransport } from '../netlink/default-transport.js';
+import { maxLenForTransport } from './overrun-bound.js';
 import * as C from './constants.js';
 import { decodePacket, Packet } from './packet.js';
 import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type Verdict, type VerdictInput, type BatchVerdict } from './verdict.js';
@@ -915,6 +916,7 @@ export async function openQueue(num: number | readonly number[], callback: Packe
     if (options.keepAlive === false) transport.setKeepAlive?.(false);
     queue.start();
     const pid = transport.portId;
+    const maxLen = maxLenForTransport(transport, options.maxLen, copyMode, copyRange);
     const { flags, mask } = flagBits(options.flags ?? {});
     for (const q of nums) {
       await queue
@@ -924,8 +926,7 @@ export async function openQueue(num: number | readonly number[], callback: Packe
         });
       // Right after BIND the copy mode is NONE, which drops every packet: set it at once.
       await queue.configure('params', q, (w, seq) => encodeConfigParams(w, q, copyMode, copyRange, { seq, pid, ack: true }));
-      if (options.maxLen !== undefined) {
-        const maxLen = options.maxLen;
+      if (maxLen !== undefined) {
         await queue.configure('maxlen', q, (w, seq) => encodeConfigMaxLen(w, q, maxLen, { seq, pid, ack: true }));
       }
       if (mask !== 0) {
