@@ -1,6 +1,6 @@
 /**
  * The native transport: a raw AF_NETLINK socket from this package's own small N-API addon
- * (native/nfq_native.c, built by node-gyp at install into build/Release/nfq_native.node).
+ * (native/nfq_native.c).
  * It exists for speed; the protocol stays in TypeScript. Compared with the `netlink`
  * package's socket it:
  *  - reads many datagrams per JS call: recvmmsg() into a reused scratch area, then the
@@ -13,9 +13,12 @@
  *  - sends synchronously with one sendto() per datagram (no persistent reference, no
  *    completion callback), and `sendMany()` sends several datagrams with one sendmmsg();
  *  - sets NETLINK_NO_ENOBUFS (by default), NETLINK_EXT_ACK and SO_RCVBUFFORCE.
+ * The addon ships prebuilt (prebuilds/, see its README) for linux-x64 and linux-arm64 glibc
+ * and linux-x64 musl; elsewhere the install script compiles it (native/build.mjs).
  * Knows nothing of nfqueue. When the addon is not built or cannot load,
  * `loadNativeAddon()` throws and `nativeTransportUnavailable()` says why.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Transport, TransportHandlers } from './transport.js';
@@ -82,31 +85,79 @@ export interface NativeTransport extends Transport {
   stats(): NativeTransportStats;
 }
 
-/** Where the built addon lives: `<package>/build/Release/nfq_native.node`. */
+/** Where a local compile puts the addon: `<package>/build/Release/nfq_native.node`. */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../build/Release/nfq_native.node', import.meta.url));
 
-let cached: { addon: NativeAddon } | { error: Error } | undefined;
+/** The C library the running Node is linked with: its ELF interpreter says (ld-musl-* or ld-linux-*). */
+function runtimeLibc(): 'glibc' | 'musl' {
+  try {
+    const fd = openSync(process.execPath, 'r');
+    try {
+      const head = Buffer.alloc(4096);
+      const text = head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString('latin1');
+      if (text.includes('/ld-musl-')) return 'musl';
+      if (text.includes('/ld-linux')) return 'glibc';
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // unreadable binary: ask the diagnostic report below
+  }
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime === undefined ? 'musl' : 'glibc';
+}
 
 /**
- * Loads the addon once (env NFQUEUE_NATIVE_ADDON overrides its path). Throws an Error that
- * says why when it is not built or cannot load.
+ * The prebuilt addon shipped for this platform (node-gyp-build's naming):
+ * `<package>/prebuilds/linux-<arch>/nfq_native.<glibc|musl>.node`.
+ */
+export function prebuiltAddonPath(): string {
+  return fileURLToPath(new URL(`../../prebuilds/${process.platform}-${process.arch}/nfq_native.${runtimeLibc()}.node`, import.meta.url));
+}
+
+let cached: { addon: NativeAddon; path: string } | { error: Error } | undefined;
+
+function loadFrom(path: string): NativeAddon {
+  const addon = require(path) as NativeAddon;
+  if (typeof addon.open !== 'function' || typeof addon.sendMany !== 'function') throw new Error(`${path} is not this package's addon`);
+  return addon;
+}
+
+/**
+ * Loads the addon once: env NFQUEUE_NATIVE_ADDON's path when set, else the prebuilt binary
+ * for this platform, else a local compile (build/Release). Throws an Error that says why
+ * none loads.
  */
 export function loadNativeAddon(): NativeAddon {
   if (cached === undefined) {
-    const path = process.env.NFQUEUE_NATIVE_ADDON ?? NATIVE_ADDON_PATH;
-    try {
-      if (process.platform !== 'linux') throw new Error('netlink sockets exist only on Linux');
-      const addon = require(path) as NativeAddon;
-      if (typeof addon.open !== 'function' || typeof addon.sendMany !== 'function') throw new Error(`${path} is not this package's addon`);
-      cached = { addon };
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      const why = code === 'MODULE_NOT_FOUND' ? `not built (${path} missing; run npm run build:native)` : (e as Error).message;
-      cached = { error: new Error(`native netlink transport unavailable: ${why}`, { cause: e }) };
+    const override = process.env.NFQUEUE_NATIVE_ADDON;
+    const tried: string[] = [];
+    if (process.platform !== 'linux') tried.push('netlink sockets exist only on Linux');
+    else {
+      for (const path of override !== undefined ? [override] : [prebuiltAddonPath(), NATIVE_ADDON_PATH]) {
+        try {
+          cached = { addon: loadFrom(path), path };
+          break;
+        } catch (e) {
+          const code = (e as { code?: string }).code;
+          tried.push(code === 'MODULE_NOT_FOUND' ? `${path} missing` : (e as Error).message);
+        }
+      }
+    }
+    if (cached === undefined) {
+      const build = fileURLToPath(new URL('../../native/build.mjs', import.meta.url));
+      cached = {
+        error: new Error(`native netlink transport unavailable: ${tried.join('; ')}. Build it with: npm rebuild netfilter-queue (or: node ${build})`),
+      };
     }
   }
   if ('error' in cached) throw cached.error;
   return cached.addon;
+}
+
+/** The file the native addon was loaded from, or undefined when it is not loaded. */
+export function nativeAddonPath(): string | undefined {
+  return cached !== undefined && 'path' in cached ? cached.path : undefined;
 }
 
 /** Why the native transport cannot be used here, or undefined when it can. */
