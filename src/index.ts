@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * netfilter-queue: Linux NFQUEUE for Node.js. The nfnetlink_queue protocol in TypeScript
  * over a raw AF_NETLINK socket; no libnetfilter_queue.
