@@ -38,6 +38,8 @@ interface NativeAddon {
   ref(h: object, on: boolean): void;
   stats(h: object, out: Float64Array): void;
   close(h: object): void;
+  openWarnings(h: object): { option: string; errno: number }[];
+  simulatePollError(h: object, status: number): void;
 }
 
 /** Options of the native transport. */
@@ -83,6 +85,8 @@ export interface NativeTransport extends Transport {
   sendMany(datagrams: readonly Uint8Array[]): void;
   /** System call and datagram counters. */
   stats(): NativeTransportStats;
+  /** Runs the addon's poll-error path with libuv status `status` (< 0); for tests. */
+  simulatePollError(status: number): void;
 }
 
 /** Where a local compile puts the addon: `<package>/build/Release/nfq_native.node`. */
@@ -202,10 +206,31 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
   const statBuf = new Float64Array(6);
   let closed = false;
   let handlers: TransportHandlers | undefined;
+  // Socket options that did not take: reported as errors once the handlers are there.
+  const warnings = addon.openWarnings(h).map(
+    (w) => new NetlinkSocketError(`setsockopt ${w.option} failed: ${errnoName(w.errno)}; the socket works without it`, { errno: w.errno, syscall: 'setsockopt' }),
+  );
+  const warn = (err: NetlinkSocketError): void => {
+    if (handlers === undefined) warnings.push(err);
+    else handlers.error(err);
+  };
 
-  const onReceive = (slab: ArrayBuffer | undefined, offset: number, length: number, _count: number, errno: number, truncated: number): void => {
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    addon.close(h);
+  };
+  const onReceive = (slab: ArrayBuffer | undefined, offset: number, length: number, count: number, errno: number, truncated: number): void => {
     if (closed || handlers === undefined) return;
     if (slab === undefined) {
+      if (count === 1) {
+        // The addon could not poll the socket any more: end rather than go deaf.
+        const h = handlers;
+        h.error(socketError('netlink socket failed and was closed', 'poll', errno));
+        close();
+        h.end?.();
+        return;
+      }
       handlers.error(errno === 105 ? socketError('receive buffer overrun', 'recvmmsg', errno) : socketError('netlink receive failed', 'recvmmsg', errno));
       return;
     }
@@ -226,6 +251,7 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
       if (handlers !== undefined) throw new Error('transport already started');
       handlers = hs;
       addon.start(h, onReceive);
+      for (const w of warnings.splice(0)) hs.error(w);
     },
     send(datagram) {
       if (closed) throw new NetlinkSocketError('send on a closed netlink socket', { code: 'EBADF' });
@@ -250,8 +276,18 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
       else if (r < datagrams.length) handlers?.error(new NetlinkSocketError(`sendmmsg sent ${r} of ${datagrams.length} datagrams`, { syscall: 'sendmmsg' }));
     },
     setReceiveBufferSize(bytes) {
-      const errno = addon.setRcvbuf(h, bytes);
-      if (errno !== 0) throw socketError(`cannot set the receive buffer to ${bytes} bytes`, 'setsockopt', errno);
+      if (!Number.isInteger(bytes) || bytes < 1 || bytes > 0x7fffffff) throw new RangeError(`receive buffer size must be an integer in 1..2147483647, got ${String(bytes)}`);
+      const r = addon.setRcvbuf(h, bytes);
+      if (r > 0) throw socketError(`cannot set the receive buffer to ${bytes} bytes`, 'setsockopt', r);
+      if (r < 0) {
+        const got = addon.getRcvbuf(h);
+        warn(
+          new NetlinkSocketError(
+            `SO_RCVBUFFORCE refused (${errnoName(-r)}, needs CAP_NET_ADMIN): set with SO_RCVBUF instead, which net.core.rmem_max caps; the receive buffer is ${got} bytes (${bytes} asked, the kernel doubles it)`,
+            { errno: -r, syscall: 'setsockopt' },
+          ),
+        );
+      }
     },
     getReceiveBufferSize() {
       return addon.getRcvbuf(h);
@@ -269,10 +305,9 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
         datagramsSent: statBuf[4] ?? 0,
       };
     },
-    close() {
-      if (closed) return;
-      closed = true;
-      addon.close(h);
+    close,
+    simulatePollError(status) {
+      addon.simulatePollError(h, status);
     },
   };
 }
