@@ -151,7 +151,7 @@ export function loadNativeAddon(): NativeAddon {
     if (cached === undefined) {
       const build = fileURLToPath(new URL('../../native/build.mjs', import.meta.url));
       cached = {
-        error: new Error(`native netlink transport unavailable: ${tried.join('; ')}. Build it with: npm rebuild netfilter-queue (or: node ${build})`),
+        error: new Error(`native netlink transport unavailable (${tried.join('; ')}); build it with: npm rebuild netfilter-queue (or: node ${build})`),
       };
     }
   }
