@@ -117,6 +117,12 @@ Debian 8: 2.19; Ubuntu 16.04: 2.23). Only old, stable symbols are used: recvmmsg
 
 The musl build is for Alpine Linux (Node's musl builds, e.g. the node:*-alpine images).
 
+Checked by test/native/prebuilds.test.ts: built from the current source (hash above), these
+bytes, the readelf facts below the floor; the x64 glibc build serves the tests on this
+machine; the musl build's C library symbols resolve against musl's loader; the arm64 build
+loads under qemu-user in an arm64 Node, opens and reads a netlink socket and replays a
+recorded queue conversation.
+
 Flags: \`${manifest.flags}\`. Headers: the building Node's \`include/node\` (node_api.h, uv.h);
 the napi_* and uv_* symbols are left undefined and resolve against the node binary at load.
 `;
