@@ -18,11 +18,16 @@
 //   openInNetns(netnsFd, path) -> fd (read-only; the caller closes it)
 //   portId(h) -> number
 //   start(h, cb)   cb(slab: ArrayBuffer | undefined, offset, length, datagrams, errno, truncated)
+//                  slab undefined: an error (errno); datagrams 1 then means the socket ended
+//                  (polling stopped for good) and JS must end the transport
+//   openWarnings(h) -> [{ option, errno }]: setsockopts that failed at open
 //   send(h, u8) -> 0 or errno
 //   sendMany(h, u8, lengths: Uint32Array, count) -> datagrams sent (>= 0) or -errno
-//   setRcvbuf(h, bytes) -> 0 or errno;  getRcvbuf(h) -> bytes
+//   setRcvbuf(h, bytes) -> 0, -errno (SO_RCVBUFFORCE refused, SO_RCVBUF used) or errno;
+//                          bytes above 2^31-1: RangeError.  getRcvbuf(h) -> bytes
 //   ref(h, bool);  stats(h, Float64Array(6));  close(h)
 //   setReading(h, bool): pause (false) / resume (true) reading, for backpressure
+//   simulatePollError(h, status): runs the poll error path, for tests
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <errno.h>
@@ -85,6 +90,10 @@ typedef struct {
   size_t slab_size, slab_off;
   // stats: recv calls, datagrams received, bytes received, send calls, datagrams sent, rounds
   double st[6];
+  // setsockopts that failed at open (option name, errno), reported to JS by openWarnings()
+  const char *warn_opt[4];
+  int warn_err[4];
+  unsigned nwarn;
 } nl_sock;
 
 #define CHECK(call)                                                   \
@@ -237,11 +246,17 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     // libuv stops a poll handle on POLLERR. On a netlink socket that is its pending error:
     // ENOBUFS after a receive-buffer overrun when NETLINK_NO_ENOBUFS is off. Read it (that
     // clears it), report it, and poll again, so the queue is still served afterwards.
+    // Without a pending error (or when polling cannot restart) the socket would go deaf:
+    // report the error as the end of the socket (datagrams = 1), and JS ends the transport.
     int soerr = 0;
     socklen_t len = sizeof soerr;
     int have = getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0;
-    if (!call_js(s, NULL, 0, 0, 0, have ? soerr : -status, 0) || s->closed || !have ||
-        uv_poll_start(&s->poll, UV_READABLE, on_readable) != 0) {
+    int restarted = have && uv_poll_start(&s->poll, UV_READABLE, on_readable) == 0;
+    if (!restarted) {
+      uv_poll_stop(&s->poll);
+      s->polling = 0;
+    }
+    if (!call_js(s, NULL, 0, 0, restarted ? 0 : 1, have ? soerr : -status, 0) || s->closed || !restarted) {
       napi_close_handle_scope(env, scope);
       return;
     }
@@ -422,13 +437,26 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "getsockname", e);
   }
+  if (rcvbuf > INT32_MAX) {
+    close(fd);
+    napi_throw_range_error(env, NULL, "nfq_native.open: receive buffer size above 2^31-1");
+    return NULL;
+  }
+  // Failed options are not fatal (older kernels lack some): kept and reported to JS.
+  const char *warn_opt[4];
+  int warn_err[4];
+  unsigned nwarn = 0;
+#define TRY_SOCKOPT(level, opt, val)                                     \
+  (setsockopt(fd, level, opt, &(val), sizeof(val)) == 0 ? 1             \
+   : (warn_opt[nwarn] = #opt, warn_err[nwarn++] = errno, 0))
   int one = 1;
-  if (no_enobufs) setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one);
-  if (ext_ack) setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  if (no_enobufs) TRY_SOCKOPT(SOL_NETLINK, NETLINK_NO_ENOBUFS, one);
+  if (ext_ack) TRY_SOCKOPT(SOL_NETLINK, NETLINK_EXT_ACK, one);
   if (rcvbuf > 0) {
     int v = (int)rcvbuf;
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof v) < 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+    if (!TRY_SOCKOPT(SOL_SOCKET, SO_RCVBUFFORCE, v)) TRY_SOCKOPT(SOL_SOCKET, SO_RCVBUF, v);
   }
+#undef TRY_SOCKOPT
 
   nl_sock *s = (nl_sock *)calloc(1, sizeof *s);
   if (s == NULL) {
@@ -437,6 +465,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   s->fd = fd;
   s->port_id = sa.nl_pid;
+  for (unsigned i = 0; i < nwarn; i++) {
+    s->warn_opt[i] = warn_opt[i];
+    s->warn_err[i] = warn_err[i];
+  }
+  s->nwarn = nwarn;
   s->msg_size = msg_size;
   s->batch = batch;
   s->env = env;
@@ -605,10 +638,15 @@ static napi_value js_set_rcvbuf(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "nfq_native.setRcvbuf: expected a byte count");
     return NULL;
   }
+  if (v > INT32_MAX) {
+    napi_throw_range_error(env, NULL, "nfq_native.setRcvbuf: receive buffer size above 2^31-1");
+    return NULL;
+  }
   if (s->fd < 0) return num(env, EBADF);
   int iv = (int)v;
   if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &iv, sizeof iv) == 0) return num(env, 0);
-  if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &iv, sizeof iv) == 0) return num(env, 0);
+  int force_err = errno;
+  if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &iv, sizeof iv) == 0) return num(env, -force_err);
   return num(env, errno);
 }
 
@@ -691,6 +729,42 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_open_warnings(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  napi_value arr;
+  CHECK(napi_create_array_with_length(env, s->nwarn, &arr));
+  for (unsigned i = 0; i < s->nwarn; i++) {
+    napi_value o, opt, err;
+    CHECK(napi_create_object(env, &o));
+    CHECK(napi_create_string_utf8(env, s->warn_opt[i], NAPI_AUTO_LENGTH, &opt));
+    CHECK(napi_create_int32(env, s->warn_err[i], &err));
+    CHECK(napi_set_named_property(env, o, "option", opt));
+    CHECK(napi_set_named_property(env, o, "errno", err));
+    CHECK(napi_set_element(env, arr, i, o));
+  }
+  return arr;
+}
+
+static napi_value js_simulate_poll_error(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  int32_t status = 0;
+  if (argc < 2 || napi_get_value_int32(env, argv[1], &status) != napi_ok || status >= 0) {
+    napi_throw_type_error(env, NULL, "nfq_native.simulatePollError(h, status < 0)");
+    return NULL;
+  }
+  if (!s->poll_inited || s->closed) return throw_errno(env, "simulatePollError", EBADF);
+  on_readable(&s->poll, status, 0);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -705,6 +779,8 @@ NAPI_MODULE_INIT() {
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setReading", NULL, js_set_reading, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openWarnings", NULL, js_open_warnings, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"simulatePollError", NULL, js_simulate_poll_error, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;
