@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// End-to-end benchmark consumer for ../shared/bench/nfq-bench: binds queue(s) with copy mode
-// PACKET (whole packets, GSO flag like the C reference nfq_ref) and accepts everything,
+// End-to-end benchmark consumer (the `node` peer of bench/e2e.mjs): binds queue(s) with copy
+// mode PACKET (whole packets, GSO flag like the C peers in bench/c/) and accepts everything,
 // through the built public API (dist/). On SIGTERM/SIGINT prints one JSON line and exits.
 //
 //   node bench/consumer.mjs QUEUE                  one queue, main thread
