@@ -80,8 +80,8 @@ for (const tool of ['flood', 'udp_pingpong']) {
 }
 const CONSUMERS = {
   node: { label: 'node', cmd: opt('consumer', `${process.execPath} bench/consumer.mjs {queue}`) },
-  batch: { label: 'nfq_batch', c: 'nfq_batch' },
-  ref: { label: 'nfq_ref', c: 'nfq_ref' },
+  batch: { label: 'nfq_batch', c: 'nfq_batch', wrap: process.env.NFQ_BENCH_WRAP_C },
+  ref: { label: 'nfq_ref', c: 'nfq_ref', wrap: process.env.NFQ_BENCH_WRAP_C },
 };
 const peers = [];
 for (const p of cfg.peers) {
@@ -94,7 +94,7 @@ for (const p of cfg.peers) {
       log(`SKIPPING the C peer ${c.label}: ${missing ? 'libnetfilter-queue-dev / libmnl-dev not installed (apt-get install libnetfilter-queue-dev libmnl-dev)' : `build failed:\n${err}`}`);
       continue;
     }
-    c.cmd = `${join(bin, c.c)} {queue}`;
+    c.cmd = `${c.wrap ? `${c.wrap} ` : ''}${join(bin, c.c)} {queue}`;
   }
   peers.push(p);
 }
@@ -316,7 +316,7 @@ async function throughputRun(peer, flood, size, count, logdir, rssSamples) {
       const sys = (cpu1.s - cpu0.s) / TICK;
       const own = cpu1.u - cpu0.u + cpu1.s - cpu0.s + (fl.cpu_user_s + fl.cpu_sys_s) * TICK;
       return {
-        kind: 'throughput', peer, flood, size, count, sent: fl.sent, passed, lost, died,
+        kind: 'throughput', peer, flood, size, count, sent: fl.sent, passed, lost, died, logFile,
         pps: passed / wall, wall_s: wall,
         cpu_us_per_pkt: died ? NaN : ((user + sys) * 1e6) / n, user_us_per_pkt: died ? NaN : (user * 1e6) / n, sys_us_per_pkt: died ? NaN : (sys * 1e6) / n,
         queue_dropped: (q1?.queueDropped ?? 0) - (q0?.queueDropped ?? 0), user_dropped: (q1?.userDropped ?? 0) - (q0?.userDropped ?? 0),
@@ -327,7 +327,18 @@ async function throughputRun(peer, flood, size, count, logdir, rssSamples) {
     } finally {
       await stop(c);
     }
-  });
+  }).then((r) => Object.assign(r, consumerReport(r.logFile)));
+}
+
+/** The consumer's exit report (bench/consumer.mjs prints the native socket's system-call counters). */
+function consumerReport(logFile) {
+  try {
+    const line = readFileSync(logFile, 'utf8').split('\n').find((l) => l.startsWith('{') && l.includes('"syscalls"'));
+    const s = JSON.parse(line).syscalls;
+    return { recv_calls: s.receiveCalls, send_calls: s.sendCalls, datagrams: s.datagramsReceived };
+  } catch {
+    return {};
+  }
 }
 
 async function latencyRun(peer, logdir) {
@@ -342,8 +353,11 @@ async function latencyRun(peer, logdir) {
       const logFile = join(logdir, `${peer}-${ns}.log`);
       c = startIn(ns, CONSUMERS[peer].cmd.replaceAll('{queue}', String(cfg.queue)), logFile);
       await waitBound(c, logFile);
+      const cpu0 = cpuTicks(c.pid);
       const withQ = await runTool(ns, client, { watch: c });
+      const cpu1 = cpuTicks(c.pid);
       return {
+        cpu_us_per_rt: ((cpu1.u + cpu1.s - cpu0.u - cpu0.s) / TICK) * 1e6 / Math.max(1, withQ.round_trips),
         kind: 'latency', peer, died: c.exitCode !== null, lost: withQ.lost + (withQ.aborted ? 1 : 0),
         p50_us: withQ.p50_us, p99_us: withQ.p99_us, base_p50_us: base.p50_us, base_p99_us: base.p99_us,
         added_p50_us: withQ.p50_us - base.p50_us, added_p99_us: withQ.p99_us - base.p99_us,
@@ -400,8 +414,8 @@ for (const s of ['SIGINT', 'SIGTERM']) {
 const started = new Date();
 const fmtRun = (r) =>
   r.kind === 'latency'
-    ? `p50 ${r.p50_us.toFixed(1)} µs p99 ${r.p99_us.toFixed(1)} µs (added ${r.added_p50_us.toFixed(1)} / ${r.added_p99_us.toFixed(1)}), lost ${r.lost}`
-    : `${Math.round(r.pps)} pps, ${r.cpu_us_per_pkt.toFixed(2)} µs/pkt (user ${r.user_us_per_pkt.toFixed(2)} sys ${r.sys_us_per_pkt.toFixed(2)}), lost ${r.lost}, qdrop ${r.queue_dropped}, udrop ${r.user_dropped}, rss ${Math.round((r.rss_peak_kb ?? 0) / 1024)} MB, other-cpu ${Math.round(100 * r.other_cpu)}%`;
+    ? `p50 ${r.p50_us.toFixed(1)} µs p99 ${r.p99_us.toFixed(1)} µs (added ${r.added_p50_us.toFixed(1)} / ${r.added_p99_us.toFixed(1)}), ${r.cpu_us_per_rt.toFixed(1)} µs CPU per round trip, lost ${r.lost}`
+    : `${Math.round(r.pps)} pps, ${r.cpu_us_per_pkt.toFixed(2)} µs/pkt (user ${r.user_us_per_pkt.toFixed(2)} sys ${r.sys_us_per_pkt.toFixed(2)}), lost ${r.lost}, qdrop ${r.queue_dropped}, udrop ${r.user_dropped}, rss ${Math.round((r.rss_peak_kb ?? 0) / 1024)} MB, other-cpu ${Math.round(100 * r.other_cpu)}%${r.recv_calls ? `, ${(r.datagrams / r.recv_calls).toFixed(1)} datagrams per recvmmsg, ${(r.send_calls / r.recv_calls).toFixed(2)} sendto per recvmmsg` : ''}`;
 
 for (const m of cfg.modes) {
   const mode = MODES[m];
@@ -478,16 +492,26 @@ if (tmodes.length > 0) {
     row.push(peers.includes('node') ? `${Math.round(Math.max(...runsOf(m, 'node').map((r) => r.rss_peak_kb ?? 0)) / 1024)} MB` : '–');
     console.log(`| ${row.join(' | ')} |`);
   }
+  const sc = tmodes.map((m) => {
+    const rs = runsOf(m, 'node').filter((r) => r.recv_calls);
+    return rs.length ? `${MODES[m].name} ${f(median(rs.map((r) => r.datagrams / r.recv_calls)), 1)} datagrams per recvmmsg, ${f(median(rs.map((r) => (r.recv_calls + r.send_calls) / r.datagrams)), 3)} recvmmsg + sendto per packet` : undefined;
+  }).filter((x) => x !== undefined);
+  if (sc.length > 0) console.log(`\nnode consumer, from its socket's counters: ${sc.join('; ')}.`);
 }
 if (cfg.modes.includes('latency')) {
   const head = ['latency (UDP ping-pong, 64 B)', ...peers.map((p) => `${label(p)} µs`)];
   if (peers.includes('node')) for (const o of others) head.push(`node / ${label(o)}`);
   console.log(`\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
-  for (const [key, name] of [['p50_us', 'round trip p50'], ['p99_us', 'round trip p99'], ['added_p50_us', '**added** over no queue, p50'], ['added_p99_us', '**added** over no queue, p99']]) {
-    const row = [name, ...peers.map((p) => f(median(runsOf('latency', p).map((r) => r[key])), 1))];
-    if (peers.includes('node')) for (const o of others) row.push(`**${f(ratio('latency', 'node', o, key))}**`);
+  const med = (p, key) => median(runsOf('latency', p).map((r) => r[key]));
+  for (const [key, name] of [['p50_us', 'round trip p50'], ['p99_us', 'round trip p99'], ['added_p50_us', '**added** over no queue, p50 †'], ['added_p99_us', '**added** over no queue, p99 †'], ['cpu_us_per_rt', 'consumer CPU per round trip']]) {
+    const row = [name, ...peers.map((p) => f(med(p, key), 1))];
+    // An added latency is a difference of two noisy figures: its per-round ratios swing
+    // wildly, so those rows show the ratio of the medians.
+    const r = (o) => (key.startsWith('added') ? med('node', key) / med(o, key) : ratio('latency', 'node', o, key));
+    if (peers.includes('node')) for (const o of others) row.push(`**${f(r(o))}**`);
     console.log(`| ${row.join(' | ')} |`);
   }
+  console.log('\n† ratio of the medians; other ratios are medians of the per-round ratios.');
   const lost = all.filter((r) => r.mode === 'latency' && r.kind === 'latency').reduce((s, r) => s + r.lost, 0);
   console.log(`\nLatency runs: ${lost} round trips lost in all.`);
 }
