@@ -21,7 +21,7 @@
 //   send(h, u8) -> 0 or errno
 //   sendMany(h, u8, lengths: Uint32Array, count) -> datagrams sent (>= 0) or -errno
 //   setRcvbuf(h, bytes) -> 0 or errno;  getRcvbuf(h) -> bytes
-//   ref(h, bool);  stats(h, Float64Array(6));  close(h)
+//   ref(h, bool);  stats(h, Float64Array(8));  close(h)
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <errno.h>
@@ -120,8 +120,9 @@ typedef struct {
   slab_pool *pool;    // NULL when this Node refuses external ArrayBuffers
   uint8_t *slab_data;
   size_t slab_size, slab_off;
-  // stats: recv calls, datagrams received, bytes received, send calls, datagrams sent, rounds
-  double st[6];
+  // stats: recv calls, datagrams received, bytes received, send calls, datagrams sent, rounds,
+  // slabs made, slabs reused from the pool
+  double st[8];
 } nl_sock;
 
 #define CHECK(call)                                                   \
@@ -267,9 +268,11 @@ static int call_js(nl_sock *s, napi_value buf, size_t off, size_t len, unsigned 
 // A new slab of `size` bytes: from the pool when it is SLAB_SIZE, else a plain ArrayBuffer.
 static int new_slab(nl_sock *s, size_t size, void **data, napi_value *ab) {
   slab_pool *p = s->pool;
+  s->st[6] += 1;
   if (p != NULL && size == SLAB_SIZE) {
     uint8_t *mem = p->nfree > 0 ? p->free[--p->nfree] : NULL;
-    if (mem == NULL) {
+    if (mem != NULL) s->st[7] += 1;
+    else {
       void *m = mmap(NULL, SLAB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       mem = m == MAP_FAILED ? NULL : (uint8_t *)m;
     }
@@ -645,10 +648,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_typedarray_type t;
   napi_value ab;
   if (napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &boff) != napi_ok || t != napi_float64_array || len < 6) {
-    napi_throw_type_error(env, NULL, "nfq_native.stats: expected a Float64Array(6)");
+    napi_throw_type_error(env, NULL, "nfq_native.stats: expected a Float64Array(6 or 8)");
     return NULL;
   }
-  memcpy(data, s->st, sizeof s->st);
+  memcpy(data, s->st, (len < 8 ? len : 8) * sizeof(double));
   return NULL;
 }
 
