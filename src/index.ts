@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * netfilter-queue: Linux NFQUEUE for Node.js. The nfnetlink_queue protocol in TypeScript
  * over a raw AF_NETLINK socket; no libnetfilter_queue.
@@ -27,10 +28,11 @@ export type { NetlinkHeader, NetlinkMessage, NetlinkErrorMessage } from './netli
 export type { Transport, TransportHandlers, TransportFactory } from './netlink/transport.js';
 export { openSocketTransport } from './netlink/socket-transport.js';
 export type { SocketTransportOptions } from './netlink/socket-transport.js';
-export { openNativeTransport, nativeTransportUnavailable, NATIVE_ADDON_PATH } from './netlink/native-transport.js';
+export { openNativeTransport, nativeTransportUnavailable, nativeAddonPath, prebuiltAddonPath, NATIVE_ADDON_PATH } from './netlink/native-transport.js';
 export type { NativeTransport, NativeTransportOptions, NativeTransportStats } from './netlink/native-transport.js';
 export { openDefaultTransport } from './netlink/default-transport.js';
 export type { DefaultTransportOptions } from './netlink/default-transport.js';
+export type { NetnsTarget } from './netlink/netns.js';
 export { interfaceName, interfaceNames, clearInterfaceNameCache, formatHwaddr } from './nfqueue/ifnames.js';
 export { decodeConntrack, ctInfoName, CT_INFO_NAMES } from './nfqueue/conntrack.js';
 export type { Conntrack, ConntrackTuple } from './nfqueue/conntrack.js';

@@ -52,6 +52,9 @@ export interface CliOptions {
   familyName: string | undefined;
   bufferSize: number | undefined;
   status: boolean;
+  /** --netns as given (a name or a path), and the path it names. */
+  netns: string | undefined;
+  netnsPath: string | undefined;
 }
 
 export const HELP = `Usage: nfq-dump [options]
@@ -66,6 +69,9 @@ Like tcpdump, for a queue: run it in the network namespace of the iptables rule,
   -c, --count N            exit after N packets
       --family F           show only packets of family F: inet, inet6, arp, bridge, netdev;
                            packets of other families are accepted without being shown
+      --netns NAME         serve the queue of network namespace NAME (/run/netns/NAME, as
+                           ip netns add makes) or of a path such as /proc/PID/ns/net;
+                           nfq-dump itself stays where it is (needs CAP_SYS_ADMIN)
 
   Output
       (default)            one line per packet: time, queue, packet id, hook, interfaces,
@@ -123,6 +129,7 @@ const OPTIONS = {
   gso: { type: 'boolean' },
   'uid-gid': { type: 'boolean' },
   family: { type: 'string' },
+  netns: { type: 'string' },
   'buffer-size': { type: 'string', short: 'B' },
   'no-status': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -224,6 +231,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
     familyName: undefined,
     bufferSize: undefined,
     status: v['no-status'] !== true,
+    netns: v.netns,
+    netnsPath: undefined,
   };
   if (o.help || o.version) return o;
   if (v.queue !== undefined) o.queues = parseQueueList(v.queue);
@@ -247,6 +256,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
     o.family = num;
     o.familyName = familyName(num);
   }
+  if (o.netns !== undefined) {
+    if (o.netns === '' || o.netns === '.' || o.netns === '..') throw new UsageError('--netns needs a namespace name (see ip netns list) or a path such as /proc/PID/ns/net');
+    o.netnsPath = o.netns.includes('/') ? o.netns : `/run/netns/${o.netns}`;
+  }
   if (o.meta && o.copyRange !== undefined) throw new UsageError('--meta copies no packet bytes: it cannot be combined with --copy-range');
   for (const [flag, value] of [
     ['--write', o.write],
@@ -269,6 +282,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
       ['--gso', o.gso],
       ['--uid-gid', o.uidGid],
       ['--buffer-size', o.bufferSize !== undefined],
+      ['--netns', o.netns !== undefined],
     ];
     const bad = live.filter(([, given]) => given).map(([n]) => n);
     if (bad.length > 0) {

@@ -13,6 +13,7 @@ import { explainFileError, explainOpenError } from './errors.js';
 import { formatJson, formatLine, hexDump, recordFromPacket, type DumpRecord, type FormatOptions, type NameOf, type ShownVerdict } from './format.js';
 import { LineOutput, StatusLine } from './output.js';
 import { replayCapture, UnsupportedCaptureError } from './replay.js';
+import { idleHint, listNfqueueRules } from './idle-hint.js';
 
 const PROG = 'nfq-dump';
 
@@ -174,12 +175,16 @@ async function runLive(o: CliOptions): Promise<number> {
   let exitCode = 0;
   let queue: Queue | undefined;
   let shutdownPromise: Promise<void> | undefined;
+  /** Queues nothing arrived on yet (for the idle hint). */
+  const quiet = new Set(o.queues);
+  let idleTimer: NodeJS.Timeout | undefined;
 
   const shutdown = (code: number): Promise<void> => {
     exitCode = Math.max(exitCode, code);
     stopping = true;
     shutdownPromise ??= (async () => {
       clearInterval(statusTimer);
+      clearTimeout(idleTimer);
       const q = queue;
       let kernel: KernelQueueStats[] | undefined;
       let stats: QueueStats | undefined;
@@ -214,6 +219,7 @@ async function runLive(o: CliOptions): Promise<number> {
   };
 
   const onPacket = (p: Packet): Verdict | 'accept' => {
+    quiet.delete(p.queue);
     if (stopping) return verdict;
     if (o.family !== undefined && p.family !== o.family) {
       passed++;
@@ -258,6 +264,7 @@ async function runLive(o: CliOptions): Promise<number> {
     if (o.uidGid) options.flags.uidGid = true;
   }
   if (o.record !== undefined) options.record = o.record;
+  if (o.netnsPath !== undefined) options.netns = o.netnsPath;
 
   // Signals before the queue exists: nothing to unbind yet, just leave.
   let signalled = 0;
@@ -286,7 +293,7 @@ async function runLive(o: CliOptions): Promise<number> {
   } catch (e) {
     sink.close();
     const recordFailed = o.record !== undefined && (e as NodeJS.ErrnoException).path === o.record;
-    process.stderr.write(`${PROG}: ${recordFailed ? explainFileError(e, o.record!, 'write') : explainOpenError(e)}\n`);
+    process.stderr.write(`${PROG}: ${recordFailed ? explainFileError(e, o.record!, 'write') : explainOpenError(e, o.netns !== undefined)}\n`);
     return 1;
   }
   if (signalled > 0) void shutdown(0);
@@ -298,7 +305,26 @@ async function runLive(o: CliOptions): Promise<number> {
   const mode = o.meta ? 'metadata only' : `copy ${o.copyRange ?? 65535} bytes`;
   const v = o.mark !== undefined ? `${o.verdict} with mark 0x${o.mark.toString(16)}` : o.verdict;
   const extras = [o.write !== undefined ? `writing ${o.write}` : '', o.record !== undefined ? `recording ${o.record}` : ''].filter((x) => x !== '');
-  process.stderr.write(`${PROG}: listening on ${queueList(o.queues)} (${mode}), verdict ${v}${extras.length > 0 ? `, ${extras.join(', ')}` : ''}; Ctrl-C to stop\n`);
+  const inNetns = o.netns !== undefined ? ` in network namespace ${o.netns}` : '';
+  process.stderr.write(`${PROG}: listening on ${queueList(o.queues)}${inNetns} (${mode}), verdict ${v}${extras.length > 0 ? `, ${extras.join(', ')}` : ''}; Ctrl-C to stop\n`);
+
+  const showIdleHint = async (q: Queue, ms: number): Promise<void> => {
+    if (stopping || quiet.size === 0) return;
+    const rules = await listNfqueueRules(o.netnsPath);
+    if (stopping || quiet.size === 0) return;
+    // Our own row is there whenever /proc is readable: none at all means unreadable.
+    const kernel = q.stats().kernel;
+    const input: Parameters<typeof idleHint>[0] = { queues: [...quiet], idleMs: ms, portId: q.portId, rows: kernel.length > 0 ? kernel : undefined, rules };
+    if (o.netns !== undefined) input.netns = o.netns;
+    sink.warn(idleHint(input).join('\n'));
+  };
+
+  const idleMs = idleHintDelay();
+  if (idleMs > 0) {
+    const bound = queue;
+    idleTimer = setTimeout(() => void showIdleHint(bound, idleMs), idleMs);
+    idleTimer.unref();
+  }
 
   if (statusEnabled) {
     let lastSeen = 0;
@@ -324,6 +350,16 @@ async function runLive(o: CliOptions): Promise<number> {
   if (shutdownPromise === undefined) await shutdown(1);
   else await shutdownPromise;
   return exitCode;
+}
+
+/**
+ * How long a queue may stay quiet before nfq-dump explains where packets may be going
+ * (ms): 5 s, or env NFQ_DUMP_IDLE_HINT_MS (0: never).
+ */
+function idleHintDelay(): number {
+  const env = process.env.NFQ_DUMP_IDLE_HINT_MS;
+  const n = env === undefined || env === '' ? 5000 : Number(env);
+  return Number.isFinite(n) && n >= 0 ? n : 5000;
 }
 
 // ------------------------------------------------------------------ replay
@@ -394,8 +430,10 @@ function runReplay(o: CliOptions): number {
   if (summary.packets === 0 && summary.records > 0 && summary.notIp === 0) {
     lines.push(`no queued packets in ${plural(summary.records, 'record')}${summary.otherProtocol > 0 ? ` (${summary.otherProtocol} of other netlink protocols)` : ''}`);
   }
-  for (const r of summary.refused.slice(0, 10)) lines.push(`kernel refused ${r}`);
-  if (summary.refused.length > 10) lines.push(`… and ${summary.refused.length - 10} more refusals`);
+  // -v lists every refusal; otherwise the first ten.
+  const shownRefusals = o.verbose ? summary.refused : summary.refused.slice(0, 10);
+  for (const r of shownRefusals) lines.push(`kernel refused ${r}`);
+  if (summary.refused.length > shownRefusals.length) lines.push(`… and ${summary.refused.length - shownRefusals.length} more refusals (-v lists them all)`);
   if (summary.malformed > 0) lines.push(`${plural(summary.malformed, 'record')} could not be decoded, first: ${summary.firstProblem ?? '?'}`);
   process.stderr.write(lines.join('\n') + '\n');
   return 0;

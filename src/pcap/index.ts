@@ -37,3 +37,14 @@ export {
   type NetlinkDirection,
   type NetlinkCookedRecord,
 } from './netlink-cooked.js';
+export {
+  LINKTYPE_ETHERNET,
+  LINKTYPE_LINUX_SLL,
+  LINKTYPE_LINUX_SLL2,
+  LINKTYPE_IPV4,
+  LINKTYPE_IPV6,
+  IP_LINKTYPES,
+  ipPacketOfRecord,
+  type CapturedIpPacket,
+  type CookedPacketType,
+} from './link-layer.js';
