@@ -92,6 +92,9 @@ export interface NativeTransportStats {
   sendCalls: number;
   /** Datagrams sent. */
   datagramsSent: number;
+  /** Receive slabs (256 KiB ArrayBuffers) handed out, and how many of them reused collected memory. */
+  slabs: number;
+  slabsReused: number;
 }
 
 /** A Transport over the native addon, with its extras. */
@@ -243,7 +246,7 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
     ns?.close();
   }
   const portId = addon.portId(h);
-  const statBuf = new Float64Array(6);
+  const statBuf = new Float64Array(8);
   let closed = false;
   let handlers: TransportHandlers | undefined;
   let keepAlive = true;
@@ -365,6 +368,8 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
         bytesReceived: statBuf[2] ?? 0,
         sendCalls: statBuf[3] ?? 0,
         datagramsSent: statBuf[4] ?? 0,
+        slabs: statBuf[6] ?? 0,
+        slabsReused: statBuf[7] ?? 0,
       };
     },
     close,
