@@ -6,12 +6,13 @@
  * conversation instead. Uses only the public API (../index.js) and ../pcap.
  */
 import { readFileSync } from 'node:fs';
-import { interfaceName, openQueue, openDefaultTransport, recordTransport, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
+import { formatMetrics, interfaceName, openQueue, openDefaultTransport, recordTransport, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
 import { PcapFileWriter, LINKTYPE_RAW, PcapFormatError } from '../pcap/index.js';
 import { parseCli, HELP, UsageError, type CliOptions } from './args.js';
 import { explainFileError, explainOpenError } from './errors.js';
 import { formatJson, formatLine, hexDump, recordFromPacket, type DumpRecord, type FormatOptions, type NameOf, type ShownVerdict } from './format.js';
 import { LineOutput, StatusLine } from './output.js';
+import { serveMetrics } from './metrics-server.js';
 import { replayCapture, UnsupportedCaptureError } from './replay.js';
 
 const PROG = 'nfq-dump';
@@ -174,12 +175,14 @@ async function runLive(o: CliOptions): Promise<number> {
   let exitCode = 0;
   let queue: Queue | undefined;
   let shutdownPromise: Promise<void> | undefined;
+  let metricsServer: { close(): unknown } | undefined;
 
   const shutdown = (code: number): Promise<void> => {
     exitCode = Math.max(exitCode, code);
     stopping = true;
     shutdownPromise ??= (async () => {
       clearInterval(statusTimer);
+      metricsServer?.close();
       const q = queue;
       let kernel: KernelQueueStats[] | undefined;
       let stats: QueueStats | undefined;
@@ -287,6 +290,18 @@ async function runLive(o: CliOptions): Promise<number> {
     sink.close();
     process.stderr.write(`${PROG}: ${explainOpenError(e)}\n`);
     return 1;
+  }
+  if (o.metrics !== undefined) {
+    const q = queue;
+    try {
+      const { server, url } = await serveMetrics(o.metrics, () => formatMetrics(q.stats()));
+      metricsServer = server;
+      process.stderr.write(`${PROG}: metrics at ${url}\n`);
+    } catch (e) {
+      sink.warn(`cannot serve metrics on ${o.metrics.host}:${o.metrics.port}: ${(e as Error).message}`);
+      await shutdown(1);
+      return exitCode;
+    }
   }
   if (signalled > 0) void shutdown(0);
 

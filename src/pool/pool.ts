@@ -265,7 +265,6 @@ export class QueuePool extends EventEmitter {
             resolveReady();
             return;
           case 'openError':
-            ready = true;
             rejectReady(deserializeError(m.error));
             void w.terminate();
             return;
@@ -288,16 +287,13 @@ export class QueuePool extends EventEmitter {
       w.on('exit', (code) => {
         if (slot.worker !== w) return;
         slot.worker = undefined;
-        if (!ready) {
-          rejectReady(slot.fatal ?? new Error(`pool worker ${slot.index} exited (code ${code}) before binding queues ${slot.queues.join(', ')}`));
-          return;
-        }
+        const exited = new Error(`pool worker ${slot.index} exited (code ${code}) before binding queues ${slot.queues.join(', ')}`);
         if (this.closePromise !== undefined || slot.state === 'closed') {
           slot.state = 'closed';
+          rejectReady(slot.fatal ?? exited); // no-op once settled
           slot.closed?.();
-          return;
-        }
-        this.onDeath(slot, slot.fatal ?? `exit code ${code}`, w.threadId);
+        } else if (!ready) rejectReady(slot.fatal ?? exited); // the caller (open or a restart) decides
+        else this.onDeath(slot, slot.fatal ?? `exit code ${code}`, w.threadId);
       });
     });
   }

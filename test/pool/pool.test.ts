@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { Ns, eventually, type Json, type Proc } from '../capabilities/support/ns.js';
+import { promtoolCheck } from './promtool.js';
 
 const CONSUMER = fileURLToPath(new URL('./pool-consumer.mjs', import.meta.url));
 const FLOOD = fileURLToPath(new URL('./flood-from.mjs', import.meta.url));
@@ -73,6 +74,13 @@ describe('openQueuePool', () => {
     expect(new Set(s.workers.map((w: Json) => w.threadId)).size).toBe(2);
     // Each worker holds its own sockets: four distinct port ids, none of them 0.
     expect(new Set(ns.queueRows().map((r) => r.portid)).size).toBe(4);
+
+    // The same stats as Prometheus text, checked by promtool.
+    p.send('metrics');
+    const metrics = (await p.waitFor((j) => j.metrics !== undefined)).metrics as string;
+    expect(promtoolCheck(metrics)).toEqual({ status: 0, output: '' });
+    for (const q of s.queues) expect(metrics).toContain(`nfqueue_packets_received_total{queue="${q.queue}",worker="${q.worker}"} ${q.received}\n`);
+    expect(metrics).toMatch(/^nfqueue_pool_worker_up\{worker="1"\} 1$/m);
 
     p.send('close');
     const closed = (await p.waitFor((j) => j.closed === true)).stats as Json;
