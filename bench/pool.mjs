@@ -116,4 +116,9 @@ const summary = {
 };
 summary.ratioPps2over1 = +(summary.pps.w2 / summary.pps.w1).toFixed(2);
 summary.ratioCpuPerPkt2over1 = +(summary.processUsPerPkt.w2 / summary.processUsPerPkt.w1).toFixed(2);
+// Ratios within each round (the two runs of a round are back to back: the fairest pairs).
+const rounds = [...new Set(results.map((x) => x.round))];
+const pair = (f) => rounds.map((r) => f(results.find((x) => x.round === r && x.workers === 2)) / f(results.find((x) => x.round === r && x.workers === 1)));
+summary.pairedMedianRatioPps2over1 = +median(pair((x) => x.pps)).toFixed(2);
+summary.pairedMedianRatioCpuPerPkt2over1 = +median(pair((x) => x.processUsPerPkt)).toFixed(2);
 console.log(JSON.stringify(summary));

@@ -11,6 +11,7 @@ import { promtoolCheck } from './promtool.js';
 const CONSUMER = fileURLToPath(new URL('./pool-consumer.mjs', import.meta.url));
 const FLOOD = fileURLToPath(new URL('./flood-from.mjs', import.meta.url));
 const ACCEPT = fileURLToPath(new URL('./handlers/accept.mjs', import.meta.url));
+const GUARDED = fileURLToPath(new URL('./handlers/guarded.mjs', import.meta.url));
 const SOURCES = Array.from({ length: 24 }, (_, i) => `127.0.0.${i + 2}`);
 
 let ns: Ns;
@@ -88,6 +89,28 @@ describe('openQueuePool', () => {
     expect(closed.workers.map((w: Json) => w.state)).toEqual(['closed', 'closed']);
     await p.done;
     expect(ns.queueRows().filter((r) => r.queue <= 3)).toEqual([]);
+    sink.kill();
+  });
+
+  it("keeps a single queue's guarantees: a throwing or hanging callback gets the default verdict", async () => {
+    ns.ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', '9505', '-j', 'NFQUEUE', '--queue-balance', '6:7');
+    ns.ipt('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', '9505', '-m', 'mark', '--mark', '0x7', '-m', 'comment', '--comment', 'default9505');
+    const p = await startPool({ queues: '6:7', workers: 2, handler: GUARDED, options: { defaultVerdict: { verdict: 'accept', mark: 7 }, verdictTimeout: 200 } });
+    const sink = await ns.udpSink(9505, '127.0.0.1');
+    for (const [prefix, src] of [['boom;', '127.0.0.3'], ['hang;', '127.0.0.4'], ['fine;', '127.0.0.5']]) {
+      expect((await ns.sendUdp('127.0.0.1', 9505, 4, { prefix: prefix!, bind: src! })).sent).toBe(4);
+    }
+    await eventually(() => sink.lines.filter((l) => l.recv).length === 12, 'sink got all 12');
+    const s = await stats(p);
+    expect(s).toMatchObject({ received: 12, callbackErrors: 4, timedOut: 4, pending: 0 });
+    expect(s.verdicts.accept).toBe(12);
+    // The 8 that failed got the default verdict, with its mark.
+    expect(ns.count('mangle', 'POSTROUTING', 'default9505')).toBe(8);
+    // The callback errors reached the main thread too (names and messages kept).
+    expect(p.lines.filter((j) => j.error !== undefined).map((j) => j.error.name)).toContain('CallbackError');
+    p.send('close');
+    await p.waitFor((j) => j.closed === true);
+    await p.done;
     sink.kill();
   });
 
