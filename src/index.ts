@@ -3,8 +3,8 @@
  * over a raw AF_NETLINK socket; no libnetfilter_queue.
  */
 export { Queue, flagBits } from './nfqueue/queue.js';
-export { openQueue } from './pcap/open-queue.js';
-export type { QueueOptions } from './pcap/open-queue.js';
+export { openQueue } from './open-queue.js';
+export type { QueueOptions } from './open-queue.js';
 export type { QueueFlags, QueueCounters, QueueStats, PacketCallback, CallbackResult } from './nfqueue/queue.js';
 export { Packet, PacketDecodeError, decodePacket } from './nfqueue/packet.js';
 export type { PacketTimestamp, PacketVlan } from './nfqueue/packet.js';

@@ -6,7 +6,7 @@
  * conversation instead. Uses only the public API (../index.js) and ../pcap.
  */
 import { readFileSync } from 'node:fs';
-import { formatMetrics, interfaceName, openQueue, openDefaultTransport, recordTransport, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
+import { formatMetrics, interfaceName, openQueue, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
 import { PcapFileWriter, LINKTYPE_RAW, PcapFormatError } from '../pcap/index.js';
 import { parseCli, HELP, UsageError, type CliOptions } from './args.js';
 import { explainFileError, explainOpenError } from './errors.js';
@@ -260,7 +260,7 @@ async function runLive(o: CliOptions): Promise<number> {
     if (o.gso) options.flags.gso = true;
     if (o.uidGid) options.flags.uidGid = true;
   }
-  if (o.record !== undefined) setRecordOption(options, o.record);
+  if (o.record !== undefined) options.record = o.record;
 
   // Signals before the queue exists: nothing to unbind yet, just leave.
   let signalled = 0;
@@ -288,7 +288,8 @@ async function runLive(o: CliOptions): Promise<number> {
     queue = await openQueue(o.queues, onPacket, options);
   } catch (e) {
     sink.close();
-    process.stderr.write(`${PROG}: ${explainOpenError(e)}\n`);
+    const recordFailed = o.record !== undefined && (e as NodeJS.ErrnoException).path === o.record;
+    process.stderr.write(`${PROG}: ${recordFailed ? explainFileError(e, o.record!, 'write') : explainOpenError(e)}\n`);
     return 1;
   }
   if (o.metrics !== undefined) {
@@ -339,25 +340,6 @@ async function runLive(o: CliOptions): Promise<number> {
   else await shutdownPromise;
   return exitCode;
 }
-
-/**
- * Makes openQueue record its netlink conversation to `path` (a LINKTYPE_NETLINK pcap that
- * -r, Wireshark and the library's replay() read): the default transport wrapped in the
- * library's recorder.
- */
-function setRecordOption(options: QueueOptions, path: string): void {
-  options.transport = () => {
-    const inner = openDefaultTransport(NETLINK_NETFILTER, { maxDatagramSize: (options.copyMode === 'meta' ? 0 : (options.copyRange ?? 0xffff) || 0xffff) + 4096 });
-    try {
-      return recordTransport(inner, path);
-    } catch (e) {
-      inner.close();
-      throw new Error(explainFileError(e, path, 'write'));
-    }
-  };
-}
-
-const NETLINK_NETFILTER = 12;
 
 // ------------------------------------------------------------------ replay
 

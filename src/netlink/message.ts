@@ -39,29 +39,112 @@ export interface NetlinkMessage {
   payloadLength: number;
 }
 
-/** Reads the 16-byte header at `offset`; throws NetlinkDecodeError when it does not fit. */
-export function readHeader(view: DataView, offset: number): NetlinkHeader {
+/**
+ * The framing check: the nlmsg_len of the message at `offset` in `view`, or -1 when its
+ * header is malformed (headerProblem() says why). Every walk over a datagram's messages
+ * (MessageCursor, and the connection's receive loop, which keeps its DataView local so
+ * that the per-packet path allocates nothing) steps with it.
+ */
+export function messageLengthAt(view: DataView, offset: number): number {
+  const left = view.byteLength - offset;
+  const length = left >= NLMSG_HDRLEN ? view.getUint32(offset, true) : 0;
+  return length < NLMSG_HDRLEN || length > left ? -1 : length;
+}
+
+/** Why a header cannot be read at `offset` (undefined when it can). */
+export function headerProblem(view: DataView, offset: number): NetlinkDecodeError | undefined {
   if (offset + NLMSG_HDRLEN > view.byteLength) {
-    throw new NetlinkDecodeError(`netlink header needs ${NLMSG_HDRLEN} bytes, ${view.byteLength - offset} left`, offset, true);
+    return new NetlinkDecodeError(`netlink header needs ${NLMSG_HDRLEN} bytes, ${view.byteLength - offset} left`, offset, true);
   }
   const length = view.getUint32(offset, true);
-  if (length < NLMSG_HDRLEN) {
-    throw new NetlinkDecodeError(`netlink message length ${length} is shorter than its header`, offset);
-  }
+  if (length < NLMSG_HDRLEN) return new NetlinkDecodeError(`netlink message length ${length} is shorter than its header`, offset);
   if (offset + length > view.byteLength) {
-    throw new NetlinkDecodeError(
-      `netlink message length ${length} runs past the end of the datagram (${view.byteLength - offset} bytes left)`,
-      offset,
-      true,
-    );
+    return new NetlinkDecodeError(`netlink message length ${length} runs past the end of the datagram (${view.byteLength - offset} bytes left)`, offset, true);
   }
+  return undefined;
+}
+
+/** Reads the 16-byte header at `offset`; throws NetlinkDecodeError when it does not fit. */
+export function readHeader(view: DataView, offset: number): NetlinkHeader {
+  const problem = headerProblem(view, offset);
+  if (problem !== undefined) throw problem;
   return {
-    length,
+    length: view.getUint32(offset, true),
     type: view.getUint16(offset + 4, true),
     flags: view.getUint16(offset + 6, true),
     seq: view.getUint32(offset + 8, true),
     pid: view.getUint32(offset + 12, true),
   };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Walks the messages of a datagram in place, allocating nothing per message.
+ *
+ *     cursor.reset(datagram);
+ *     while (cursor.next()) { switch (cursor.type) { ... } }
+ *     if (cursor.error !== undefined) ...
+ *
+ * The first malformed header ends the walk and stays in `error`; the messages before it
+ * were delivered. Trailing bytes shorter than a header are malformed too (the kernel never
+ * sends them).
+ */
+export class MessageCursor {
+  /** The datagram being walked. */
+  buffer: Uint8Array = EMPTY;
+  /** A DataView over exactly `buffer`. */
+  view: DataView = new DataView(EMPTY.buffer);
+  /** Offset of the current message's header in `buffer`. */
+  offset = 0;
+  /** The current message's nlmsg_len (header included, padding excluded). */
+  length = 0;
+  /** The current message's nlmsg_type. */
+  type = 0;
+  /** The current message's nlmsg_flags. */
+  flags = 0;
+  /** Why the walk stopped early, if it did. */
+  error: NetlinkDecodeError | undefined = undefined;
+  private nextOffset = 0;
+
+  /** Starts a walk over `datagram` (`view` when the caller already has one over it). */
+  reset(datagram: Uint8Array, view: DataView = viewOf(datagram)): this {
+    this.buffer = datagram;
+    this.view = view;
+    this.nextOffset = 0;
+    this.error = undefined;
+    return this;
+  }
+
+  /** Moves to the next message; false at the end of the datagram or at a malformed header. */
+  next(): boolean {
+    const off = this.nextOffset;
+    const view = this.view;
+    if (off >= view.byteLength) return false;
+    const mlen = messageLengthAt(view, off);
+    if (mlen < 0) {
+      this.error = headerProblem(view, off);
+      this.nextOffset = view.byteLength;
+      return false;
+    }
+    this.offset = off;
+    this.length = mlen;
+    this.type = view.getUint16(off + 4, true);
+    this.flags = view.getUint16(off + 6, true);
+    this.nextOffset = off + align4(mlen);
+    return true;
+  }
+
+  /** The current message's nlmsg_seq. */
+  get seq(): number {
+    return this.view.getUint32(this.offset + 8, true);
+  }
+
+  /** The current message as a NetlinkMessage (allocates: for the paths off the per-packet one). */
+  message(): NetlinkMessage {
+    const off = this.offset;
+    return { header: readHeader(this.view, off), buffer: this.buffer, offset: off, payloadOffset: off + NLMSG_HDRLEN, payloadLength: this.length - NLMSG_HDRLEN };
+  }
 }
 
 /** Writes a 16-byte header at `offset`. */
@@ -83,14 +166,10 @@ export function viewOf(buf: Uint8Array): DataView {
  * header; trailing bytes shorter than a header are an error too (the kernel never sends them).
  */
 export function parseMessages(datagram: Uint8Array): NetlinkMessage[] {
-  const view = viewOf(datagram);
+  const cursor = new MessageCursor().reset(datagram);
   const out: NetlinkMessage[] = [];
-  let off = 0;
-  while (off < datagram.byteLength) {
-    const header = readHeader(view, off);
-    out.push({ header, buffer: datagram, offset: off, payloadOffset: off + NLMSG_HDRLEN, payloadLength: header.length - NLMSG_HDRLEN });
-    off += align4(header.length);
-  }
+  while (cursor.next()) out.push(cursor.message());
+  if (cursor.error !== undefined) throw cursor.error;
   return out;
 }
 

@@ -4,7 +4,8 @@
  * format tcpdump writes on an nlmon interface; Wireshark and tshark decode it as netfilter
  * queue messages). The file is a fixture that `replay()` plays back without privileges.
  */
-import { NETLINK_NETFILTER, NLMSG_HDRLEN, NLM_F_MULTI, align4 } from '../netlink/constants.js';
+import { NETLINK_NETFILTER, NLM_F_MULTI } from '../netlink/constants.js';
+import { MessageCursor } from '../netlink/message.js';
 import { NetlinkSocketError } from '../netlink/errors.js';
 import type { Transport, TransportHandlers } from '../netlink/transport.js';
 import { encodeNetlinkCooked, type NetlinkDirection } from './netlink-cooked.js';
@@ -116,14 +117,11 @@ export function recordTransport(inner: Transport, path: string, options: RecordO
 
 /** The datagrams a delivery was made of: one per message unless multipart (see recordTransport). */
 function kernelDatagrams(data: Uint8Array): Uint8Array[] {
-  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const c = new MessageCursor().reset(data);
   const out: Uint8Array[] = [];
-  let off = 0;
-  while (off + NLMSG_HDRLEN <= data.byteLength) {
-    const len = v.getUint32(off, true);
-    if (len < NLMSG_HDRLEN || off + len > data.byteLength || (v.getUint16(off + 6, true) & NLM_F_MULTI) !== 0) return [data];
-    out.push(data.subarray(off, off + len));
-    off += align4(len);
+  while (c.next()) {
+    if ((c.flags & NLM_F_MULTI) !== 0) return [data];
+    out.push(data.subarray(c.offset, c.offset + c.length));
   }
-  return out.length > 0 && off >= data.byteLength ? out : [data];
+  return out.length > 0 && c.error === undefined ? out : [data];
 }

@@ -51,6 +51,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { NETLINK_NETFILTER, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_CAPPED, align4 } from '../netlink/constants.js';
+import { MessageCursor } from '../netlink/message.js';
 import { NetlinkError, NetlinkSocketError, errnoName } from '../netlink/errors.js';
 import type { Transport, TransportHandlers } from '../netlink/transport.js';
 import * as C from '../nfqueue/constants.js';
@@ -153,19 +154,10 @@ function isOutgoing(packetType: number): boolean {
 
 /** Splits a datagram into message extents; a malformed tail becomes one last extent. */
 function messageExtents(d: Uint8Array): { offset: number; length: number; malformed: boolean }[] {
-  const v = new DataView(d.buffer, d.byteOffset, d.byteLength);
+  const c = new MessageCursor().reset(d);
   const out: { offset: number; length: number; malformed: boolean }[] = [];
-  let off = 0;
-  while (off < d.byteLength) {
-    const left = d.byteLength - off;
-    const len = left >= NLMSG_HDRLEN ? v.getUint32(off, true) : 0;
-    if (len < NLMSG_HDRLEN || len > left) {
-      out.push({ offset: off, length: left, malformed: true });
-      break;
-    }
-    out.push({ offset: off, length: len, malformed: false });
-    off += align4(len);
-  }
+  while (c.next()) out.push({ offset: c.offset, length: c.length, malformed: false });
+  if (c.error !== undefined) out.push({ offset: c.error.offset, length: d.byteLength - c.error.offset, malformed: true });
   return out;
 }
 

@@ -10,7 +10,8 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { QueueCounters, QueueOptions, QueueStats } from '../nfqueue/queue.js';
+import type { QueueOptions } from '../nfqueue/queue-options.js';
+import type { QueueCounters, QueueStats } from '../nfqueue/queue-stats.js';
 import { readKernelQueueStats, type KernelQueueStats } from '../nfqueue/proc.js';
 import { deserializeError, type FromWorker, type ThreadCpu, type ToWorker, type WorkerQueueStats, type WorkerStart } from './messages.js';
 

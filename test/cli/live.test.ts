@@ -3,7 +3,7 @@
 // Checks the text, JSON and pcap output against the traffic sent and against tshark, the
 // verdicts' effects, the exit codes, the stderr summary and the error messages.
 // Needs root, iproute2 and iptables-legacy.
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -51,8 +51,8 @@ describe.skipIf(skip !== undefined)('nfq-dump on a live queue (kernel, root)', (
   });
 
   /** Starts nfq-dump in the namespace and waits until it has bound `queues`. */
-  async function startDump(args: string[], queues: number[] = [0]): Promise<Child> {
-    const c = ns.spawn([NODE, CLI, ...args]);
+  async function startDump(args: string[], queues: number[] = [0], prefix: string[] = []): Promise<Child> {
+    const c = ns.spawn([...prefix, NODE, CLI, ...args]);
     running.push(c);
     for (const q of queues) {
       await ns.waitForQueueBound(q, 10_000).catch((e: Error) => {
@@ -307,15 +307,7 @@ describe.skipIf(skip !== undefined)('nfq-dump on a live queue (kernel, root)', (
 
   it('a receive-buffer overrun is reported, and the kernel drop counter shows in the summary', async () => {
     const dump = await startDump(['-q', '0', '-B', '4K']);
-    // Frozen, with a tiny socket buffer, nfq-dump cannot take a burst: the kernel drops most of it.
-    process.kill(dump.pid!, 'SIGSTOP');
-    try {
-      await sendUdp(ns, '127.0.0.1', 5400, { count: 300, size: 1000 });
-    } finally {
-      process.kill(dump.pid!, 'SIGCONT');
-    }
-    await sleep(500);
-    expect(await stop(dump)).toBe(0);
+    expect(await overrunAndStop(dump)).toBe(0);
     const err = dump.stderr();
     expect(err).toMatch(/nfq-dump: warning: the kernel dropped packets it could not deliver to nfq-dump \(socket receive buffer full, ENOBUFS\): raise --buffer-size/);
     const m = /(\d+) packets dropped by kernel \(queue 0: 0 queue full, (\d+) socket buffer full\)/.exec(err);
@@ -324,6 +316,31 @@ describe.skipIf(skip !== undefined)('nfq-dump on a live queue (kernel, root)', (
     expect(m![2]).toBe(m![1]);
     expect(err).toMatch(/receive buffer overruns? \(ENOBUFS\): raise --buffer-size/);
   });
+
+  it('--record as a non-root CAP_NET_ADMIN user (no /proc access) still reports a receive-buffer overrun', async () => {
+    // /proc/net/netfilter/nfnetlink_queue is root-only, so only the socket's ENOBUFS can tell
+    // this user of an overrun; recording must not open a socket that silences it.
+    const dir = join(tmp, 'nobody');
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o777);
+    const rec = join(dir, 'overrun.pcap');
+    const dump = await startDump(['-q', '0', '-B', '4K', '--record', rec], [0], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all,+net_admin', '--ambient-caps=+net_admin', '--bounding-set=-all,+net_admin']);
+    expect(await overrunAndStop(dump)).toBe(0);
+    expect(dump.stderr()).toMatch(/nfq-dump: warning: the kernel dropped packets it could not deliver to nfq-dump \(socket receive buffer full, ENOBUFS\)/);
+    expect(dump.stderr()).toMatch(/receive buffer overruns? \(ENOBUFS\): raise --buffer-size/);
+  });
+
+  /** Sends a burst while nfq-dump is frozen, so that (with a tiny socket buffer) the kernel drops most of it; then stops it. */
+  async function overrunAndStop(dump: Child): Promise<number | null> {
+    process.kill(dump.pid!, 'SIGSTOP');
+    try {
+      await sendUdp(ns, '127.0.0.1', 5400, { count: 300, size: 1000 });
+    } finally {
+      process.kill(dump.pid!, 'SIGCONT');
+    }
+    await sleep(500);
+    return stop(dump);
+  }
 
   it('stops quietly when the reader of its output goes away (nfq-dump | head -n 1)', async () => {
     const c = ns.spawn(['sh', '-c', `"${NODE}" "${CLI}" -q 0 | head -n 1`]);

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { openQueue, type Queue } from '../../src/nfqueue/queue.js';
+import { openQueue } from '../../src/open-queue.js';
+import type { Queue } from '../../src/nfqueue/queue.js';
 import { CallbackError, QueueKernelError, QueueTimeoutError, VerdictStateError } from '../../src/nfqueue/errors.js';
 import { NetlinkDecodeError, NetlinkSocketError } from '../../src/netlink/errors.js';
 import type { Packet } from '../../src/nfqueue/packet.js';

@@ -1,0 +1,139 @@
+/**
+ * The options of openQueue() (declared once, here) and their checks: every bad argument is
+ * refused with a TypeError or RangeError naming it, before anything is sent.
+ */
+import type { Transport } from '../netlink/transport.js';
+import * as C from './constants.js';
+import type { Packet } from './packet.js';
+import { normalizeVerdict, type VerdictInput } from './verdict.js';
+import { copyModeValue, type CopyMode } from './config.js';
+
+/** Queue flags by name (NFQA_CFG_F_*). */
+export interface QueueFlags {
+  /** Accept packets instead of dropping them when the queue is full. */
+  failOpen?: boolean;
+  /** Attach conntrack info (not supported on every kernel). */
+  conntrack?: boolean;
+  /** Deliver GSO packets whole, without segmenting them first. */
+  gso?: boolean;
+  /** Report the sending socket's uid and gid. */
+  uidGid?: boolean;
+  /** Report the security context (needs an LSM). */
+  secctx?: boolean;
+}
+
+/** What the packet callback may return. */
+export type CallbackResult = VerdictInput | PromiseLike<VerdictInput>;
+
+/** The packet callback: inspect the packet, answer a verdict (or a Promise of one). */
+export type PacketCallback = (packet: Packet) => CallbackResult;
+
+/** Options of openQueue(). */
+export interface QueueOptions {
+  /** 'packet' (default) copies packet bytes, 'meta' only metadata, 'none' drops everything. */
+  copyMode?: CopyMode;
+  /** Bytes of each packet to copy in 'packet' mode (default 65535: the whole packet). */
+  copyRange?: number;
+  /** Maximum packets waiting for a verdict in the kernel (QUEUE_MAXLEN). */
+  maxLen?: number;
+  /** Queue flags to set (FLAGS with MASK). */
+  flags?: QueueFlags;
+  /** Verdict for packets whose callback throws, rejects or answers garbage, and on close (default 'accept'). */
+  defaultVerdict?: VerdictInput;
+  /** Called with every non-fatal error; without it, errors go to the 'error' event, else a warning. */
+  onError?: (err: Error) => void;
+  /** Closing the queue when this signal aborts. */
+  signal?: AbortSignal;
+  /** The netlink transport; default: a NETLINK_NETFILTER socket from the `netlink` package. */
+  transport?: Transport | (() => Transport);
+  /** SO_RCVBUF for the socket, in bytes. Larger absorbs bursts (ENOBUFS otherwise). */
+  receiveBufferSize?: number;
+  /** How long to wait for the kernel's ack of each setup step, in ms (default 5000). */
+  requestTimeout?: number;
+  /** Keep the process alive while the queue is open (default true). */
+  keepAlive?: boolean;
+  /**
+   * Milliseconds a packet may wait for its async callback; then it gets the default
+   * verdict and a VerdictTimeoutError is reported. Default: no limit.
+   */
+  verdictTimeout?: number;
+  /**
+   * Most packets whose async callbacks are still running; packets beyond it get the
+   * default verdict at once, without calling the callback (counted in `overflowed`).
+   * Default: no limit.
+   */
+  maxInFlight?: number;
+  /**
+   * Record the whole netlink conversation (every datagram sent and received, with its
+   * direction and time) to this pcap file (LINKTYPE_NETLINK; tshark decodes it), e.g. to
+   * make a fixture that `replay()` plays back in tests. Wraps `transport` when one is given.
+   */
+  record?: string;
+}
+
+/** Checks a queue number (u16); throws a RangeError naming it. */
+export function checkQueueNumber(n: unknown, name = 'queue number'): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffff) {
+    throw new RangeError(`${name} must be an integer in 0..65535, got ${String(n)}`);
+  }
+  return n;
+}
+
+const FLAG_OPTION_NAMES: readonly string[] = ['failOpen', 'conntrack', 'gso', 'uidGid', 'secctx'];
+
+/** Checks openQueue's arguments and returns the queue numbers; throws TypeError/RangeError naming the bad one. */
+export function checkOpenArguments(num: number | readonly number[], callback: unknown, o: QueueOptions): number[] {
+  const nums = Array.isArray(num) ? [...(num as readonly number[])] : [num as number];
+  if (nums.length === 0) throw new RangeError('at least one queue number is needed');
+  nums.forEach((n) => checkQueueNumber(n));
+  if (new Set(nums).size !== nums.length) throw new RangeError(`queue numbers must be distinct, got ${nums.join(', ')}`);
+  if (typeof callback !== 'function') throw new TypeError('openQueue(num, callback, options): callback must be a function');
+  if (o === null || typeof o !== 'object') throw new TypeError('openQueue options must be an object');
+  if (o.copyMode !== undefined) copyModeValue(o.copyMode);
+  const u32 = (name: string, v: unknown, min = 0): void => {
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 0xffffffff)) {
+      throw new RangeError(`option ${name} must be an integer in ${min}..4294967295, got ${String(v)}`);
+    }
+  };
+  u32('copyRange', o.copyRange);
+  if (o.copyRange !== undefined && o.copyRange > 0xffff) throw new RangeError(`option copyRange must be at most 65535, got ${o.copyRange}`);
+  u32('maxLen', o.maxLen, 1);
+  u32('receiveBufferSize', o.receiveBufferSize, 1);
+  u32('requestTimeout', o.requestTimeout, 1);
+  u32('verdictTimeout', o.verdictTimeout, 1);
+  u32('maxInFlight', o.maxInFlight, 1);
+  if (o.flags !== undefined && (o.flags === null || typeof o.flags !== 'object')) throw new TypeError('option flags must be an object such as { failOpen: true }');
+  for (const [k, v] of Object.entries(o.flags ?? {})) {
+    if (!FLAG_OPTION_NAMES.includes(k)) throw new TypeError(`option flags.${k} is not a queue flag: use ${FLAG_OPTION_NAMES.join(', ')}`);
+    if (v !== undefined && typeof v !== 'boolean') throw new TypeError(`option flags.${k} must be a boolean, got ${typeof v}`);
+  }
+  if (o.keepAlive !== undefined && typeof o.keepAlive !== 'boolean') throw new TypeError(`option keepAlive must be a boolean, got ${typeof o.keepAlive}`);
+  const t = o.transport as unknown;
+  if (t !== undefined && typeof t !== 'function' && (t === null || typeof t !== 'object' || typeof (t as Transport).send !== 'function' || typeof (t as Transport).start !== 'function')) {
+    throw new TypeError('option transport must be a Transport (an object with start() and send()) or a function returning one');
+  }
+  if (o.defaultVerdict !== undefined) normalizeVerdict(o.defaultVerdict);
+  if (o.onError !== undefined && typeof o.onError !== 'function') throw new TypeError('option onError must be a function');
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError('option signal must be an AbortSignal');
+  if (o.record !== undefined && (typeof o.record !== 'string' || o.record === '')) {
+    throw new TypeError(`option record must be a file path, got ${JSON.stringify(o.record)}`);
+  }
+  return nums;
+}
+
+/** The flag bits and mask for a QueueFlags object (mask covers every named flag). */
+export function flagBits(f: QueueFlags): { flags: number; mask: number } {
+  let flags = 0;
+  let mask = 0;
+  const set = (v: boolean | undefined, bit: number): void => {
+    if (v === undefined) return;
+    mask |= bit;
+    if (v) flags |= bit;
+  };
+  set(f.failOpen, C.NFQA_CFG_F_FAIL_OPEN);
+  set(f.conntrack, C.NFQA_CFG_F_CONNTRACK);
+  set(f.gso, C.NFQA_CFG_F_GSO);
+  set(f.uidGid, C.NFQA_CFG_F_UID_GID);
+  set(f.secctx, C.NFQA_CFG_F_SECCTX);
+  return { flags, mask };
+}

@@ -1,0 +1,91 @@
+/**
+ * Starting a Queue on a transport: the default socket, and the setup steps (BIND, PARAMS,
+ * QUEUE_MAXLEN, FLAGS), each waiting for the kernel's ack.
+ */
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { NETLINK_NETFILTER } from '../netlink/constants.js';
+import type { Transport } from '../netlink/transport.js';
+import { openDefaultTransport } from '../netlink/default-transport.js';
+import * as C from './constants.js';
+import { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue } from './config.js';
+import { QueueKernelError } from './errors.js';
+import { readKernelQueueStats, PROC_NFNETLINK_QUEUE } from './proc.js';
+import { flagBits, type PacketCallback, type QueueOptions } from './queue-options.js';
+import { Queue } from './queue.js';
+
+/** errno EBUSY: what a bind refused because another socket holds the queue is reported as. */
+const EBUSY = 16;
+
+/**
+ * The socket a queue uses when no transport is given: the native addon's (receive slots
+ * sized to the copy range), else the `netlink` package's. Overruns are normally seen as the
+ * rise of user_dropped in /proc, so the native socket silences ENOBUFS; where /proc is not
+ * readable (a non-root user with CAP_NET_ADMIN: the file is mode 0440), ENOBUFS stays on
+ * so overruns are still reported.
+ */
+export function openDefaultQueueTransport(options: Pick<QueueOptions, 'copyMode' | 'copyRange'> = {}): Transport {
+  const packets = copyModeValue(options.copyMode ?? 'packet') === C.NFQNL_COPY_PACKET;
+  let procReadable = true;
+  try {
+    accessSync(PROC_NFNETLINK_QUEUE, fsConstants.R_OK);
+  } catch {
+    procReadable = false;
+  }
+  return openDefaultTransport(NETLINK_NETFILTER, { maxDatagramSize: (packets ? options.copyRange || 0xffff : 0) + 4096, reportOverruns: !procReadable });
+}
+
+/**
+ * The kernel answers EPERM both for a missing CAP_NET_ADMIN and for a queue that another
+ * socket holds (it checks the owner before the command). /proc tells the two apart: when
+ * another port id holds the queue, report EBUSY, which is what the user needs to know.
+ */
+function refineBindError(e: unknown, queue: number, ourPortId: number): unknown {
+  if (!(e instanceof QueueKernelError) || e.code !== 'EPERM') return e;
+  let owner: number | undefined;
+  try {
+    owner = readKernelQueueStats().find((r) => r.queue === queue && r.portId !== ourPortId)?.portId;
+  } catch {
+    return e;
+  }
+  if (owner === undefined) return e;
+  const ctx: ConstructorParameters<typeof QueueKernelError>[1] = { step: 'bind', queue, ownerPortId: owner, kernelErrno: e.errno };
+  if (e.request !== undefined) ctx.request = e.request;
+  return new QueueKernelError(EBUSY, ctx);
+}
+
+/**
+ * Starts a Queue for the (checked) queue numbers on `transport` and runs the setup steps;
+ * on a failure the transport is closed and the error thrown.
+ */
+export async function startQueue(nums: number[], callback: PacketCallback, transport: Transport, options: QueueOptions): Promise<Queue> {
+  const copyMode = copyModeValue(options.copyMode ?? 'packet');
+  const copyRange = options.copyRange ?? 0xffff;
+  const queue = new Queue(nums, callback, transport, options);
+  try {
+    if (options.receiveBufferSize !== undefined) transport.setReceiveBufferSize?.(options.receiveBufferSize);
+    if (options.keepAlive === false) transport.setKeepAlive?.(false);
+    queue.start();
+    const pid = transport.portId;
+    const { flags, mask } = flagBits(options.flags ?? {});
+    for (const q of nums) {
+      await queue
+        .configure('bind', q, (w, seq) => encodeConfigCommand(w, q, C.NFQNL_CFG_CMD_BIND, C.NFPROTO_UNSPEC, { seq, pid, ack: true }))
+        .catch((e: unknown) => {
+          throw transport.live === true ? refineBindError(e, q, pid) : e;
+        });
+      // Right after BIND the copy mode is NONE, which drops every packet: set it at once.
+      await queue.configure('params', q, (w, seq) => encodeConfigParams(w, q, copyMode, copyRange, { seq, pid, ack: true }));
+      if (options.maxLen !== undefined) {
+        const maxLen = options.maxLen;
+        await queue.configure('maxlen', q, (w, seq) => encodeConfigMaxLen(w, q, maxLen, { seq, pid, ack: true }));
+      }
+      if (mask !== 0) {
+        await queue.configure('flags', q, (w, seq) => encodeConfigFlags(w, q, flags, mask, { seq, pid, ack: true }), flags & mask);
+      }
+    }
+  } catch (e) {
+    queue.abort();
+    throw e;
+  }
+  return queue;
+}

@@ -1,0 +1,51 @@
+/**
+ * openQueue(): the library's front door, above the nfqueue and pcap layers. It checks the
+ * arguments, picks the transport (the given one, or the default socket), wraps it with the
+ * pcap recorder when `record` is set, starts the Queue and ties it to `signal`.
+ */
+import type { Transport } from './netlink/transport.js';
+import { NetlinkError } from './netlink/errors.js';
+import { checkOpenArguments, type PacketCallback, type QueueOptions } from './nfqueue/queue-options.js';
+import type { Queue } from './nfqueue/queue.js';
+import { openDefaultQueueTransport, startQueue } from './nfqueue/setup.js';
+import { recordTransport } from './pcap/record-transport.js';
+
+export type { QueueOptions } from './nfqueue/queue-options.js';
+
+/** The transport `options` ask for: the given one (or its factory's), else the default socket; recorded when `record` is set. */
+function chooseTransport(options: QueueOptions): Transport {
+  const given = options.transport;
+  const inner = given === undefined ? openDefaultQueueTransport(options) : typeof given === 'function' ? given() : given;
+  if (options.record === undefined) return inner;
+  try {
+    return recordTransport(inner, options.record);
+  } catch (e) {
+    inner.close();
+    throw e;
+  }
+}
+
+/**
+ * Opens a netlink socket, binds queue `num` (or each of several), sets the copy mode
+ * (default: whole packets) and the optional max length and flags, waiting for the kernel's
+ * ack at each step. Resolves to the running Queue; rejects with a QueueKernelError that
+ * says what went wrong (EPERM, EBUSY, EOPNOTSUPP…) or a TypeError/RangeError for bad
+ * arguments, before anything is sent. With `record`, the conversation is written to a pcap.
+ */
+export async function openQueue(num: number | readonly number[], callback: PacketCallback, options: QueueOptions = {}): Promise<Queue> {
+  const nums = checkOpenArguments(num, callback, options);
+  if (options.signal?.aborted === true) throw new NetlinkError('openQueue: the signal was already aborted');
+  const queue = await startQueue(nums, callback, chooseTransport(options), options);
+  const signal = options.signal;
+  if (signal !== undefined) {
+    const onAbort = (): void => {
+      void queue.close();
+    };
+    if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      queue.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
+  }
+  return queue;
+}
