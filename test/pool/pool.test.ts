@@ -151,6 +151,34 @@ describe('openQueuePool', () => {
     sink.kill();
   });
 
+  it("while a worker is down its queues are unbound: packets follow the rule's --queue-bypass", async () => {
+    ns.ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', '9506', '-j', 'NFQUEUE', '--queue-balance', '8:9', '--queue-bypass');
+    // restart: false keeps the gap open, so what happens in it can be seen.
+    const p = await startPool({ queues: '8:9', workers: 2, handler: ACCEPT, restart: false });
+    const sink = await ns.udpSink(9506, '127.0.0.1');
+    const t = ns.traffic(['udp-send', '127.0.0.1', '9506', '1', 'die!']);
+    await t.waitFor((j) => j.sent !== undefined);
+    const exit = (await p.waitFor((j) => j.workerExit !== undefined)).workerExit as Json;
+    const down = exit.queues[0] as number;
+    const up = down === 8 ? 9 : 8;
+    expect((await p.waitFor((j) => j.error?.name === 'PoolWorkerError')).error.message).toMatch(/restarts are off/);
+    expect(ns.row(down)).toBeUndefined();
+    const idsBefore = ns.row(up)!.lastId;
+    expect(await send(9506, SOURCES, 2)).toBe(48);
+    // Every datagram arrives: through the live worker's queue, or past the unbound one.
+    await eventually(() => sink.lines.filter((l) => l.recv).length === 48, 'sink got 48');
+    const s = await stats(p);
+    const live = s.workers.find((w: Json) => w.state === 'running');
+    expect(s.workers.find((w: Json) => w.worker === exit.worker).state).toBe('failed');
+    expect(live.received).toBe(ns.row(up)!.lastId - idsBefore);
+    expect(live.received).toBeGreaterThan(0);
+    expect(live.received).toBeLessThan(48);
+    p.send('close');
+    await p.waitFor((j) => j.closed === true);
+    await p.done;
+    sink.kill();
+  });
+
   it('gives up on a worker that keeps dying: an error event, not a restart loop', async () => {
     ns.ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', '9503', '-j', 'NFQUEUE', '--queue-balance', '4:5');
     const p = await startPool({ queues: '4:5', workers: 2, handler: ACCEPT, restart: { maxRestarts: 1 } });
