@@ -50,5 +50,5 @@ export type { ReplayOptions, ReplayMismatch, ReplayResult } from './pcap/replay-
 export { openQueuePool, QueuePool, PoolWorkerError } from './pool/pool.js';
 export type { QueuePoolOptions, PoolRestartOptions, PoolStats, PoolQueueStats, PoolWorkerStats, PoolWorkerState, PoolWorkerEvent } from './pool/pool.js';
 export type { ThreadCpu } from './pool/messages.js';
-export { formatMetrics, METRICS_CONTENT_TYPE } from './metrics.js';
+export { formatMetrics, METRICS_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE } from './metrics.js';
 export type { MetricsOptions } from './metrics.js';

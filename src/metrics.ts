@@ -1,17 +1,24 @@
 /**
  * formatMetrics(): a Queue's or a pool's stats in the Prometheus text exposition format
- * (version 0.0.4), for a /metrics endpoint. Names follow Prometheus conventions: the
- * `nfqueue_` prefix, `_total` on counters, seconds for time; labels `queue`, `verdict`,
- * `worker`, `mode`.
+ * (version 0.0.4), or in OpenMetrics 1.0, for a /metrics endpoint. Names follow Prometheus
+ * conventions: the `nfqueue_` prefix, `_total` on counters, seconds for time; labels
+ * `queue`, `verdict`, `worker`, `mode`.
  */
 import type { QueueCounters, QueueStats } from './nfqueue/queue-stats.js';
 import type { PoolStats } from './pool/pool.js';
 
 /** The Content-Type of formatMetrics()'s output. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+/** The Content-Type of formatMetrics(stats, { openMetrics: true }). */
+export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
 
 /** Options of formatMetrics(). */
 export interface MetricsOptions {
+  /**
+   * OpenMetrics 1.0 instead of the Prometheus text format: counter families are named
+   * without `_total` in HELP/TYPE (the samples keep it), and the text ends with `# EOF`.
+   */
+  openMetrics?: boolean;
   /** Labels added to every sample, e.g. `{ instance_role: 'edge' }`. */
   labels?: Readonly<Record<string, string>>;
 }
@@ -118,10 +125,14 @@ export function formatMetrics(stats: QueueStats | PoolStats, options: MetricsOpt
     }
   }
 
+  const om = options.openMetrics === true;
   let out = '';
   for (const f of families) {
     if (f.samples.length === 0) continue;
-    out += `# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${f.name} ${f.type}\n`;
+    // OpenMetrics names a counter family without the _total its samples carry.
+    const familyName = om && f.type === 'counter' ? f.name.replace(/_total$/, '') : f.name;
+    const help = f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+    out += `# HELP ${familyName} ${om ? help.replace(/"/g, '\\"') : help}\n# TYPE ${familyName} ${f.type}\n`;
     for (const s of f.samples) {
       const all = { ...extra, ...s.labels };
       const keys = Object.keys(all);
@@ -129,5 +140,5 @@ export function formatMetrics(stats: QueueStats | PoolStats, options: MetricsOpt
       out += `${f.name}${labels} ${formatValue(s.value)}\n`;
     }
   }
-  return out;
+  return om ? `${out}# EOF\n` : out;
 }

@@ -1,9 +1,10 @@
 /**
  * nfq-dump --metrics ADDR:PORT: serves the queue's counters in the Prometheus text format
- * at /metrics, on the address given (nothing else is bound).
+ * at /metrics (OpenMetrics when the scraper's Accept header asks for it), on the address
+ * given (nothing else is bound).
  */
 import { createServer, type Server } from 'node:http';
-import { METRICS_CONTENT_TYPE } from '../index.js';
+import { METRICS_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE } from '../index.js';
 
 /** Where to listen: a host (IPv6 without brackets) and a port (0: any free one). */
 export interface ListenAddress {
@@ -12,7 +13,7 @@ export interface ListenAddress {
 }
 
 /** Starts the server; resolves with it and the address actually bound once it listens. */
-export function serveMetrics(at: ListenAddress, render: () => string): Promise<{ server: Server; url: string }> {
+export function serveMetrics(at: ListenAddress, render: (openMetrics: boolean) => string): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {
@@ -23,14 +24,16 @@ export function serveMetrics(at: ListenAddress, render: () => string): Promise<{
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end('use GET\n');
       return;
     }
+    // Prometheus asks for OpenMetrics first in its Accept header; curl asks for anything.
+    const openMetrics = /application\/openmetrics-text/.test(req.headers.accept ?? '');
     let body: string;
     try {
-      body = render();
+      body = render(openMetrics);
     } catch (e) {
       res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${(e as Error).message}\n`);
       return;
     }
-    res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) });
+    res.writeHead(200, { 'Content-Type': openMetrics ? OPENMETRICS_CONTENT_TYPE : METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   return new Promise((resolve, reject) => {

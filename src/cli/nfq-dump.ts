@@ -295,7 +295,7 @@ async function runLive(o: CliOptions): Promise<number> {
   if (o.metrics !== undefined) {
     const q = queue;
     try {
-      const { server, url } = await serveMetrics(o.metrics, () => formatMetrics(q.stats()));
+      const { server, url } = await serveMetrics(o.metrics, (openMetrics) => formatMetrics(q.stats(), { openMetrics }));
       metricsServer = server;
       process.stderr.write(`${PROG}: metrics at ${url}\n`);
     } catch (e) {

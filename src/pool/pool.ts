@@ -351,7 +351,8 @@ export class QueuePool extends EventEmitter {
   private report(err: Error): void {
     if (this.onError !== undefined) this.onError(err);
     else if (this.listenerCount('error') > 0) this.emit('error', err);
-    else if (!this.warned) {
+    else if (!this.warned || err instanceof PoolWorkerError) {
+      // A worker given up always shows; other errors once, not one per packet.
       this.warned = true;
       process.emitWarning(`netfilter-queue pool: ${err.message} (listen for 'error' or pass onError to see every error)`, { code: 'NFQUEUE_POOL_ERROR' });
     }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { formatMetrics, type PoolStats, type QueueCounters, type QueueStats } from '../../dist/index.js';
 import { parseCli, parseListenAddress } from '../../dist/cli/args.js';
 import { Ns, eventually } from '../capabilities/support/ns.js';
-import { promtoolCheck } from './promtool.js';
+import { openMetricsCheck, promtoolCheck } from './promtool.js';
 
 const NFQ_DUMP = fileURLToPath(new URL('../../dist/cli/nfq-dump.js', import.meta.url));
 
@@ -71,6 +71,30 @@ describe('formatMetrics', () => {
     expect(text).not.toMatch(/worker="1",mode=/);
   });
 
+  it('OpenMetrics 1.0 on request: a strict OpenMetrics parser accepts it', () => {
+    const q = (queue: number, worker: number) => ({ ...counters(), kernel: [row(queue)], queue, worker });
+    const stats: PoolStats = {
+      ...counters(),
+      kernel: [row(0), row(1)],
+      queues: [q(0, 0), q(1, 1)],
+      workers: [{ ...counters(), worker: 0, queues: [0, 1], state: 'running', restarts: 1, threadId: 1, cpu: { user: 1, system: 2 }, answered: true }],
+    };
+    const text = formatMetrics(stats, { openMetrics: true });
+    expect(text.endsWith('\n# EOF\n')).toBe(true);
+    expect(text).toContain('# TYPE nfqueue_verdicts counter\n');
+    expect(text).toContain('nfqueue_verdicts_total{queue="1",worker="1",verdict="accept"} 5\n');
+    const parsed = openMetricsCheck(text);
+    expect(parsed.error).toBeUndefined();
+    expect(parsed.families).toMatchObject({
+      nfqueue_verdicts: { type: 'counter', samples: 10 },
+      nfqueue_packets_pending: { type: 'gauge', samples: 2 },
+      nfqueue_kernel_user_dropped: { type: 'counter', samples: 2 },
+      nfqueue_pool_worker_cpu_seconds: { type: 'counter', samples: 2 },
+    });
+    // The parser is strict: the Prometheus variant (no # EOF) is refused.
+    expect(openMetricsCheck(formatMetrics(stats)).ok).toBe(false);
+  });
+
   it('refuses what is not stats, and label names Prometheus does not allow', () => {
     expect(() => formatMetrics({} as QueueStats)).toThrow(TypeError);
     const stats: QueueStats = { ...counters(), kernel: [] };
@@ -126,6 +150,11 @@ describe('nfq-dump --metrics: a live queue', () => {
     expect(lines).toContain('nfqueue_verdicts_total{verdict="accept"} 5');
     expect(lines).toContain('nfqueue_kernel_last_packet_id{queue="7"} 5');
     expect(lines).toContain('nfqueue_kernel_packets_waiting{queue="7"} 0');
+    // OpenMetrics when asked for, as Prometheus does.
+    const om = ns.run('curl', '-sS', '-D', '-', '-H', 'Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5', url);
+    const [omHead, omBody] = om.stdout.split('\r\n\r\n');
+    expect(omHead).toMatch(/content-type: application\/openmetrics-text; version=1\.0\.0; charset=utf-8/i);
+    expect(openMetricsCheck(omBody!).families).toMatchObject({ nfqueue_packets_received: { type: 'counter', samples: 1 } });
     // Only /metrics.
     expect(ns.run('curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url.replace('/metrics', '/')).stdout).toBe('404');
     dump.kill('SIGINT');
