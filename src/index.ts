@@ -48,3 +48,9 @@ export { recordTransport } from './pcap/record-transport.js';
 export type { RecordOptions, RecordingTransport } from './pcap/record-transport.js';
 export { replay, ReplayTransport, ReplayMismatchError, describeMessage } from './pcap/replay-transport.js';
 export type { ReplayOptions, ReplayMismatch, ReplayResult } from './pcap/replay-transport.js';
+// Worker pool and metrics (issue 14).
+export { openQueuePool, QueuePool, PoolWorkerError } from './pool/pool.js';
+export type { QueuePoolOptions, PoolRestartOptions, PoolStats, PoolQueueStats, PoolWorkerStats, PoolWorkerState, PoolWorkerEvent } from './pool/pool.js';
+export type { ThreadCpu } from './pool/messages.js';
+export { formatMetrics, METRICS_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE } from './metrics.js';
+export type { MetricsOptions } from './metrics.js';
