@@ -17,6 +17,9 @@ NFQ=(node "$ROOT/dist/cli/nfq-dump.js")
 TRAFFIC=(node "$ROOT/scripts/demo-traffic.mjs")
 NS="nfqdemo-$$"
 OUT=$(mktemp -d /tmp/nfq-dump-demo.XXXXXX)
+# mktemp makes the directory 0700: open it (and, below, the files) to every user, so the
+# recording can be replayed without privileges, as step 4 says.
+chmod 755 "$OUT"
 PIDS=()
 
 if [ -t 1 ]; then B=$'\e[1m'; D=$'\e[2m'; G=$'\e[32m'; R=$'\e[31m'; N=$'\e[0m'; else B=; D=; G=; R=; N=; fi
@@ -117,15 +120,23 @@ wait "$DUMP" || die "nfq-dump failed"
 
 # ------------------------------------------------------------------ 4. replay
 step "4. Replaying the recorded netlink conversation (no privileges needed)"
-show "nfq-dump -r $OUT/netlink.pcap -c 4"
-"${NFQ[@]}" -r "$OUT/netlink.pcap" -c 4
-show "nfq-dump -r $OUT/netlink.pcap --json -c 1"
-"${NFQ[@]}" -r "$OUT/netlink.pcap" --json -c 1 2>/dev/null
+chmod a+r "$OUT/packets.pcap" "$OUT/netlink.pcap"
+# Replay as nobody, without any capability, when nobody can read this checkout.
+AS=()
+WHO=""
+if command -v setpriv >/dev/null && setpriv --reuid=nobody --regid=nogroup --clear-groups test -r "$ROOT/dist/cli/nfq-dump.js" 2>/dev/null; then
+  AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all)
+  WHO=" (as user nobody)"
+fi
+show "nfq-dump -r $OUT/netlink.pcap -c 4$WHO"
+"${AS[@]}" "${NFQ[@]}" -r "$OUT/netlink.pcap" -c 4
+show "nfq-dump -r $OUT/netlink.pcap --json -c 1$WHO"
+"${AS[@]}" "${NFQ[@]}" -r "$OUT/netlink.pcap" --json -c 1 2>/dev/null
 if command -v tshark >/dev/null; then
   show "tshark -r $OUT/packets.pcap -c 4"
   tshark -r "$OUT/packets.pcap" -c 4 2>/dev/null || true
 fi
 
-printf '\n%sDone.%s The capture files stay in %s:\n' "$B" "$N" "$OUT"
+printf '\n%sDone.%s The capture files stay in %s (readable by every user):\n' "$B" "$N" "$OUT"
 printf '  packets.pcap  the queued packets (LINKTYPE_RAW): wireshark %s/packets.pcap\n' "$OUT"
 printf '  netlink.pcap  the netlink conversation: node dist/cli/nfq-dump.js -r %s/netlink.pcap\n' "$OUT"

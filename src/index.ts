@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * netfilter-queue: Linux NFQUEUE for Node.js. The nfnetlink_queue protocol in TypeScript
  * over a raw AF_NETLINK socket; no libnetfilter_queue.
@@ -13,12 +14,14 @@ export type { QueueOptions, QueueFlags, PacketCallback, CallbackResult } from '.
 export type { Queue } from './nfqueue/queue.js';
 export type { QueueCounters, QueueStats } from './nfqueue/queue-stats.js';
 export type { KernelQueueStats } from './nfqueue/proc.js';
-export type { Packet, PacketTimestamp, PacketVlan } from './nfqueue/packet.js';
+export { Packet } from './nfqueue/packet.js';
+export type { PacketTimestamp, PacketVlan } from './nfqueue/packet.js';
 export type { Conntrack, ConntrackTuple } from './nfqueue/conntrack.js';
 export { accept, drop, repeat, stop, requeue } from './nfqueue/verdict.js';
 export type { Verdict, VerdictInput, VerdictName, BatchVerdict } from './nfqueue/verdict.js';
 export type { CopyMode } from './nfqueue/config.js';
 export type { Transport, TransportHandlers } from './netlink/transport.js';
+export type { NetnsTarget } from './netlink/netns.js';
 export { NetfilterQueueError, NetlinkError, NetlinkDecodeError, NetlinkKernelError, NetlinkSocketError } from './netlink/errors.js';
 export { PacketDecodeError } from './nfqueue/packet.js';
 export { QueueKernelError, PacketError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError } from './nfqueue/errors.js';
@@ -26,3 +29,9 @@ export type { QueueStep } from './nfqueue/errors.js';
 export { ChecksumError } from './packet/checksum.js';
 export { PcapFormatError } from './pcap/errors.js';
 export { ReplayMismatchError } from './pcap/replay-transport.js';
+// Worker pool and metrics (issue 14).
+export { openQueuePool, QueuePool, PoolWorkerError } from './pool/pool.js';
+export type { QueuePoolOptions, PoolRestartOptions, PoolStats, PoolQueueStats, PoolWorkerStats, PoolWorkerState, PoolWorkerEvent } from './pool/pool.js';
+export type { ThreadCpu } from './pool/messages.js';
+export { formatMetrics, METRICS_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE } from './metrics.js';
+export type { MetricsOptions } from './metrics.js';

@@ -4,7 +4,7 @@
  * pcap recorder when `record` is set, starts the Queue and ties it to `signal`.
  */
 import type { Transport } from './netlink/transport.js';
-import { checkOpenArguments, type PacketCallback, type QueueOptions } from './nfqueue/queue-options.js';
+import { checkOpenArguments, splitOpenArguments, type PacketCallback, type QueueOptions } from './nfqueue/queue-options.js';
 import type { Queue } from './nfqueue/queue.js';
 import { openDefaultQueueTransport, startQueue } from './nfqueue/setup.js';
 import { recordTransport } from './pcap/record-transport.js';
@@ -31,7 +31,14 @@ function chooseTransport(options: QueueOptions): Transport {
  * says what went wrong (EPERM, EBUSY, EOPNOTSUPP…) or a TypeError/RangeError for bad
  * arguments, before anything is sent. With `record`, the conversation is written to a pcap.
  */
-export async function openQueue(num: number | readonly number[], callback: PacketCallback, options: QueueOptions = {}): Promise<Queue> {
+export function openQueue(num: number | readonly number[], callback: PacketCallback, options?: QueueOptions): Promise<Queue>;
+/**
+ * Opens queue `num` without a callback: iterate it with `for await (const packet of queue)`
+ * and answer each packet with packet.accept() / drop() / verdict(v) or setVerdict().
+ */
+export function openQueue(num: number | readonly number[], options?: QueueOptions): Promise<Queue>;
+export async function openQueue(num: number | readonly number[], callbackOrOptions?: PacketCallback | QueueOptions, maybeOptions?: QueueOptions): Promise<Queue> {
+  const { callback, options } = splitOpenArguments(callbackOrOptions, maybeOptions);
   const nums = checkOpenArguments(num, callback, options);
   // As Node's own APIs do: an AbortError (a DOMException), with the signal's reason as cause.
   if (options.signal?.aborted === true) throw new DOMException('openQueue: the signal was already aborted', { name: 'AbortError', cause: options.signal.reason });

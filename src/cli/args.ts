@@ -53,6 +53,11 @@ export interface CliOptions {
   familyName: string | undefined;
   bufferSize: number | undefined;
   status: boolean;
+  /** --netns as given (a name or a path), and the path it names. */
+  netns: string | undefined;
+  netnsPath: string | undefined;
+  /** --metrics ADDR:PORT: serve Prometheus metrics there. */
+  metrics: { host: string; port: number } | undefined;
 }
 
 export const HELP = `Usage: nfq-dump [options]
@@ -67,6 +72,9 @@ Like tcpdump, for a queue: run it in the network namespace of the iptables rule,
   -c, --count N            exit after N packets
       --family F           show only packets of family F: inet, inet6, arp, bridge, netdev;
                            packets of other families are accepted without being shown
+      --netns NAME         serve the queue of network namespace NAME (/run/netns/NAME, as
+                           ip netns add makes) or of a path such as /proc/PID/ns/net;
+                           nfq-dump itself stays where it is (needs CAP_SYS_ADMIN)
 
   Output
       (default)            one line per packet: time, queue, packet id, hook, interfaces,
@@ -83,6 +91,8 @@ Like tcpdump, for a queue: run it in the network namespace of the iptables rule,
                            privileges needed); shows the verdicts recorded in it. Also reads
                            pcaps of raw IP or Ethernet packets. -q filters queues.
       --no-status          no live status line on stderr (it only shows on a terminal)
+      --metrics ADDR:PORT  serve the queue's counters in the Prometheus text format at
+                           http://ADDR:PORT/metrics, e.g. 127.0.0.1:9101 or [::1]:9101
 
   Queue settings
   -s, --copy-range N       copy at most N bytes of each packet (default 65535: all)
@@ -124,8 +134,10 @@ const OPTIONS = {
   gso: { type: 'boolean' },
   'uid-gid': { type: 'boolean' },
   family: { type: 'string' },
+  netns: { type: 'string' },
   'buffer-size': { type: 'string', short: 'B' },
   'no-status': { type: 'boolean' },
+  metrics: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -157,6 +169,13 @@ export function parseQueueList(text: string): number[] {
     }
   }
   return [...out].sort((x, y) => x - y);
+}
+
+/** Parses --metrics ADDR:PORT (IPv6 in brackets). An address is required: nothing is bound by default. */
+export function parseListenAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d+)$/.exec(text.trim());
+  if (m === null) throw new UsageError(`--metrics takes ADDR:PORT such as 127.0.0.1:9101 or [::1]:9101; got '${text}'`);
+  return { host: m[1] ?? m[2]!, port: parseUint('--metrics port', m[3]!, 0, 65535) };
 }
 
 /** Parses a byte size with an optional K/M/G suffix (powers of 1024). */
@@ -225,6 +244,9 @@ export function parseCli(argv: readonly string[]): CliOptions {
     familyName: undefined,
     bufferSize: undefined,
     status: v['no-status'] !== true,
+    netns: v.netns,
+    netnsPath: undefined,
+    metrics: undefined,
   };
   if (o.help || o.version) return o;
   if (v.queue !== undefined) o.queues = parseQueueList(v.queue);
@@ -241,12 +263,17 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (v['copy-range'] !== undefined) o.copyRange = parseUint('--copy-range', v['copy-range'], 0, 65535);
   if (v.maxlen !== undefined) o.maxLen = parseUint('--maxlen', v.maxlen, 1, 0xffffffff);
   if (v['buffer-size'] !== undefined) o.bufferSize = parseSize('--buffer-size', v['buffer-size']);
+  if (v.metrics !== undefined) o.metrics = parseListenAddress(v.metrics);
   if (v.family !== undefined) {
     const f = v.family.toLowerCase();
     const num = FAMILIES[f];
     if (num === undefined) throw new UsageError(`--family must be one of inet, inet6, arp, bridge, netdev; got '${v.family}'`);
     o.family = num;
     o.familyName = familyName(num);
+  }
+  if (o.netns !== undefined) {
+    if (o.netns === '' || o.netns === '.' || o.netns === '..') throw new UsageError('--netns needs a namespace name (see ip netns list) or a path such as /proc/PID/ns/net');
+    o.netnsPath = o.netns.includes('/') ? o.netns : `/run/netns/${o.netns}`;
   }
   if (o.meta && o.copyRange !== undefined) throw new UsageError('--meta copies no packet bytes: it cannot be combined with --copy-range');
   for (const [flag, value] of [
@@ -270,6 +297,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
       ['--gso', o.gso],
       ['--uid-gid', o.uidGid],
       ['--buffer-size', o.bufferSize !== undefined],
+      ['--netns', o.netns !== undefined],
+      ['--metrics', o.metrics !== undefined],
     ];
     const bad = live.filter(([, given]) => given).map(([n]) => n);
     if (bad.length > 0) {

@@ -55,8 +55,15 @@ function busy(q: number, code: string): string {
   );
 }
 
-/** The message (without the `nfq-dump: ` prefix) for an error of openQueue(). */
-export function explainOpenError(e: unknown): string {
+/**
+ * The message (without the `nfq-dump: ` prefix) for an error of openQueue(). With
+ * `otherNetns`, this process's /proc describes another namespace: the library's message
+ * (which read the right one) is kept.
+ */
+export function explainOpenError(e: unknown, otherNetns = false): string {
+  if (e instanceof QueueKernelError && otherNetns) {
+    return e.step === 'bind' && e.code === 'EBUSY' ? `${e.message}\n  stop that program, or use another queue number (-q) with a matching iptables rule` : e.message;
+  }
   if (e instanceof QueueKernelError) {
     const q = e.queue;
     if (e.step === 'bind' && e.code === 'EBUSY') return busy(q, 'EBUSY');

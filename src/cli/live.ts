@@ -2,11 +2,13 @@
  * nfq-dump on a live queue: binds the queues, prints every packet, gives it the verdict,
  * and on exit (count reached, a signal, a broken pipe) unbinds and summarises.
  */
-import { openQueue, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
+import { formatMetrics, openQueue, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
 import { interfaceName } from '../packet/index.js';
 import type { CliOptions } from './args.js';
 import { explainFileError, explainOpenError } from './errors.js';
 import { recordFromPacket, type ShownVerdict } from './format.js';
+import { idleHint, listNfqueueRules } from './idle-hint.js';
+import { serveMetrics } from './metrics-server.js';
 import { PROG, plural, queueList } from './output.js';
 import { Sink, now } from './sink.js';
 
@@ -50,12 +52,18 @@ export async function runLive(o: CliOptions): Promise<number> {
   let exitCode = 0;
   let queue: Queue | undefined;
   let shutdownPromise: Promise<void> | undefined;
+  /** Queues nothing arrived on yet (for the idle hint). */
+  const quiet = new Set(o.queues);
+  let idleTimer: NodeJS.Timeout | undefined;
+  let metricsServer: { close(): unknown } | undefined;
 
   const shutdown = (code: number): Promise<void> => {
     exitCode = Math.max(exitCode, code);
     stopping = true;
     shutdownPromise ??= (async () => {
       clearInterval(statusTimer);
+      clearTimeout(idleTimer);
+      metricsServer?.close();
       const q = queue;
       let kernel: KernelQueueStats[] | undefined;
       let stats: QueueStats | undefined;
@@ -90,6 +98,7 @@ export async function runLive(o: CliOptions): Promise<number> {
   };
 
   const onPacket = (p: Packet): Verdict | 'accept' => {
+    quiet.delete(p.queue);
     if (stopping) return verdict;
     if (o.family !== undefined && p.family !== o.family) {
       passed++;
@@ -134,6 +143,7 @@ export async function runLive(o: CliOptions): Promise<number> {
     if (o.uidGid) options.flags.uidGid = true;
   }
   if (o.record !== undefined) options.record = o.record;
+  if (o.netnsPath !== undefined) options.netns = o.netnsPath;
 
   // Signals before the queue exists: nothing to unbind yet, just leave.
   let signalled = 0;
@@ -162,8 +172,20 @@ export async function runLive(o: CliOptions): Promise<number> {
   } catch (e) {
     sink.close();
     const recordFailed = o.record !== undefined && (e as NodeJS.ErrnoException).path === o.record;
-    process.stderr.write(`${PROG}: ${recordFailed ? explainFileError(e, o.record!, 'write') : explainOpenError(e)}\n`);
+    process.stderr.write(`${PROG}: ${recordFailed ? explainFileError(e, o.record!, 'write') : explainOpenError(e, o.netns !== undefined)}\n`);
     return 1;
+  }
+  if (o.metrics !== undefined) {
+    const q = queue;
+    try {
+      const { server, url } = await serveMetrics(o.metrics, (openMetrics) => formatMetrics(q.stats(), { openMetrics }));
+      metricsServer = server;
+      process.stderr.write(`${PROG}: metrics at ${url}\n`);
+    } catch (e) {
+      sink.warn(`cannot serve metrics on ${o.metrics.host}:${o.metrics.port}: ${(e as Error).message}`);
+      await shutdown(1);
+      return exitCode;
+    }
   }
   if (signalled > 0) void shutdown(0);
 
@@ -174,7 +196,26 @@ export async function runLive(o: CliOptions): Promise<number> {
   const mode = o.meta ? 'metadata only' : `copy ${o.copyRange ?? 65535} bytes`;
   const v = o.mark !== undefined ? `${o.verdict} with mark 0x${o.mark.toString(16)}` : o.verdict;
   const extras = [o.write !== undefined ? `writing ${o.write}` : '', o.record !== undefined ? `recording ${o.record}` : ''].filter((x) => x !== '');
-  process.stderr.write(`${PROG}: listening on ${queueList(o.queues)} (${mode}), verdict ${v}${extras.length > 0 ? `, ${extras.join(', ')}` : ''}; Ctrl-C to stop\n`);
+  const inNetns = o.netns !== undefined ? ` in network namespace ${o.netns}` : '';
+  process.stderr.write(`${PROG}: listening on ${queueList(o.queues)}${inNetns} (${mode}), verdict ${v}${extras.length > 0 ? `, ${extras.join(', ')}` : ''}; Ctrl-C to stop\n`);
+
+  const showIdleHint = async (q: Queue, ms: number): Promise<void> => {
+    if (stopping || quiet.size === 0) return;
+    const rules = await listNfqueueRules(o.netnsPath);
+    if (stopping || quiet.size === 0) return;
+    // Our own row is there whenever /proc is readable: none at all means unreadable.
+    const kernel = q.stats().kernel;
+    const input: Parameters<typeof idleHint>[0] = { queues: [...quiet], idleMs: ms, portId: q.portId, rows: kernel.length > 0 ? kernel : undefined, rules };
+    if (o.netns !== undefined) input.netns = o.netns;
+    sink.warn(idleHint(input).join('\n'));
+  };
+
+  const idleMs = idleHintDelay();
+  if (idleMs > 0) {
+    const bound = queue;
+    idleTimer = setTimeout(() => void showIdleHint(bound, idleMs), idleMs);
+    idleTimer.unref();
+  }
 
   if (statusEnabled) {
     let lastSeen = 0;
@@ -200,4 +241,14 @@ export async function runLive(o: CliOptions): Promise<number> {
   if (shutdownPromise === undefined) await shutdown(1);
   else await shutdownPromise;
   return exitCode;
+}
+
+/**
+ * How long a queue may stay quiet before nfq-dump explains where packets may be going
+ * (ms): 5 s, or env NFQ_DUMP_IDLE_HINT_MS (0: never).
+ */
+function idleHintDelay(): number {
+  const env = process.env.NFQ_DUMP_IDLE_HINT_MS;
+  const n = env === undefined || env === '' ? 5000 : Number(env);
+  return Number.isFinite(n) && n >= 0 ? n : 5000;
 }

@@ -11,16 +11,10 @@
  */
 import * as nfq from '../nfqueue/index.js';
 import { configCommandName, copyModeName, decodePacket, readConfigMessage, readVerdictMessage, verdictName, type VerdictMessageFields } from '../nfqueue/index.js';
-import { parseEthernetHeader, parseIpPacket } from '../packet/index.js';
+import { parseIpPacket } from '../packet/index.js';
 import { NETLINK_NETFILTER, NLMSG_ERROR, errnoName, parseErrorMessage, parseMessages } from '../netlink/index.js';
-import { decodeNetlinkCooked, readPcapFile, LINKTYPE_NETLINK, LINKTYPE_RAW, type PcapRecord } from '../pcap/index.js';
+import { decodeNetlinkCooked, readPcapFile, ipPacketOfRecord, IP_LINKTYPES, LINKTYPE_NETLINK, type PcapRecord } from '../pcap/index.js';
 import { recordFromPacket, type DumpRecord, type ShownVerdict } from './format.js';
-
-const LINKTYPE_ETHERNET = 1;
-const LINKTYPE_LINUX_SLL = 113;
-const LINKTYPE_IPV4 = 228;
-const LINKTYPE_IPV6 = 229;
-const LINKTYPE_LINUX_SLL2 = 276;
 
 /** Filters applied while replaying. */
 export interface ReplayFilter {
@@ -102,7 +96,7 @@ export function replayCapture(path: string, filter: ReplayFilter = {}): { record
     if (lt !== LINKTYPE_NETLINK) {
       const r = rawRecord(rec);
       if (r === undefined) {
-        if (![LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2].includes(lt)) {
+        if (!IP_LINKTYPES.includes(lt)) {
           throw new UnsupportedCaptureError(
             `${path} has link type ${lt}, which nfq-dump does not decode: it reads netlink recordings (LINKTYPE_NETLINK, 253) and raw IP (101), Ethernet (1) or Linux cooked (113, 276) captures`,
           );
@@ -220,47 +214,17 @@ function shownVerdict(v: VerdictMessageFields): ShownVerdict {
 
 /** A record of a raw IP / Ethernet / cooked capture, or undefined when it holds no IP packet. */
 function rawRecord(rec: PcapRecord): DumpRecord | undefined {
-  let data = rec.data;
-  let orig = rec.originalLength;
-  let hwProtocol: number | undefined;
-  switch (rec.linktype) {
-    case LINKTYPE_RAW:
-    case LINKTYPE_IPV4:
-    case LINKTYPE_IPV6:
-      break;
-    case LINKTYPE_ETHERNET: {
-      if (data.byteLength < 14) return undefined;
-      const h = parseEthernetHeader(data);
-      hwProtocol = h.etherType;
-      data = data.subarray(h.length);
-      orig -= h.length;
-      break;
-    }
-    case LINKTYPE_LINUX_SLL:
-      if (data.byteLength < 16) return undefined;
-      hwProtocol = (data[14]! << 8) | data[15]!;
-      data = data.subarray(16);
-      orig -= 16;
-      break;
-    case LINKTYPE_LINUX_SLL2:
-      if (data.byteLength < 20) return undefined;
-      hwProtocol = (data[0]! << 8) | data[1]!;
-      data = data.subarray(20);
-      orig -= 20;
-      break;
-    default:
-      return undefined;
-  }
-  const ip = parseIpPacket(data, orig);
+  const captured = ipPacketOfRecord(rec);
+  if (captured === undefined) return undefined;
+  const ip = parseIpPacket(captured.ip, captured.wireLength);
   if (ip === undefined) return undefined;
-  const r: DumpRecord = {
+  return {
     family: ip.version === 4 ? nfq.NFPROTO_IPV4 : nfq.NFPROTO_IPV6,
-    hwProtocol: hwProtocol ?? (ip.version === 4 ? 0x0800 : 0x86dd),
+    hwProtocol: captured.hwProtocol,
     time: timeOf(rec),
     timeSource: 'capture',
-    wireLength: Math.max(orig, data.byteLength),
-    payload: data,
+    wireLength: captured.wireLength,
+    payload: captured.ip,
     ip,
   };
-  return r;
 }

@@ -74,8 +74,10 @@ export function runReplay(o: CliOptions): number {
   if (summary.packets === 0 && summary.records > 0 && summary.notIp === 0) {
     lines.push(`no queued packets in ${plural(summary.records, 'record')}${summary.otherProtocol > 0 ? ` (${summary.otherProtocol} of other netlink protocols)` : ''}`);
   }
-  for (const r of summary.refused.slice(0, 10)) lines.push(`kernel refused ${r}`);
-  if (summary.refused.length > 10) lines.push(`… and ${summary.refused.length - 10} more refusals`);
+  // -v lists every refusal; otherwise the first ten.
+  const shownRefusals = o.verbose ? summary.refused : summary.refused.slice(0, 10);
+  for (const r of shownRefusals) lines.push(`kernel refused ${r}`);
+  if (summary.refused.length > shownRefusals.length) lines.push(`… and ${summary.refused.length - shownRefusals.length} more refusals (-v lists them all)`);
   if (summary.malformed > 0) lines.push(`${plural(summary.malformed, 'record')} could not be decoded, first: ${summary.firstProblem ?? '?'}`);
   process.stderr.write(lines.join('\n') + '\n');
   return 0;

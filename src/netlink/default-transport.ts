@@ -7,6 +7,8 @@
 import type { Transport } from './transport.js';
 import { openSocketTransport } from './socket-transport.js';
 import { openNativeTransport, nativeTransportUnavailable } from './native-transport.js';
+import { NetlinkSocketError } from './errors.js';
+import { validateNetnsTarget, type NetnsTarget } from './netns.js';
 
 /** Hints for sizing the socket's receive path. */
 export interface DefaultTransportOptions {
@@ -17,6 +19,10 @@ export interface DefaultTransportOptions {
    * them off by default, for callers that can see drops some other way).
    */
   reportOverruns?: boolean;
+  /** Create the socket in this network namespace (path or fd); only the native transport can. */
+  netns?: NetnsTarget;
+  /** /proc/net files to open in `netns`, for `readProcNet()` (see the native transport). */
+  procNetFiles?: readonly string[];
 }
 
 let noticed = false;
@@ -24,18 +30,27 @@ let noticed = false;
 /** Opens the best available transport for `protocol`. */
 export function openDefaultTransport(protocol: number, options: DefaultTransportOptions = {}): Transport {
   const want = process.env.NFQUEUE_TRANSPORT;
+  if (options.netns !== undefined) {
+    validateNetnsTarget(options.netns);
+    const why = want === 'netlink' ? 'NFQUEUE_TRANSPORT=netlink is set' : nativeTransportUnavailable();
+    if (why !== undefined) {
+      throw new NetlinkSocketError(`the netns option needs the native transport, and the netlink package's socket cannot be opened in another namespace (${why}); or run the process inside it: ip netns exec NAME ...`, { code: 'EOPNOTSUPP' });
+    }
+  }
   if (want === 'netlink') return openSocketTransport(protocol);
   const why = nativeTransportUnavailable();
   if (why === undefined) {
     const o: Parameters<typeof openNativeTransport>[1] = {};
     if (options.maxDatagramSize !== undefined) o.messageSize = options.maxDatagramSize;
     if (options.reportOverruns === true) o.noEnobufs = false;
+    if (options.netns !== undefined) o.netns = options.netns;
+    if (options.procNetFiles !== undefined) o.procNetFiles = options.procNetFiles;
     return openNativeTransport(protocol, o);
   }
   if (want === 'native') throw new Error(`NFQUEUE_TRANSPORT=native: ${why}`);
   if (!noticed) {
     noticed = true;
-    process.emitWarning(`${why}; using the netlink package's socket (slower)`, { code: 'NFQUEUE_NATIVE_UNAVAILABLE' });
+    process.emitWarning(`${why}. Meanwhile the netlink package's socket is used (slower)`, { code: 'NFQUEUE_NATIVE_UNAVAILABLE' });
   }
   return openSocketTransport(protocol);
 }

@@ -3,7 +3,13 @@
  * the per-packet path: headers of pcap files and records, the cooked netlink header, config
  * requests. The per-packet decode and the verdict encode stay plain DataView code.
  */
-import type { Layout } from 'buffer-layout';
+
+/** A buffer-layout struct, as far as it is used here (declared here so that no published type refers to buffer-layout, which ships none). */
+export interface BufferLayoutStruct<T> {
+  readonly span: number;
+  decode(b: Buffer, offset?: number): T;
+  encode(src: T, b: Buffer, offset?: number): number;
+}
 
 /** A fixed-size struct: `span` bytes, decoded to and encoded from a plain object. */
 export interface FixedLayout<T> {
@@ -20,7 +26,7 @@ export interface FixedLayout<T> {
 const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 /** Wraps a buffer-layout struct so that it works on any Uint8Array. */
-export function fixedLayout<T>(layout: Layout<T>): FixedLayout<T> {
+export function fixedLayout<T>(layout: BufferLayoutStruct<T>): FixedLayout<T> {
   return {
     span: layout.span,
     decode: (bytes, offset = 0) => layout.decode(asBuffer(bytes), offset),

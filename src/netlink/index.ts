@@ -11,5 +11,5 @@ export { MessageCursor, parseMessages, parseErrorMessage, readHeader, writeHeade
 export { NetlinkConn, type ConnHandlers, type RequestOptions, type ExtAck } from './conn.js';
 export type { Transport, TransportHandlers, TransportFactory } from './transport.js';
 export { openSocketTransport, type SocketTransportOptions } from './socket-transport.js';
-export { openNativeTransport, nativeTransportUnavailable, type NativeTransport, type NativeTransportOptions, type NativeTransportStats } from './native-transport.js';
+export { openNativeTransport, nativeTransportUnavailable, nativeAddonPath, prebuiltAddonPath, type NativeTransport, type NativeTransportOptions, type NativeTransportStats } from './native-transport.js';
 export { openDefaultTransport, type DefaultTransportOptions } from './default-transport.js';

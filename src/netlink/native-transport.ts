@@ -1,6 +1,6 @@
 /**
  * The native transport: a raw AF_NETLINK socket from this package's own small N-API addon
- * (native/nfq_native.c, built by node-gyp at install into build/Release/nfq_native.node).
+ * (native/nfq_native.c).
  * It exists for speed; the protocol stays in TypeScript. Compared with the `netlink`
  * package's socket it:
  *  - reads many datagrams per JS call: recvmmsg() into a reused scratch area, then the
@@ -12,20 +12,27 @@
  *    its whole slab alive, like a pooled Node Buffer: copy (`.slice()`) what you keep long;
  *  - sends synchronously with one sendto() per datagram (no persistent reference, no
  *    completion callback), and `sendMany()` sends several datagrams with one sendmmsg();
- *  - sets NETLINK_NO_ENOBUFS (by default), NETLINK_EXT_ACK and SO_RCVBUFFORCE.
+ *  - sets NETLINK_NO_ENOBUFS (by default), NETLINK_EXT_ACK and SO_RCVBUFFORCE;
+ *  - can create its socket in another network namespace (`netns`), and open that
+ *    namespace's /proc/net files (`procNetFiles`) for `readProcNet()`.
+ * The addon ships prebuilt (prebuilds/, see its README) for linux-x64 and linux-arm64 glibc
+ * and linux-x64 musl; elsewhere the install script compiles it (native/build.mjs).
  * Knows nothing of nfqueue. When the addon is not built or cannot load,
  * `loadNativeAddon()` throws and `nativeTransportUnavailable()` says why.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Transport, TransportHandlers } from './transport.js';
 import { NetlinkSocketError, errnoName } from './errors.js';
+import { openNetns, netnsErrorHint, readWholeFd, type NetnsTarget } from './netns.js';
 
 const require = createRequire(import.meta.url);
 
 /** The addon's functions (see native/nfq_native.c). */
 interface NativeAddon {
-  open(protocol: number, msgSize: number, batch: number, noEnobufs: number, extAck: number, rcvbuf: number): object;
+  open(protocol: number, msgSize: number, batch: number, noEnobufs: number, extAck: number, rcvbuf: number, netnsFd?: number): object;
+  openInNetns(netnsFd: number, path: string): number;
   portId(h: object): number;
   start(h: object, cb: (slab: ArrayBuffer | undefined, offset: number, length: number, datagrams: number, errno: number, truncated: number) => void): void;
   send(h: object, bytes: Uint8Array): number;
@@ -34,7 +41,10 @@ interface NativeAddon {
   getRcvbuf(h: object): number;
   ref(h: object, on: boolean): void;
   stats(h: object, out: Float64Array): void;
+  setReading(h: object, on: boolean): void;
   close(h: object): void;
+  openWarnings(h: object): { option: string; errno: number }[];
+  simulatePollError(h: object, status: number): void;
 }
 
 /** Options of the native transport. */
@@ -57,6 +67,17 @@ export interface NativeTransportOptions {
   extAck?: boolean;
   /** SO_RCVBUFFORCE (falls back to SO_RCVBUF without CAP_NET_ADMIN), in bytes. */
   receiveBufferSize?: number;
+  /**
+   * Create the socket in this network namespace: a path (`/run/netns/NAME`,
+   * `/proc/PID/ns/net`) or an open fd of one. Needs CAP_SYS_ADMIN. The process stays in
+   * its own namespace.
+   */
+  netns?: NetnsTarget;
+  /**
+   * Files under /proc/net (e.g. `'netfilter/nfnetlink_queue'`) to open inside `netns`,
+   * for `readProcNet()`: the process's own /proc/net shows its own namespace.
+   */
+  procNetFiles?: readonly string[];
 }
 
 /** Counters of the native socket, for benchmarks and tests. */
@@ -71,6 +92,9 @@ export interface NativeTransportStats {
   sendCalls: number;
   /** Datagrams sent. */
   datagramsSent: number;
+  /** Receive slabs (256 KiB ArrayBuffers) handed out, and how many of them reused collected memory. */
+  slabs: number;
+  slabsReused: number;
 }
 
 /** A Transport over the native addon, with its extras. */
@@ -80,33 +104,83 @@ export interface NativeTransport extends Transport {
   sendMany(datagrams: readonly Uint8Array[]): void;
   /** System call and datagram counters. */
   stats(): NativeTransportStats;
+  /** Runs the addon's poll-error path with libuv status `status` (< 0); for tests. */
+  simulatePollError(status: number): void;
 }
 
-/** Where the built addon lives: `<package>/build/Release/nfq_native.node`. */
+/** Where a local compile puts the addon: `<package>/build/Release/nfq_native.node`. */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../build/Release/nfq_native.node', import.meta.url));
 
-let cached: { addon: NativeAddon } | { error: Error } | undefined;
+/** The C library the running Node is linked with: its ELF interpreter says (ld-musl-* or ld-linux-*). */
+function runtimeLibc(): 'glibc' | 'musl' {
+  try {
+    const fd = openSync(process.execPath, 'r');
+    try {
+      const head = Buffer.alloc(4096);
+      const text = head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString('latin1');
+      if (text.includes('/ld-musl-')) return 'musl';
+      if (text.includes('/ld-linux')) return 'glibc';
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // unreadable binary: ask the diagnostic report below
+  }
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime === undefined ? 'musl' : 'glibc';
+}
 
 /**
- * Loads the addon once (env NFQUEUE_NATIVE_ADDON overrides its path). Throws an Error that
- * says why when it is not built or cannot load.
+ * The prebuilt addon shipped for this platform (node-gyp-build's naming):
+ * `<package>/prebuilds/linux-<arch>/nfq_native.<glibc|musl>.node`.
+ */
+export function prebuiltAddonPath(): string {
+  return fileURLToPath(new URL(`../../prebuilds/${process.platform}-${process.arch}/nfq_native.${runtimeLibc()}.node`, import.meta.url));
+}
+
+let cached: { addon: NativeAddon; path: string } | { error: Error } | undefined;
+
+function loadFrom(path: string): NativeAddon {
+  const addon = require(path) as NativeAddon;
+  if (typeof addon.open !== 'function' || typeof addon.sendMany !== 'function') throw new Error(`${path} is not this package's addon`);
+  return addon;
+}
+
+/**
+ * Loads the addon once: env NFQUEUE_NATIVE_ADDON's path when set, else the prebuilt binary
+ * for this platform, else a local compile (build/Release). Throws an Error that says why
+ * none loads.
  */
 export function loadNativeAddon(): NativeAddon {
   if (cached === undefined) {
-    const path = process.env.NFQUEUE_NATIVE_ADDON ?? NATIVE_ADDON_PATH;
-    try {
-      if (process.platform !== 'linux') throw new Error('netlink sockets exist only on Linux');
-      const addon = require(path) as NativeAddon;
-      if (typeof addon.open !== 'function' || typeof addon.sendMany !== 'function') throw new Error(`${path} is not this package's addon`);
-      cached = { addon };
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      const why = code === 'MODULE_NOT_FOUND' ? `not built (${path} missing; run npm run build:native)` : (e as Error).message;
-      cached = { error: new Error(`native netlink transport unavailable: ${why}`, { cause: e }) };
+    const override = process.env.NFQUEUE_NATIVE_ADDON;
+    const tried: string[] = [];
+    if (process.platform !== 'linux') tried.push('netlink sockets exist only on Linux');
+    else {
+      for (const path of override !== undefined ? [override] : [prebuiltAddonPath(), NATIVE_ADDON_PATH]) {
+        try {
+          cached = { addon: loadFrom(path), path };
+          break;
+        } catch (e) {
+          const code = (e as { code?: string }).code;
+          tried.push(code === 'MODULE_NOT_FOUND' ? `${path} missing` : (e as Error).message);
+        }
+      }
+    }
+    if (cached === undefined) {
+      const build = fileURLToPath(new URL('../../native/build.mjs', import.meta.url));
+      cached = {
+        error: new Error(`native netlink transport unavailable (${tried.join('; ')}); build it with: npm rebuild netfilter-queue (or: node ${build})`),
+      };
     }
   }
   if ('error' in cached) throw cached.error;
   return cached.addon;
+}
+
+/** The file the native addon was loaded from, or undefined when it is not loaded. */
+export function nativeAddonPath(): string | undefined {
+  return cached !== undefined && 'path' in cached ? cached.path : undefined;
 }
 
 /** Why the native transport cannot be used here, or undefined when it can. */
@@ -137,24 +211,74 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
   const msgSize = intOpt('messageSize', options.messageSize, DEFAULT_MESSAGE_SIZE, 64, 1 << 20);
   const batch = intOpt('batch', options.batch, DEFAULT_BATCH, 1, 256);
   const rcvbuf = intOpt('receiveBufferSize', options.receiveBufferSize, 0, 0, 0x7fffffff);
+  const procNames = options.procNetFiles ?? [];
+  for (const name of procNames) {
+    if (typeof name !== 'string' || !/^[\w.-]+(\/[\w.-]+)*$/.test(name) || name.split('/').includes('..')) throw new TypeError(`procNetFiles: ${JSON.stringify(name)} is not a path under /proc/net`);
+  }
+  // An addon built before the netns option would ignore the fd and open the socket HERE.
+  if (options.netns !== undefined && typeof addon.openInNetns !== 'function') {
+    throw new NetlinkSocketError('the native addon predates the netns option: rebuild it (npm run build:native)', { code: 'EOPNOTSUPP' });
+  }
+  const ns = options.netns === undefined ? undefined : openNetns(options.netns);
   let h: object;
+  // Files of the socket's namespace: an fd, or why it could not be opened.
+  const procFiles = new Map<string, number | Error>();
   try {
-    h = addon.open(protocol, msgSize, batch, options.noEnobufs === false ? 0 : 1, options.extAck === false ? 0 : 1, rcvbuf);
+    h = addon.open(protocol, msgSize, batch, options.noEnobufs === false ? 0 : 1, options.extAck === false ? 0 : 1, rcvbuf, ns?.fd ?? -1);
+    if (ns !== undefined) {
+      for (const name of procNames) {
+        try {
+          procFiles.set(name, addon.openInNetns(ns.fd, `/proc/thread-self/net/${name}`));
+        } catch (e) {
+          procFiles.set(name, e as Error);
+        }
+      }
+    }
   } catch (e) {
     const err = e as { errno?: number; syscall?: string; message: string };
     const o: { errno?: number; syscall?: string; cause: unknown } = { cause: e };
     if (err.errno !== undefined) o.errno = err.errno;
     if (err.syscall !== undefined) o.syscall = err.syscall;
-    throw new NetlinkSocketError(`cannot open netlink socket: ${err.message}`, o);
+    const hint = err.syscall === 'setns' ? netnsErrorHint(err.errno) : '';
+    const where = ns === undefined ? '' : ` in network namespace ${ns.label}`;
+    throw new NetlinkSocketError(`cannot open netlink socket${where}: ${hint === '' ? err.message : hint}`, o);
+  } finally {
+    ns?.close();
   }
   const portId = addon.portId(h);
-  const statBuf = new Float64Array(6);
+  const statBuf = new Float64Array(8);
   let closed = false;
   let handlers: TransportHandlers | undefined;
+  let keepAlive = true;
+  /** A ref'd timer while reading is paused (see pause()). */
+  let holdOpen: NodeJS.Timeout | undefined;
+  // Socket options that did not take: reported as errors once the handlers are there.
+  const warnings = addon.openWarnings(h).map(
+    (w) => new NetlinkSocketError(`setsockopt ${w.option} failed: ${errnoName(w.errno)}; the socket works without it`, { errno: w.errno, syscall: 'setsockopt' }),
+  );
+  const warn = (err: NetlinkSocketError): void => {
+    if (handlers === undefined) warnings.push(err);
+    else handlers.error(err);
+  };
 
-  const onReceive = (slab: ArrayBuffer | undefined, offset: number, length: number, _count: number, errno: number, truncated: number): void => {
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    if (holdOpen !== undefined) clearInterval(holdOpen);
+    addon.close(h);
+    for (const f of procFiles.values()) if (typeof f === 'number') closeSync(f);
+  };
+  const onReceive = (slab: ArrayBuffer | undefined, offset: number, length: number, count: number, errno: number, truncated: number): void => {
     if (closed || handlers === undefined) return;
     if (slab === undefined) {
+      if (count === 1) {
+        // The addon could not poll the socket any more: end rather than go deaf.
+        const h = handlers;
+        h.error(socketError('netlink socket failed and was closed', 'poll', errno));
+        close();
+        h.end?.();
+        return;
+      }
       handlers.error(errno === 105 ? socketError('receive buffer overrun', 'recvmmsg', errno) : socketError('netlink receive failed', 'recvmmsg', errno));
       return;
     }
@@ -166,7 +290,7 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
     handlers.datagram(new Uint8Array(slab, offset, length));
   };
 
-  return {
+  const transport: NativeTransport = {
     kind: 'native',
     live: true,
     reusesReceiveBuffer: false,
@@ -175,6 +299,7 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
       if (handlers !== undefined) throw new Error('transport already started');
       handlers = hs;
       addon.start(h, onReceive);
+      for (const w of warnings.splice(0)) hs.error(w);
     },
     send(datagram) {
       if (closed) throw new NetlinkSocketError('send on a closed netlink socket', { code: 'EBADF' });
@@ -199,14 +324,41 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
       else if (r < datagrams.length) handlers?.error(new NetlinkSocketError(`sendmmsg sent ${r} of ${datagrams.length} datagrams`, { syscall: 'sendmmsg' }));
     },
     setReceiveBufferSize(bytes) {
-      const errno = addon.setRcvbuf(h, bytes);
-      if (errno !== 0) throw socketError(`cannot set the receive buffer to ${bytes} bytes`, 'setsockopt', errno);
+      if (!Number.isInteger(bytes) || bytes < 1 || bytes > 0x7fffffff) throw new RangeError(`receive buffer size must be an integer in 1..2147483647, got ${String(bytes)}`);
+      const r = addon.setRcvbuf(h, bytes);
+      if (r > 0) throw socketError(`cannot set the receive buffer to ${bytes} bytes`, 'setsockopt', r);
+      if (r < 0) {
+        const got = addon.getRcvbuf(h);
+        warn(
+          new NetlinkSocketError(
+            `SO_RCVBUFFORCE refused (${errnoName(-r)}, needs CAP_NET_ADMIN): set with SO_RCVBUF instead, which net.core.rmem_max caps; the receive buffer is ${got} bytes (${bytes} asked, the kernel doubles it)`,
+            { errno: -r, syscall: 'setsockopt' },
+          ),
+        );
+      }
     },
     getReceiveBufferSize() {
       return addon.getRcvbuf(h);
     },
     setKeepAlive(alive) {
+      keepAlive = alive;
       addon.ref(h, alive);
+      if (alive) holdOpen?.ref();
+      else holdOpen?.unref();
+    },
+    pause() {
+      if (closed || holdOpen !== undefined) return;
+      addon.setReading(h, false);
+      // A stopped poll handle no longer keeps the event loop alive, but the queue is still
+      // open: hold the loop open as the socket did.
+      holdOpen = setInterval(() => {}, 0x7fffffff);
+      if (!keepAlive) holdOpen.unref();
+    },
+    resume() {
+      if (closed || holdOpen === undefined) return;
+      clearInterval(holdOpen);
+      holdOpen = undefined;
+      addon.setReading(h, true);
     },
     stats() {
       addon.stats(h, statBuf);
@@ -216,12 +368,23 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
         bytesReceived: statBuf[2] ?? 0,
         sendCalls: statBuf[3] ?? 0,
         datagramsSent: statBuf[4] ?? 0,
+        slabs: statBuf[6] ?? 0,
+        slabsReused: statBuf[7] ?? 0,
       };
     },
-    close() {
-      if (closed) return;
-      closed = true;
-      addon.close(h);
+    close,
+    simulatePollError(status) {
+      addon.simulatePollError(h, status);
     },
   };
+  if (ns !== undefined) {
+    transport.readProcNet = (name: string): string => {
+      const f = procFiles.get(name);
+      if (f === undefined) throw new Error(`/proc/net/${name} of the socket's namespace was not opened (procNetFiles)`);
+      if (typeof f !== 'number') throw f;
+      if (closed) throw new NetlinkSocketError(`/proc/net/${name}: the transport is closed`, { code: 'EBADF' });
+      return readWholeFd(f);
+    };
+  }
+  return transport;
 }

@@ -30,6 +30,12 @@ export interface Transport {
    * /proc counters describe it; false for replays and fakes.
    */
   readonly live?: boolean;
+  /**
+   * True when a receive-buffer overrun would end the process (the `netlink` package's
+   * socket aborts on the kernel's pending ENOBUFS): its users must keep the buffer from
+   * filling up.
+   */
+  readonly overrunIsFatal?: boolean;
   /** True when received bytes are overwritten after `datagram()` returns. */
   readonly reusesReceiveBuffer: boolean;
   /** Our netlink port id (nl_pid); requests carry it in their headers. */
@@ -47,6 +53,19 @@ export interface Transport {
   getReceiveBufferSize?(): number;
   /** Lets the process exit while the transport is open (or not). */
   setKeepAlive?(alive: boolean): void;
+  /**
+   * Reads `/proc/net/<name>` as the socket's network namespace shows it. Present only when
+   * the socket lives in another namespace than the process (the `netns` option): otherwise
+   * the process's own /proc/net describes the socket. Throws when the file is unreadable.
+   */
+  readProcNet?(name: string): string;
+  /**
+   * Stops reading the socket until resume(): what arrives meanwhile waits in the kernel
+   * (backpressure). Datagrams already read may still be delivered. Absent: cannot pause.
+   */
+  pause?(): void;
+  /** Reads the socket again after pause(). */
+  resume?(): void;
   /** Closes the channel; idempotent. No handler is called afterwards. */
   close(): void;
 }

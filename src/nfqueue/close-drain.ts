@@ -12,7 +12,7 @@
 import type { NetlinkConn } from '../netlink/conn.js';
 import * as C from './constants.js';
 import { encodeConfigFlags, encodeConfigMaxLen } from './config.js';
-import { readKernelQueueStats } from './proc.js';
+import { readKernelQueueStatsOf } from './proc.js';
 
 /** Without /proc, the socket counts as quiet after this long without a datagram. */
 const QUIET_MS = 50;
@@ -34,7 +34,7 @@ export async function drainBeforeUnbind(conn: NetlinkConn, queues: readonly numb
   const waiting = (): number => {
     try {
       let n = 0;
-      for (const r of readKernelQueueStats()) if (r.portId === pid && queues.includes(r.queue)) n += r.waiting;
+      for (const r of readKernelQueueStatsOf(conn.transport)) if (r.portId === pid && queues.includes(r.queue)) n += r.waiting;
       return n;
     } catch {
       procReadable = false;

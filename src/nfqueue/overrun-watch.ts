@@ -6,7 +6,7 @@
  * a second and only while packets flow, and once more at close.
  */
 import { NetlinkSocketError } from '../netlink/errors.js';
-import { readKernelQueueStats, type KernelQueueStats } from './proc.js';
+import type { KernelQueueStats } from './proc.js';
 
 /** errno ENOBUFS on Linux: the receive buffer overran. */
 export const ENOBUFS = 105;
@@ -23,6 +23,8 @@ export interface OverrunWatchOwner {
   addUserDropped(n: number): void;
   /** Reports one overrun. */
   overrun(err: NetlinkSocketError): void;
+  /** The kernel's table of the socket's namespace (throws when unreadable). */
+  readKernelTable(): KernelQueueStats[];
 }
 
 export class OverrunWatch {
@@ -79,7 +81,7 @@ export class OverrunWatch {
     if (o.isClosed || !this.watching) return;
     if (rows === undefined) {
       try {
-        rows = readKernelQueueStats();
+        rows = o.readKernelTable();
       } catch {
         this.watching = false; // no procfs here: ENOBUFS from the socket is all we get
         return;

@@ -7,6 +7,8 @@ import { NLMSG_HDRLEN, NLA_TYPE_MASK, NLA_F_NESTED } from '../netlink/constants.
 import { NetlinkDecodeError } from '../netlink/errors.js';
 import { AttributeDecoder, type RawAttribute } from '../netlink/attributes.js';
 import * as C from './constants.js';
+import type { Verdict, VerdictInput } from './verdict.js';
+import { answerPacket } from './packet-owner.js';
 
 /** Receive timestamp of a packet: seconds and microseconds since the epoch. */
 export interface PacketTimestamp {
@@ -94,6 +96,25 @@ export class Packet {
   /** Length of the original packet: capLen when truncated, else the payload length. */
   get length(): number | undefined {
     return this.capLen ?? this.payload?.byteLength;
+  }
+
+  /**
+   * Answers this packet with `verdict`, for packets from `for await (… of queue)`; in a
+   * callback, return the verdict instead (this throws a VerdictStateError there). So does a
+   * second answer.
+   */
+  verdict(verdict: VerdictInput): void {
+    answerPacket(this, verdict);
+  }
+
+  /** Accepts this packet (iteration only), with optional mark, payload… (see verdict()). */
+  accept(options?: Omit<Verdict, 'verdict' | 'queue' | 'bypass'>): void {
+    answerPacket(this, options === undefined ? 'accept' : { ...options, verdict: 'accept' });
+  }
+
+  /** Drops this packet (iteration only, see verdict()). */
+  drop(): void {
+    answerPacket(this, 'drop');
   }
 }
 

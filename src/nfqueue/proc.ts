@@ -4,9 +4,12 @@
  * queue_dropped, user_dropped, last id, 1.
  */
 import { readFileSync } from 'node:fs';
+import type { Transport } from '../netlink/transport.js';
 
 /** Default path of the kernel's queue table. */
 export const PROC_NFNETLINK_QUEUE = '/proc/net/netfilter/nfnetlink_queue';
+/** The table's name under /proc/net (for a transport's `procNetFiles`). */
+export const NFNETLINK_QUEUE_PROC_NET = 'netfilter/nfnetlink_queue';
 
 /** One row of /proc/net/netfilter/nfnetlink_queue. */
 export interface KernelQueueStats {
@@ -44,4 +47,14 @@ export function parseKernelQueueStats(text: string): KernelQueueStats[] {
 /** Reads the kernel's table (throws if /proc is not readable). */
 export function readKernelQueueStats(path = PROC_NFNETLINK_QUEUE): KernelQueueStats[] {
   return parseKernelQueueStats(readFileSync(path, 'utf8'));
+}
+
+/**
+ * Reads the table of the namespace the transport's socket lives in: through the file the
+ * transport opened there when it was created in another namespace (`netns`), else this
+ * process's /proc (throws when unreadable).
+ */
+export function readKernelQueueStatsOf(transport: Pick<Transport, 'readProcNet'>): KernelQueueStats[] {
+  if (transport.readProcNet === undefined) return readKernelQueueStats();
+  return parseKernelQueueStats(transport.readProcNet(NFNETLINK_QUEUE_PROC_NET));
 }

@@ -3,6 +3,7 @@
  * refused with a TypeError or RangeError naming it, before anything is sent.
  */
 import type { Transport } from '../netlink/transport.js';
+import { validateNetnsTarget, type NetnsTarget } from '../netlink/netns.js';
 import * as C from './constants.js';
 import type { Packet } from './packet.js';
 import { normalizeVerdict, type VerdictInput } from './verdict.js';
@@ -46,6 +47,13 @@ export interface QueueOptions {
   signal?: AbortSignal;
   /** The netlink transport; default: a NETLINK_NETFILTER socket from the `netlink` package. */
   transport?: Transport | (() => Transport);
+  /**
+   * Serve the queue of another network namespace: a path (`/run/netns/NAME`,
+   * `/proc/PID/ns/net`) or an open fd of one. The socket is created there (needs
+   * CAP_SYS_ADMIN and the native transport); the process stays in its own namespace, and
+   * stats() and the overrun watch read that namespace's /proc table.
+   */
+  netns?: NetnsTarget;
   /** SO_RCVBUF for the socket, in bytes. Larger absorbs bursts (ENOBUFS otherwise). */
   receiveBufferSize?: number;
   /** How long to wait for the kernel's ack of each setup step, in ms (default 5000). */
@@ -64,11 +72,28 @@ export interface QueueOptions {
    */
   maxInFlight?: number;
   /**
+   * Iteration only (openQueue without a callback): most packets handed out by `for await`
+   * and not yet answered (default 256). At the bound the socket is not read, so further
+   * packets wait in the kernel's queue (with the `netlink`-package transport, which cannot
+   * pause, they wait in memory instead).
+   */
+  maxOutstanding?: number;
+  /**
    * Record the whole netlink conversation (every datagram sent and received, with its
    * direction and time) to this pcap file (LINKTYPE_NETLINK; tshark decodes it), e.g. to
    * make a fixture that `replay()` plays back in tests. Wraps `transport` when one is given.
    */
   record?: string;
+}
+
+/**
+ * openQueue's second argument is the callback, or (to iterate with for await) the options.
+ * A third argument means the second was meant as the callback.
+ */
+export function splitOpenArguments(callbackOrOptions: PacketCallback | QueueOptions | undefined, maybeOptions: QueueOptions | undefined): { callback: PacketCallback | undefined; options: QueueOptions } {
+  if (typeof callbackOrOptions === 'function') return { callback: callbackOrOptions, options: maybeOptions === undefined ? {} : maybeOptions };
+  if (maybeOptions !== undefined) throw new TypeError('openQueue(num, callback, options): callback must be a function (or leave it out to iterate with for await)');
+  return { callback: undefined, options: callbackOrOptions === undefined ? {} : (callbackOrOptions as QueueOptions) };
 }
 
 /** Checks a queue number (u16); throws a RangeError naming it. */
@@ -87,7 +112,7 @@ export function checkOpenArguments(num: number | readonly number[], callback: un
   if (nums.length === 0) throw new RangeError('at least one queue number is needed');
   nums.forEach((n) => checkQueueNumber(n));
   if (new Set(nums).size !== nums.length) throw new RangeError(`queue numbers must be distinct, got ${nums.join(', ')}`);
-  if (typeof callback !== 'function') throw new TypeError('openQueue(num, callback, options): callback must be a function');
+  if (callback !== undefined && typeof callback !== 'function') throw new TypeError('openQueue(num, callback, options): callback must be a function (or leave it out to iterate with for await)');
   if (o === null || typeof o !== 'object') throw new TypeError('openQueue options must be an object');
   if (o.copyMode !== undefined) copyModeValue(o.copyMode);
   const u32 = (name: string, v: unknown, min = 0): void => {
@@ -102,6 +127,8 @@ export function checkOpenArguments(num: number | readonly number[], callback: un
   u32('requestTimeout', o.requestTimeout, 1);
   u32('verdictTimeout', o.verdictTimeout, 1);
   u32('maxInFlight', o.maxInFlight, 1);
+  u32('maxOutstanding', o.maxOutstanding, 1);
+  if (o.maxOutstanding !== undefined && callback !== undefined) throw new TypeError('option maxOutstanding bounds for await iteration: open the queue without a callback to use it');
   if (o.flags !== undefined && (o.flags === null || typeof o.flags !== 'object')) throw new TypeError('option flags must be an object such as { failOpen: true }');
   for (const [k, v] of Object.entries(o.flags ?? {})) {
     if (!FLAG_OPTION_NAMES.includes(k)) throw new TypeError(`option flags.${k} is not a queue flag: use ${FLAG_OPTION_NAMES.join(', ')}`);
@@ -111,6 +138,10 @@ export function checkOpenArguments(num: number | readonly number[], callback: un
   const t = o.transport as unknown;
   if (t !== undefined && typeof t !== 'function' && (t === null || typeof t !== 'object' || typeof (t as Transport).send !== 'function' || typeof (t as Transport).start !== 'function')) {
     throw new TypeError('option transport must be a Transport (an object with start() and send()) or a function returning one');
+  }
+  if (o.netns !== undefined) {
+    validateNetnsTarget(o.netns);
+    if (t !== undefined) throw new TypeError('options netns and transport exclude each other: open the transport in the namespace instead (openNativeTransport(12, { netns }))');
   }
   if (o.defaultVerdict !== undefined) normalizeVerdict(o.defaultVerdict);
   if (o.onError !== undefined && typeof o.onError !== 'function') throw new TypeError('option onError must be a function');

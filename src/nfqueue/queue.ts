@@ -19,7 +19,7 @@ import { decodePacket, type Packet } from './packet.js';
 import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type Verdict, type VerdictInput, type BatchVerdict } from './verdict.js';
 import { encodeConfigCommand } from './config.js';
 import { QueueKernelError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, type QueueStep } from './errors.js';
-import { readKernelQueueStats, type KernelQueueStats } from './proc.js';
+import { readKernelQueueStatsOf, type KernelQueueStats } from './proc.js';
 import { checkQueueNumber, type CallbackResult, type PacketCallback, type QueueOptions } from './queue-options.js';
 import { countVerdict, newQueueCounters, type QueueCounters, type QueueStats } from './queue-stats.js';
 import { VerdictRing, KIND_BATCH, KIND_VERDICT } from './verdict-ring.js';
@@ -27,6 +27,8 @@ import { OverrunWatch } from './overrun-watch.js';
 import { AsyncVerdicts } from './async-verdicts.js';
 import { drainBeforeUnbind } from './close-drain.js';
 import { salvagePacketId } from './salvage.js';
+import { PacketIterator, DEFAULT_MAX_OUTSTANDING } from './packet-iterator.js';
+import './dispose.js';
 
 export type { QueueFlags, QueueOptions, PacketCallback, CallbackResult } from './queue-options.js';
 export { flagBits } from './queue-options.js';
@@ -47,11 +49,13 @@ type VerdictName = Verdict['verdict'];
  * problems, when no onError option is given), 'overrun' (ENOBUFS: the kernel dropped
  * messages because the receive buffer was full), 'close'.
  */
-export class Queue extends EventEmitter {
+export class Queue extends EventEmitter implements AsyncIterable<Packet>, AsyncDisposable {
   /** The queue numbers this Queue serves. */
   readonly queues: readonly number[];
   private readonly conn: NetlinkConn;
   private readonly callback: PacketCallback;
+  /** Set when opened without a callback: packets go to `for await`. */
+  private readonly iteration: PacketIterator | undefined;
   private readonly defaultVerdict: Verdict;
   private readonly onError: ((err: Error) => void) | undefined;
   private readonly requestTimeout: number;
@@ -68,11 +72,17 @@ export class Queue extends EventEmitter {
   private overflowReported = false;
 
   /** @internal use openQueue() */
-  constructor(queues: number[], callback: PacketCallback, transport: Transport, options: QueueOptions) {
+  constructor(queues: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions) {
     super();
     const self = this;
     this.queues = Object.freeze(queues);
-    this.callback = callback;
+    if (callback === undefined) {
+      this.iteration = new PacketIterator(this, transport, options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING);
+      this.callback = this.iteration.callback;
+    } else {
+      this.iteration = undefined;
+      this.callback = callback;
+    }
     this.defaultVerdict = normalizeVerdict(options.defaultVerdict ?? 'accept');
     this.onError = options.onError;
     this.requestTimeout = options.requestTimeout ?? 5000;
@@ -108,6 +118,7 @@ export class Queue extends EventEmitter {
           this.counters.timedOut++;
           this.writeVerdict(queue, id, this.defaultVerdict);
           this.report(new VerdictTimeoutError(`packet ${id} on queue ${queue} waited ${this.verdictTimeout} ms for its callback; gave it the default verdict '${this.defaultVerdict.verdict}'`, queue, id));
+          this.iteration?.released();
         },
         flush: () => this.conn.flush(),
         get closing() {
@@ -129,6 +140,7 @@ export class Queue extends EventEmitter {
           this.counters.userDropped += n;
         },
         overrun: (e) => this.overrun(e),
+        readKernelTable: () => readKernelQueueStatsOf(transport),
       },
       transport.live === true,
     );
@@ -147,6 +159,26 @@ export class Queue extends EventEmitter {
   /** True once close() has finished. */
   get isClosed(): boolean {
     return this.conn.isClosed;
+  }
+
+  /** @internal packets whose callback (or loop) has not answered yet. */
+  get pendingCount(): number {
+    return this.asyncVerdicts.size;
+  }
+
+  /**
+   * `for await (const packet of queue)`, for a queue opened without a callback. Answer each
+   * packet with packet.accept() / drop() / verdict(v) or setVerdict(). Leaving the loop
+   * closes the queue; unanswered packets get the default verdict. One loop per queue.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Packet> {
+    if (this.iteration === undefined) throw new TypeError('this queue was opened with a callback, which gets every packet: open it without one to use for await');
+    return this.iteration;
+  }
+
+  /** `await using queue = await openQueue(…)`: close() at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** @internal starts receiving; called by openQueue(). */
@@ -296,6 +328,7 @@ export class Queue extends EventEmitter {
     const v = normalizeVerdict(verdict);
     this.asyncVerdicts.take(queue, id);
     this.writeVerdict(queue, id, v);
+    this.iteration?.released();
   }
 
   /**
@@ -317,6 +350,7 @@ export class Queue extends EventEmitter {
     encodeBatchVerdict(this.conn.out, queue, maxId, v, { seq, pid: this.conn.portId });
     countVerdict(this.counters, v);
     this.conn.flush();
+    this.iteration?.released();
   }
 
   /** @internal sends a config request and resolves on the kernel's ack. */
@@ -341,7 +375,7 @@ export class Queue extends EventEmitter {
     c.pending = this.asyncVerdicts.size;
     let kernel: KernelQueueStats[] = [];
     try {
-      const rows = readKernelQueueStats();
+      const rows = readKernelQueueStatsOf(this.conn.transport);
       this.overrunWatch.check(rows);
       kernel = rows.filter((r) => this.queues.includes(r.queue));
     } catch {
@@ -362,6 +396,7 @@ export class Queue extends EventEmitter {
 
   private async doClose(): Promise<void> {
     this.closing = true;
+    this.iteration?.end();
     this.asyncVerdicts.stop();
     this.overrunWatch.stop();
     // Let a synchronous callback that called close() finish and write its verdict first.

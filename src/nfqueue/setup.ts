@@ -5,11 +5,12 @@
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { NETLINK_NETFILTER } from '../netlink/constants.js';
 import type { Transport } from '../netlink/transport.js';
-import { openDefaultTransport } from '../netlink/default-transport.js';
+import { openDefaultTransport, type DefaultTransportOptions } from '../netlink/default-transport.js';
+import { maxLenForTransport } from './overrun-bound.js';
 import * as C from './constants.js';
 import { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue } from './config.js';
 import { QueueKernelError } from './errors.js';
-import { readKernelQueueStats, PROC_NFNETLINK_QUEUE } from './proc.js';
+import { readKernelQueueStatsOf, PROC_NFNETLINK_QUEUE, NFNETLINK_QUEUE_PROC_NET } from './proc.js';
 import { flagBits, type PacketCallback, type QueueOptions } from './queue-options.js';
 import { Queue } from './queue.js';
 
@@ -23,7 +24,7 @@ const EBUSY = 16;
  * readable (a non-root user with CAP_NET_ADMIN: the file is mode 0440), ENOBUFS stays on
  * so overruns are still reported.
  */
-export function openDefaultQueueTransport(options: Pick<QueueOptions, 'copyMode' | 'copyRange'> = {}): Transport {
+export function openDefaultQueueTransport(options: Pick<QueueOptions, 'copyMode' | 'copyRange' | 'netns'> = {}): Transport {
   const packets = copyModeValue(options.copyMode ?? 'packet') === C.NFQNL_COPY_PACKET;
   let procReadable = true;
   try {
@@ -31,7 +32,10 @@ export function openDefaultQueueTransport(options: Pick<QueueOptions, 'copyMode'
   } catch {
     procReadable = false;
   }
-  return openDefaultTransport(NETLINK_NETFILTER, { maxDatagramSize: (packets ? options.copyRange || 0xffff : 0) + 4096, reportOverruns: !procReadable });
+  const o: DefaultTransportOptions = { maxDatagramSize: (packets ? options.copyRange || 0xffff : 0) + 4096, reportOverruns: !procReadable };
+  // In another namespace, this process's /proc shows its own: read that namespace's table.
+  if (options.netns !== undefined) Object.assign(o, { netns: options.netns, procNetFiles: [NFNETLINK_QUEUE_PROC_NET] });
+  return openDefaultTransport(NETLINK_NETFILTER, o);
 }
 
 /**
@@ -39,11 +43,12 @@ export function openDefaultQueueTransport(options: Pick<QueueOptions, 'copyMode'
  * socket holds (it checks the owner before the command). /proc tells the two apart: when
  * another port id holds the queue, report EBUSY, which is what the user needs to know.
  */
-function refineBindError(e: unknown, queue: number, ourPortId: number): unknown {
+function refineBindError(e: unknown, queue: number, transport: Transport): unknown {
+  const ourPortId = transport.portId;
   if (!(e instanceof QueueKernelError) || e.code !== 'EPERM') return e;
   let owner: number | undefined;
   try {
-    owner = readKernelQueueStats().find((r) => r.queue === queue && r.portId !== ourPortId)?.portId;
+    owner = readKernelQueueStatsOf(transport).find((r) => r.queue === queue && r.portId !== ourPortId)?.portId;
   } catch {
     return e;
   }
@@ -57,7 +62,7 @@ function refineBindError(e: unknown, queue: number, ourPortId: number): unknown 
  * Starts a Queue for the (checked) queue numbers on `transport` and runs the setup steps;
  * on a failure the transport is closed and the error thrown.
  */
-export async function startQueue(nums: number[], callback: PacketCallback, transport: Transport, options: QueueOptions): Promise<Queue> {
+export async function startQueue(nums: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions): Promise<Queue> {
   const copyMode = copyModeValue(options.copyMode ?? 'packet');
   const copyRange = options.copyRange ?? 0xffff;
   const queue = new Queue(nums, callback, transport, options);
@@ -66,17 +71,17 @@ export async function startQueue(nums: number[], callback: PacketCallback, trans
     if (options.keepAlive === false) transport.setKeepAlive?.(false);
     queue.start();
     const pid = transport.portId;
+    const maxLen = maxLenForTransport(transport, options.maxLen, copyMode, copyRange);
     const { flags, mask } = flagBits(options.flags ?? {});
     for (const q of nums) {
       await queue
         .configure('bind', q, (w, seq) => encodeConfigCommand(w, q, C.NFQNL_CFG_CMD_BIND, C.NFPROTO_UNSPEC, { seq, pid, ack: true }))
         .catch((e: unknown) => {
-          throw transport.live === true ? refineBindError(e, q, pid) : e;
+          throw transport.live === true ? refineBindError(e, q, transport) : e;
         });
       // Right after BIND the copy mode is NONE, which drops every packet: set it at once.
       await queue.configure('params', q, (w, seq) => encodeConfigParams(w, q, copyMode, copyRange, { seq, pid, ack: true }));
-      if (options.maxLen !== undefined) {
-        const maxLen = options.maxLen;
+      if (maxLen !== undefined) {
         await queue.configure('maxlen', q, (w, seq) => encodeConfigMaxLen(w, q, maxLen, { seq, pid, ack: true }));
       }
       if (mask !== 0) {

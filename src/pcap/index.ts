@@ -42,3 +42,14 @@ export {
 } from './netlink-cooked.js';
 export { recordTransport, type RecordOptions, type RecordingTransport } from './record-transport.js';
 export { replay, ReplayTransport, ReplayMismatchError, type ReplayOptions, type ReplayMismatch, type ReplayResult } from './replay-transport.js';
+export {
+  LINKTYPE_ETHERNET,
+  LINKTYPE_LINUX_SLL,
+  LINKTYPE_LINUX_SLL2,
+  LINKTYPE_IPV4,
+  LINKTYPE_IPV6,
+  IP_LINKTYPES,
+  ipPacketOfRecord,
+  type CapturedIpPacket,
+  type CookedPacketType,
+} from './link-layer.js';

@@ -71,6 +71,7 @@ export function recordTransport(inner: Transport, path: string, options: RecordO
   const t: RecordingTransport = {
     kind: `record(${inner.kind})`,
     live: inner.live === true,
+    overrunIsFatal: inner.overrunIsFatal === true,
     reusesReceiveBuffer: inner.reusesReceiveBuffer,
     get portId() {
       return inner.portId;
@@ -112,6 +113,9 @@ export function recordTransport(inner: Transport, path: string, options: RecordO
   if (inner.setReceiveBufferSize !== undefined) t.setReceiveBufferSize = (bytes) => inner.setReceiveBufferSize?.(bytes);
   if (inner.getReceiveBufferSize !== undefined) t.getReceiveBufferSize = () => inner.getReceiveBufferSize?.() ?? 0;
   if (inner.setKeepAlive !== undefined) t.setKeepAlive = (alive) => inner.setKeepAlive?.(alive);
+  if (inner.readProcNet !== undefined) t.readProcNet = (name) => inner.readProcNet?.(name) ?? '';
+  if (inner.pause !== undefined) t.pause = () => inner.pause?.();
+  if (inner.resume !== undefined) t.resume = () => inner.resume?.();
   return t;
 }
 

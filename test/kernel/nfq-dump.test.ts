@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNetns, kernelTestsUnavailable, sendTcp, sendUdp, sinkSummary, startTcpSink, startUdpSink, type Child, type Netns } from '../support/netns.js';
 import { CLI, ROOT, ensureBuilt, haveCommand, jsonLines, runCli, tsharkFields } from '../support/cli.js';
-import { importsFromDist } from '../support/package-imports.js';
+import { importingBuiltPackage } from '../support/readme.js';
 
 const skip = kernelTestsUnavailable();
 const NODE = process.execPath;
@@ -369,7 +369,7 @@ describe.skipIf(skip !== undefined)('nfq-dump on a live queue (kernel, root)', (
     const m = /```js\n([\s\S]*?)```/.exec(readme.slice(at));
     expect(at >= 0 && m !== null, 'a js example under "## Quick start"').toBe(true);
     const file = join(tmp, 'quick-start.mjs');
-    writeFileSync(file, importsFromDist(m![1]!, ROOT));
+    writeFileSync(file, importingBuiltPackage(m![1]!));
     const before = ns.counter('mangle', 'POSTROUTING', 'marked').pkts;
     const app = ns.spawn([NODE, file]);
     running.push(app);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createNetns, startUdpSink, sinkSummary, sinkDatagrams, sendUdp, type Netns } from '../support/netns.js';
-import { importsFromDist } from '../support/package-imports.js';
+import { importingBuiltPackage } from '../support/readme.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 let ns: Netns;
@@ -39,7 +39,7 @@ describe('README example', () => {
   });
 
   it('runs: drops forbidden datagrams, marks the rest, closes on SIGTERM', async () => {
-    const code = importsFromDist(readmeExample(), root);
+    const code = importingBuiltPackage(readmeExample());
     const file = join(dir, 'firewall.mjs');
     writeFileSync(file, code);
     ns.iptables('-A', 'OUTPUT', '-p', 'udp', '-j', 'NFQUEUE', '--queue-num', '0');

@@ -85,6 +85,9 @@ export class Ns {
   count(table: string, chain: string, tag: string, v6 = false): number {
     return this.netns.counter(table, chain, `/* ${tag} */`, v6 ? 6 : 4).pkts;
   }
+  queueRows(): Row[] {
+    return this.netns.queueProc();
+  }
   row(q: number): Row | undefined {
     return this.netns.queueRow(q);
   }
