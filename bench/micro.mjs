@@ -142,7 +142,6 @@ async function queuePath(batch, payloadLen) {
   let sentBytes = 0;
   const transport = {
     kind: 'bench',
-    reusesReceiveBuffer: false,
     portId: 4242,
     start(h) {
       handlers = h;

@@ -8,7 +8,7 @@
  *    stream of netlink messages) into the unused tail of a 256 KiB slab ArrayBuffer and
  *    delivered with ONE `datagram()` call. Delivered bytes are never overwritten (a full
  *    slab is replaced, not reused), so views stay valid as long as they are referenced
- *    (`reusesReceiveBuffer` is false) and no allocation is made per batch. A kept view keeps
+ *    and no allocation is made per batch. A kept view keeps
  *    its whole slab alive, like a pooled Node Buffer: copy (`.slice()`) what you keep long;
  *  - sends synchronously with one sendto() per datagram (no persistent reference, no
  *    completion callback), and `sendMany()` sends several datagrams with one sendmmsg();
@@ -293,7 +293,6 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
   const transport: NativeTransport = {
     kind: 'native',
     live: true,
-    reusesReceiveBuffer: false,
     portId,
     start(hs) {
       if (handlers !== undefined) throw new Error('transport already started');

@@ -75,7 +75,6 @@ export function openSocketTransport(protocol: number, options: SocketTransportOp
     kind: 'netlink',
     live: true,
     overrunIsFatal: true,
-    reusesReceiveBuffer: false,
     portId: sock.address().port,
     start(h) {
       handlers = h;

@@ -8,8 +8,8 @@ import type { NetlinkSocketError } from './errors.js';
 /** Callbacks a transport delivers to. */
 export interface TransportHandlers {
   /**
-   * One received datagram (one or more netlink messages). The bytes are valid during this
-   * call; a transport whose `reusesReceiveBuffer` is true overwrites them afterwards.
+   * One received datagram (one or more netlink messages). The bytes are never overwritten:
+   * views into them stay valid for as long as they are referenced.
    */
   datagram(data: Uint8Array): void;
   /**
@@ -36,8 +36,6 @@ export interface Transport {
    * filling up.
    */
   readonly overrunIsFatal?: boolean;
-  /** True when received bytes are overwritten after `datagram()` returns. */
-  readonly reusesReceiveBuffer: boolean;
   /** Our netlink port id (nl_pid); requests carry it in their headers. */
   readonly portId: number;
   /** Begins delivering received datagrams to `handlers`. Called once. */

@@ -41,16 +41,6 @@ const ANSWERED_ELSEWHERE: PromiseLike<never> = {
   },
 } as PromiseLike<never>;
 
-/** Copies the views a packet holds into the receive buffer (for transports that reuse it). */
-function detach(p: Packet): void {
-  if (p.payload !== undefined) p.payload = p.payload.slice();
-  if (p.hwaddr !== undefined) p.hwaddr = p.hwaddr.slice();
-  if (p.l2hdr !== undefined) p.l2hdr = p.l2hdr.slice();
-  if (p.ct !== undefined) p.ct = p.ct.slice();
-  if (p.exp !== undefined) p.exp = p.exp.slice();
-  if (p.unknown !== undefined) p.unknown = p.unknown.map((a) => ({ ...a, value: a.value.slice() }));
-}
-
 export class PacketIterator implements AsyncIterableIterator<Packet> {
   private readonly buffer: Packet[] = [];
   private head = 0;
@@ -59,7 +49,6 @@ export class PacketIterator implements AsyncIterableIterator<Packet> {
   private paused = false;
   private closing: Promise<void> | undefined;
   private readonly answer: (p: Packet, v: VerdictInput) => void;
-  private readonly copy: boolean;
   private readonly resumeAt: number;
 
   constructor(
@@ -67,14 +56,12 @@ export class PacketIterator implements AsyncIterableIterator<Packet> {
     private readonly transport: Transport,
     private readonly maxOutstanding: number,
   ) {
-    this.copy = transport.reusesReceiveBuffer;
     this.resumeAt = Math.floor(maxOutstanding / 2);
     this.answer = (p, v) => this.queue.setVerdict(p.queue, p.id, v);
   }
 
   /** The Queue's packet callback in iteration mode. */
   readonly callback = (p: Packet): PromiseLike<never> => {
-    if (this.copy) detach(p);
     bindPacket(p, this.answer);
     const w = this.waiter;
     if (w !== undefined) {

@@ -72,7 +72,6 @@ export function recordTransport(inner: Transport, path: string, options: RecordO
     kind: `record(${inner.kind})`,
     live: inner.live === true,
     overrunIsFatal: inner.overrunIsFatal === true,
-    reusesReceiveBuffer: inner.reusesReceiveBuffer,
     get portId() {
       return inner.portId;
     },

@@ -82,7 +82,6 @@ export function replay(source: string | Uint8Array | PcapCapture, options: Repla
 /** The replay transport; create it with replay(). */
 export class ReplayTransport implements Transport {
   readonly kind = 'replay';
-  readonly reusesReceiveBuffer = false;
   /** The recorded socket's port id. */
   readonly portId: number;
   /** Differences found so far (grows as the library sends). */

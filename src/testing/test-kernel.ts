@@ -42,7 +42,6 @@ interface Waiting {
 export class TestKernel implements Transport {
   readonly kind = 'test';
   readonly live = false;
-  readonly reusesReceiveBuffer = false;
   readonly portId: number;
   /** Bound queues by number. */
   readonly queues = new Map<number, TestQueueState>();

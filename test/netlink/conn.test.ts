@@ -12,7 +12,6 @@ const NLM_F_REQUEST_ACK = 0x05;
 
 class Wire implements Transport {
   readonly kind = 'wire';
-  readonly reusesReceiveBuffer = false;
   readonly portId = 99;
   readonly sent: Uint8Array[] = [];
   handlers: TransportHandlers | undefined;

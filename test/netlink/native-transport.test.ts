@@ -112,7 +112,6 @@ describe.skipIf(unavailable !== undefined)('native transport socket', () => {
     const t = openNativeTransport(NETLINK_NETFILTER);
     try {
       expect(t.kind).toBe('native');
-      expect(t.reusesReceiveBuffer).toBe(false);
       expect(t.portId).toBeGreaterThan(0);
       const r = collect(t);
       t.send(verdicts(8, 100));

@@ -97,7 +97,6 @@ export interface FakeOptions {
 
 export class FakeTransport implements Transport {
   readonly kind = 'fake';
-  readonly reusesReceiveBuffer = false;
   readonly portId: number;
   /** Copies of every datagram sent. */
   readonly sent: Uint8Array[] = [];
