@@ -7,7 +7,7 @@
 import type { Transport } from './transport.js';
 import { openSocketTransport } from './socket-transport.js';
 import { openNativeTransport, nativeTransportUnavailable } from './native-transport.js';
-import { NetlinkSocketError } from './errors.js';
+import { NetfilterQueueError, NetlinkSocketError } from './errors.js';
 import { validateNetnsTarget, type NetnsTarget } from './netns.js';
 
 /** Hints for sizing the socket's receive path. */
@@ -47,7 +47,7 @@ export function openDefaultTransport(protocol: number, options: DefaultTransport
     if (options.procNetFiles !== undefined) o.procNetFiles = options.procNetFiles;
     return openNativeTransport(protocol, o);
   }
-  if (want === 'native') throw new Error(`NFQUEUE_TRANSPORT=native: ${why}`);
+  if (want === 'native') throw new NetfilterQueueError(`NFQUEUE_TRANSPORT=native: ${why}`, { code: 'ERR_NATIVE_UNAVAILABLE' });
   if (!noticed) {
     noticed = true;
     process.emitWarning(`${why}. Meanwhile the netlink package's socket is used (slower)`, { code: 'NFQUEUE_NATIVE_UNAVAILABLE' });

@@ -21,10 +21,13 @@
  * `loadNativeAddon()` throws and `nativeTransportUnavailable()` says why.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
+import { constants } from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Transport, TransportHandlers } from './transport.js';
-import { NetlinkSocketError, errnoName } from './errors.js';
+import { NetfilterQueueError, NetlinkSocketError, errnoName } from './errors.js';
+
+const { ENOBUFS } = constants.errno;
 import { openNetns, netnsErrorHint, readWholeFd, type NetnsTarget } from './netns.js';
 
 const require = createRequire(import.meta.url);
@@ -142,7 +145,7 @@ let cached: { addon: NativeAddon; path: string } | { error: Error } | undefined;
 
 function loadFrom(path: string): NativeAddon {
   const addon = require(path) as NativeAddon;
-  if (typeof addon.open !== 'function' || typeof addon.sendMany !== 'function') throw new Error(`${path} is not this package's addon`);
+  if (typeof addon.open !== 'function' || typeof addon.sendMany !== 'function') throw new NetfilterQueueError(`${path} is not this package's addon`, { code: 'ERR_NATIVE_UNAVAILABLE' });
   return addon;
 }
 
@@ -170,7 +173,7 @@ export function loadNativeAddon(): NativeAddon {
     if (cached === undefined) {
       const build = fileURLToPath(new URL('../../native/build.mjs', import.meta.url));
       cached = {
-        error: new Error(`native netlink transport unavailable (${tried.join('; ')}); build it with: npm rebuild netfilter-queue (or: node ${build})`),
+        error: new NetfilterQueueError(`native netlink transport unavailable (${tried.join('; ')}); build it with: npm rebuild netfilter-queue (or: node ${build})`, { code: 'ERR_NATIVE_UNAVAILABLE' }),
       };
     }
   }
@@ -279,7 +282,7 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
         h.end?.();
         return;
       }
-      handlers.error(errno === 105 ? socketError('receive buffer overrun', 'recvmmsg', errno) : socketError('netlink receive failed', 'recvmmsg', errno));
+      handlers.error(errno === ENOBUFS ? socketError('receive buffer overrun', 'recvmmsg', errno) : socketError('netlink receive failed', 'recvmmsg', errno));
       return;
     }
     if (truncated > 0) {
@@ -295,7 +298,7 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
     live: true,
     portId,
     start(hs) {
-      if (handlers !== undefined) throw new Error('transport already started');
+      if (handlers !== undefined) throw new NetlinkSocketError('a native transport can be started once', { code: 'EALREADY' });
       handlers = hs;
       addon.start(h, onReceive);
       for (const w of warnings.splice(0)) hs.error(w);
@@ -379,7 +382,7 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
   if (ns !== undefined) {
     transport.readProcNet = (name: string): string => {
       const f = procFiles.get(name);
-      if (f === undefined) throw new Error(`/proc/net/${name} of the socket's namespace was not opened (procNetFiles)`);
+      if (f === undefined) throw new NetlinkSocketError(`/proc/net/${name} of the socket's namespace was not opened (procNetFiles)`, { code: 'ENOENT' });
       if (typeof f !== 'number') throw f;
       if (closed) throw new NetlinkSocketError(`/proc/net/${name}: the transport is closed`, { code: 'EBADF' });
       return readWholeFd(f);

@@ -5,11 +5,12 @@
  * /proc off the per-packet path: armed by the first packet after a look, so at most once
  * a second and only while packets flow, and once more at close.
  */
+import { constants } from 'node:os';
 import { NetlinkSocketError } from '../netlink/errors.js';
 import type { KernelQueueStats } from './proc.js';
 
-/** errno ENOBUFS on Linux: the receive buffer overran. */
-export const ENOBUFS = 105;
+/** errno ENOBUFS: the receive buffer overran. */
+const { ENOBUFS } = constants.errno;
 
 const WATCH_INTERVAL_MS = 1000;
 

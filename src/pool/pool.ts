@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { NetfilterQueueError } from '../netlink/errors.js';
 import type { QueueOptions } from '../nfqueue/queue-options.js';
 import type { QueueCounters, QueueStats } from '../nfqueue/queue-stats.js';
 import { readKernelQueueStats, type KernelQueueStats } from '../nfqueue/proc.js';
@@ -87,7 +88,7 @@ export interface PoolWorkerEvent {
 }
 
 /** A worker that died too often (or could not start again): the pool stopped restarting it. */
-export class PoolWorkerError extends Error {
+export class PoolWorkerError extends NetfilterQueueError {
   override name = 'PoolWorkerError';
   constructor(
     message: string,
@@ -95,9 +96,9 @@ export class PoolWorkerError extends Error {
     readonly worker: number,
     /** The queues left unserved. */
     readonly queues: readonly number[],
-    options?: { cause?: unknown },
+    options: { cause?: unknown } = {},
   ) {
-    super(message, options);
+    super(message, { ...options, code: 'ERR_POOL_WORKER' });
   }
 }
 
@@ -288,7 +289,7 @@ export class QueuePool extends EventEmitter {
       w.on('exit', (code) => {
         if (slot.worker !== w) return;
         slot.worker = undefined;
-        const exited = new Error(`pool worker ${slot.index} exited (code ${code}) before binding queues ${slot.queues.join(', ')}`);
+        const exited = new NetfilterQueueError(`pool worker ${slot.index} exited (code ${code}) before binding queues ${slot.queues.join(', ')}`, { code: 'ERR_POOL_WORKER_EXIT' });
         if (this.closePromise !== undefined || slot.state === 'closed') {
           slot.state = 'closed';
           rejectReady(slot.fatal ?? exited); // no-op once settled
@@ -461,7 +462,7 @@ export async function openQueuePool(options: QueuePoolOptions): Promise<QueuePoo
   if (w > queues.length) throw new RangeError(`option workers (${w}) must not exceed the number of queues (${queues.length}): a worker needs a queue`);
   if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('option onError must be a function');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError('option signal must be an AbortSignal');
-  if (options.signal?.aborted === true) throw new Error('openQueuePool: the signal was already aborted');
+  if (options.signal?.aborted === true) throw new DOMException('openQueuePool: the signal was already aborted', { name: 'AbortError', cause: options.signal.reason });
   const r = options.restart as unknown;
   if (r !== undefined && r !== false && (r === null || typeof r !== 'object')) throw new TypeError('option restart must be false or an object such as { maxRestarts: 10 }');
   const pool = new QueuePool(queues, w, { handler, options: workerQueueOptions(options) }, options);

@@ -10,6 +10,8 @@
 import { NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_CAPPED, align4 } from '../netlink/constants.js';
 import { AttributeDecoder } from '../netlink/attributes.js';
 import { MessageWriter } from '../netlink/writer.js';
+import { NetlinkSocketError } from '../netlink/errors.js';
+import { TestKitError } from './errors.js';
 import type { Transport, TransportHandlers } from '../netlink/transport.js';
 import * as C from '../nfqueue/constants.js';
 import { encodePacketMessage, type PacketMessageFields } from '../nfqueue/packet-encoder.js';
@@ -59,7 +61,7 @@ export class TestKernel implements Transport {
   }
 
   start(handlers: TransportHandlers): void {
-    if (this.handlers !== undefined) throw new Error('transport already started');
+    if (this.handlers !== undefined) throw new NetlinkSocketError('a test transport can be started once', { code: 'EALREADY' });
     this.handlers = handlers;
   }
 
@@ -95,10 +97,10 @@ export class TestKernel implements Transport {
    * with its verdict. `fields` lacks the id; `fields.payload` is the whole packet.
    */
   enqueue(fields: Omit<PacketMessageFields, 'id'>): { id: number; outcome: Promise<PacketOutcome> } {
-    if (this.closed) throw new Error('the test queue is closed');
+    if (this.closed) throw new TestKitError('the test queue is closed');
     const q = this.queues.get(fields.queue);
-    if (q === undefined) throw new Error(`queue ${fields.queue} is not bound: bind it first (the kernel drops packets for a queue nobody listens on)`);
-    if (q.copyMode === C.NFQNL_COPY_NONE) throw new Error(`queue ${fields.queue} is in copy mode 'none': the kernel drops every packet without queueing it`);
+    if (q === undefined) throw new TestKitError(`queue ${fields.queue} is not bound: bind it first (the kernel drops packets for a queue nobody listens on)`);
+    if (q.copyMode === C.NFQNL_COPY_NONE) throw new TestKitError(`queue ${fields.queue} is in copy mode 'none': the kernel drops every packet without queueing it`);
     const id = (this.nextId.get(fields.queue) ?? 0) + 1;
     this.nextId.set(fields.queue, id);
     const msg: PacketMessageFields = { ...fields, id };
@@ -128,7 +130,7 @@ export class TestKernel implements Transport {
   }
 
   send(datagram: Uint8Array): void {
-    if (this.closed) throw new Error('send on a closed test transport');
+    if (this.closed) throw new NetlinkSocketError('send on a closed test transport', { code: 'EBADF' });
     const view = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength);
     const replies = new MessageWriter(256);
     let off = 0;
@@ -243,7 +245,7 @@ export class TestKernel implements Transport {
   private dropWaiting(queue: number, why: string): void {
     const map = this.waiting.get(queue);
     if (map === undefined) return;
-    for (const [id, w] of map) w.settle({ ok: false, error: new Error(`packet ${id} on queue ${queue} got no verdict: ${why}, and the kernel drops it`) });
+    for (const [id, w] of map) w.settle({ ok: false, error: new TestKitError(`packet ${id} on queue ${queue} got no verdict: ${why}, and the kernel drops it`) });
     map.clear();
   }
 

@@ -14,15 +14,13 @@ import type { PacketTimestamp, PacketVlan } from '../nfqueue/packet.js';
 import type { PacketMessageFields } from '../nfqueue/packet-encoder.js';
 import type { Verdict } from '../nfqueue/verdict.js';
 import { TestKernel, type PacketOutcome } from './test-kernel.js';
+import { TestKitError } from './errors.js';
 import '../nfqueue/dispose.js';
 
 /** Netfilter hooks by name. */
 export type HookName = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
 
-/** A usage error of the test kit (what a real kernel would not allow, or a bad argument). */
-export class TestKitError extends Error {
-  override name = 'TestKitError';
-}
+export { TestKitError } from './errors.js';
 
 /** Options of createTestQueue(): openQueue()'s, without a transport. */
 export interface TestQueueOptions extends Omit<QueueOptions, 'transport' | 'record' | 'receiveBufferSize'> {

@@ -7,6 +7,8 @@ import { readPcap } from '../../src/pcap/index.js';
 import { decodePacket } from '../../src/nfqueue/index.js';
 import { MessageWriter } from '../../src/netlink/index.js';
 import { FakeTransport } from '../support/fake-transport.js';
+import { openQueuePool, PoolWorkerError } from '../../src/index.js';
+import { TestKitError } from '../../src/testing/index.js';
 
 function thrown(fn: () => unknown): unknown {
   try {
@@ -33,6 +35,8 @@ describe('one error root', () => {
       [new VerdictTimeoutError('x', 0, 1), 'VerdictTimeoutError', 'ERR_VERDICT_TIMEOUT'],
       [new PcapFormatError('x', 0), 'PcapFormatError', 'ERR_PCAP_FORMAT'],
       [new ChecksumError('x'), 'ChecksumError', 'ERR_CHECKSUM'],
+      [new PoolWorkerError('x', 0, [1]), 'PoolWorkerError', 'ERR_POOL_WORKER'],
+      [new TestKitError('x'), 'TestKitError', 'ERR_TEST_KIT'],
       [new ReplayMismatchError({ kind: 'extra', index: 0, frame: undefined, expected: undefined, actual: undefined, offset: undefined, message: 'x' }), 'ReplayMismatchError', 'ERR_REPLAY_MISMATCH'],
     ];
     for (const [e, name, code] of cases) {
@@ -59,5 +63,12 @@ describe('one error root', () => {
     expect((e as DOMException).name).toBe('AbortError');
     expect((e as Error).cause).toBe(reason);
     expect(fake.startCalls).toBe(0);
+  });
+
+  it('openQueuePool with an already-aborted signal rejects with an AbortError too', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    const e = await openQueuePool({ queues: [0], handler: new URL('file:///nonexistent.mjs'), signal: ac.signal }).catch((x: unknown) => x);
+    expect((e as DOMException).name).toBe('AbortError');
   });
 });
