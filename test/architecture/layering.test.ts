@@ -1,6 +1,7 @@
 // The layers import only downwards (DESIGN §2): netlink imports nothing above it, packet only
-// netlink, nfqueue neither pcap nor the CLI nor the facade, pcap not the CLI, and the CLI only
-// the package's public entry points. Read from the sources' import statements.
+// netlink, nfqueue neither pcap nor the CLI nor the facade, pcap not the CLI, the pool and the
+// test kit not the CLI (nor each other), and the CLI only the package's public entry points.
+// Read from the sources' import statements.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,8 @@ const ALLOWED: Record<string, (target: string) => boolean> = {
   'src/packet': (t) => t.startsWith('src/netlink/'),
   'src/nfqueue': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/'),
   'src/pcap': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/') || t.startsWith('src/nfqueue/'),
+  'src/pool': (t) => !t.startsWith('src/cli/') && !t.startsWith('src/testing/'),
+  'src/testing': (t) => !t.startsWith('src/cli/') && !t.startsWith('src/pool/'),
   'src/cli': (t) => PUBLIC_ENTRIES.includes(t),
 };
 
