@@ -7,100 +7,16 @@
  */
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { NetfilterQueueError } from '../netlink/errors.js';
-import type { QueueOptions } from '../nfqueue/queue-options.js';
-import type { QueueCounters, QueueStats } from '../nfqueue/queue-stats.js';
+import type { QueueCounters } from '../nfqueue/queue-stats.js';
 import { readKernelQueueStats, type KernelQueueStats } from '../nfqueue/proc.js';
+import { PoolWorkerError, type PoolQueueStats, type PoolRestartOptions, type PoolStats, type PoolWorkerEvent, type PoolWorkerState, type PoolWorkerStats, type QueuePoolOptions } from './pool-types.js';
+import { handlerHref, parsePoolQueues, workerQueueOptions } from './pool-options.js';
 import { deserializeError, type FromWorker, type ThreadCpu, type ToWorker, type WorkerQueueStats, type WorkerStart } from './messages.js';
 
-/** When and how often a dead worker is started again. */
-export interface PoolRestartOptions {
-  /** Restarts allowed per worker within `windowMs` before the pool gives up on it (default 10). */
-  maxRestarts?: number;
-  /** The window for `maxRestarts`, in ms (default 60 000). */
-  windowMs?: number;
-  /** Longest wait before a restart, in ms (default 5000). The first restart is immediate. */
-  maxDelayMs?: number;
-}
-
-/** Options of openQueuePool(): which queues, how many workers, the handler, and Queue options. */
-export interface QueuePoolOptions extends Omit<QueueOptions, 'transport' | 'onError' | 'signal'> {
-  /** Queue numbers: a list, one number, or a range 'A:B' (as in iptables --queue-balance A:B). */
-  queues: number | readonly number[] | string;
-  /** Worker threads (default: the number of queues, at most os.availableParallelism()). */
-  workers?: number;
-  /** URL (or absolute path, or file: URL string) of a module whose default export is the packet callback. */
-  handler: string | URL;
-  /** Called in the main thread with every non-fatal error of the workers' queues and the pool. */
-  onError?: (err: Error) => void;
-  /** Closes the pool when this signal aborts. */
-  signal?: AbortSignal;
-  /** Restart policy for dead workers, or false to leave them dead (default: restart). */
-  restart?: PoolRestartOptions | false;
-}
-
-/** A worker's life: starting, running, restarting (dead, to start again), failed (given up), closed. */
-export type PoolWorkerState = 'starting' | 'running' | 'restarting' | 'failed' | 'closed';
-
-/** One worker's state and counters (summed over its queues; zero while it has none running). */
-export interface PoolWorkerStats extends QueueCounters {
-  worker: number;
-  queues: number[];
-  state: PoolWorkerState;
-  /** Times this worker was started again after dying. */
-  restarts: number;
-  /** The current thread's id, while it exists. */
-  threadId: number | undefined;
-  /** CPU time of the current thread in seconds (Linux), as of this stats() call. */
-  cpu: ThreadCpu | undefined;
-  /** False when a running worker did not answer stats() in time (its event loop is busy). */
-  answered: boolean;
-}
-
-/** One queue's stats, and the worker that serves it. */
-export interface PoolQueueStats extends QueueStats {
-  queue: number;
-  worker: number;
-}
-
-/**
- * A pool's stats: the totals (counters summed over every queue that answered; `kernel`
- * holds /proc's row for each of the pool's queues that is bound), per queue, per worker.
- * Counters are those of the current incarnation of each worker: they start again from 0
- * when a worker is restarted (as Prometheus counters may).
- */
-export interface PoolStats extends QueueStats {
-  queues: PoolQueueStats[];
-  workers: PoolWorkerStats[];
-}
-
-/** Details of a worker's death ('workerExit') or return ('workerRestart'). */
-export interface PoolWorkerEvent {
-  worker: number;
-  queues: number[];
-  /** 'workerExit': what ended it (an error, or 'exit code N'). 'workerRestart': the restart count. */
-  reason?: Error | string;
-  restarts: number;
-  threadId: number | undefined;
-}
-
-/** A worker that died too often (or could not start again): the pool stopped restarting it. */
-export class PoolWorkerError extends NetfilterQueueError {
-  override name = 'PoolWorkerError';
-  constructor(
-    message: string,
-    /** The worker's index. */
-    readonly worker: number,
-    /** The queues left unserved. */
-    readonly queues: readonly number[],
-    options: { cause?: unknown } = {},
-  ) {
-    super(message, { ...options, code: 'ERR_POOL_WORKER' });
-  }
-}
+export { parsePoolQueues } from './pool-options.js';
+export { PoolWorkerError, type PoolQueueStats, type PoolRestartOptions, type PoolStats, type PoolWorkerEvent, type PoolWorkerState, type PoolWorkerStats, type QueuePoolOptions } from './pool-types.js';
 
 const STATS_TIMEOUT_MS = 2000;
 // Longest a worker may take to drain and unbind its queues on close() before it is ended.
@@ -131,49 +47,6 @@ const VERDICT_KEYS = Object.keys(zeroCounters().verdicts) as (keyof QueueCounter
 function addCounters(a: QueueCounters, b: QueueCounters): void {
   for (const k of COUNTER_KEYS) a[k] += b[k];
   for (const v of VERDICT_KEYS) a.verdicts[v] += b.verdicts[v];
-}
-
-/** Parses the `queues` option into a sorted list of distinct queue numbers. */
-export function parsePoolQueues(q: unknown): number[] {
-  const check = (n: unknown): number => {
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffff) throw new RangeError(`pool queue numbers must be integers in 0..65535, got ${String(n)}`);
-    return n;
-  };
-  let list: number[];
-  if (typeof q === 'number') list = [check(q)];
-  else if (Array.isArray(q)) list = q.map(check);
-  else if (typeof q === 'string') {
-    const m = /^\s*(\d+)\s*[:-]\s*(\d+)\s*$/.exec(q);
-    if (m === null) throw new TypeError(`option queues as a string must be a range such as '0:3', got '${q}'`);
-    const a = check(Number(m[1]));
-    const b = check(Number(m[2]));
-    if (b < a) throw new RangeError(`option queues: the range ${q} runs backwards`);
-    list = Array.from({ length: b - a + 1 }, (_, i) => a + i);
-  } else throw new TypeError('option queues must be a queue number, a list of them, or a range such as "0:3"');
-  if (list.length === 0) throw new RangeError('option queues names no queue');
-  if (new Set(list).size !== list.length) throw new RangeError(`option queues must be distinct, got ${list.join(', ')}`);
-  return list.sort((x, y) => x - y);
-}
-
-/** The handler module's URL as a string: URLs and URL strings as they are, paths made absolute. */
-function handlerHref(h: unknown): string {
-  if (h instanceof URL) return h.href;
-  if (typeof h !== 'string' || h === '') throw new TypeError('option handler must be the URL (or absolute path) of a module whose default export is the packet callback');
-  if (/^(file|data):/.test(h)) return h;
-  if (/^[a-z][a-z0-9+.-]*:/i.test(h)) throw new TypeError(`option handler must be a file: or data: URL or a path, got ${h}`);
-  return pathToFileURL(isAbsolute(h) ? h : resolve(h)).href;
-}
-
-/** Queue options a worker gets: everything but what cannot cross a thread (checked here). */
-function workerQueueOptions(o: QueuePoolOptions): QueueOptions {
-  const rest: Record<string, unknown> = { ...o };
-  for (const k of ['queues', 'workers', 'handler', 'onError', 'signal', 'restart']) delete rest[k];
-  if ('transport' in rest) throw new TypeError('option transport cannot be given to a pool: each worker opens its own socket');
-  if ('record' in rest) throw new TypeError('option record cannot be given to a pool: record one queue with openQueue() instead');
-  for (const [k, v] of Object.entries(rest)) {
-    if (typeof v === 'function') throw new TypeError(`option ${k} is a function, which cannot be passed to a worker thread`);
-  }
-  return rest as QueueOptions;
 }
 
 interface Slot {
