@@ -251,21 +251,9 @@ export class Queue extends EventEmitter implements AsyncIterable<Packet>, AsyncD
 
   /** A kernel error no setup step waits for: a verdict's, when the ring still knows it. */
   private onUnmatchedError(errno: number, seq: number, extAck: ExtAck | undefined): void {
-    const sent = this.ring.find(seq);
-    if (sent === undefined) {
-      this.report(new QueueKernelError(errno, { step: 'request', queue: this.queues[0] ?? 0, request: { type: 0, seq } }));
-      return;
-    }
-    const batch = sent.kind === KIND_BATCH;
-    const ctx: ConstructorParameters<typeof QueueKernelError>[1] = {
-      step: batch ? 'batch-verdict' : 'verdict',
-      queue: sent.queue,
-      packetId: sent.id,
-      request: { type: batch ? C.NFQ_TYPE_VERDICT_BATCH : C.NFQ_TYPE_VERDICT, seq },
-    };
-    if (extAck !== undefined) ctx.extAck = extAck;
-    this.counters.verdictErrors++;
-    this.report(new QueueKernelError(errno, ctx));
+    const err = this.ring.kernelError(errno, seq, extAck);
+    if (err !== undefined) this.counters.verdictErrors++;
+    this.report(err ?? new QueueKernelError(errno, { step: 'request', queue: this.queues[0] ?? 0, request: { type: 0, seq } }));
   }
 
   private onSocketError(e: NetlinkSocketError): void {

@@ -4,6 +4,9 @@
  * errors come back within the same sendmsg, so 64k entries is ample. Typed arrays: nothing
  * is allocated per verdict.
  */
+import type { ExtAck } from '../netlink/conn.js';
+import * as C from './constants.js';
+import { QueueKernelError, type QueueErrorContext } from './errors.js';
 const RING_BITS = 16;
 const RING_SIZE = 1 << RING_BITS;
 const RING_MASK = RING_SIZE - 1;
@@ -21,6 +24,21 @@ export interface RememberedVerdict {
 }
 
 export class VerdictRing {
+  /** The error for a kernel refusal of the verdict sent with `seq`, naming its packet; undefined when the ring does not know `seq`. */
+  kernelError(errno: number, seq: number, extAck: ExtAck | undefined): QueueKernelError | undefined {
+    const sent = this.find(seq);
+    if (sent === undefined) return undefined;
+    const batch = sent.kind === KIND_BATCH;
+    const ctx: QueueErrorContext = {
+      step: batch ? 'batch-verdict' : 'verdict',
+      queue: sent.queue,
+      packetId: sent.id,
+      request: { type: batch ? C.NFQ_TYPE_VERDICT_BATCH : C.NFQ_TYPE_VERDICT, seq },
+    };
+    if (extAck !== undefined) ctx.extAck = extAck;
+    return new QueueKernelError(errno, ctx);
+  }
+
   private readonly seqs = new Uint32Array(RING_SIZE);
   private readonly ids = new Uint32Array(RING_SIZE);
   private readonly queues = new Uint16Array(RING_SIZE);
