@@ -16,7 +16,8 @@
 // Benchmarks, not tests: nothing fails on a slow number. Progress goes to stderr, the table
 // to stdout.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { buildCTool, C_TOOLS_DIR } from './c-tools.mjs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,16 +65,9 @@ for (const tool of ['ip', IPT, 'gcc']) {
 need(existsSync('/proc/net/netfilter/nfnetlink_queue') || spawnSync('modprobe', ['nfnetlink_queue']).status === 0, 'the nfnetlink_queue kernel module is not available');
 need(existsSync(join(root, 'dist/index.js')), 'dist/ is missing: run `npm run build` first');
 
-const bin = join(root, 'build/bench');
-mkdirSync(bin, { recursive: true });
-/** Compiles bench/c/NAME.c into build/bench/NAME unless up to date; returns an error text or undefined. */
-function build(name, libs = []) {
-  const src = join(root, 'bench/c', `${name}.c`);
-  const out = join(bin, name);
-  if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs) return undefined;
-  const r = spawnSync('gcc', ['-O2', '-Wall', '-o', out, src, ...libs], { encoding: 'utf8' });
-  return r.status === 0 ? undefined : r.stderr.trim();
-}
+const bin = C_TOOLS_DIR;
+/** Builds bench/c/NAME.c; returns an error text or undefined. */
+const build = (name, libs = []) => buildCTool(name, libs).error;
 for (const tool of ['flood', 'udp_pingpong']) {
   const err = build(tool);
   need(err === undefined, `cannot build bench/c/${tool}.c:\n${err}`);
