@@ -144,6 +144,10 @@ async function stop(p) {
     await p.exited;
     clearTimeout(t);
   }
+  // Whatever the consumer left behind in its process group (a wrapper's child, say) goes too.
+  try {
+    process.kill(-p.pid, 'SIGKILL');
+  } catch {}
 }
 
 /** Runs a tool inside `ns` to its end; returns its last stdout line parsed as JSON. */
