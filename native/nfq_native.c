@@ -240,8 +240,9 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     int soerr = 0;
     socklen_t len = sizeof soerr;
     int have = getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0;
+    // A pause from inside call_js (s->polling 0) leaves the handle stopped for resume.
     if (!call_js(s, NULL, 0, 0, 0, have ? soerr : -status, 0) || s->closed || !have ||
-        uv_poll_start(&s->poll, UV_READABLE, on_readable) != 0) {
+        (s->polling && uv_poll_start(&s->poll, UV_READABLE, on_readable) != 0)) {
       napi_close_handle_scope(env, scope);
       return;
     }
