@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// End-to-end benchmark consumer for ../shared/bench/nfq-bench: binds queue(s) with copy mode
-// PACKET (whole packets, GSO flag like the C reference nfq_ref) and accepts everything,
+// End-to-end benchmark consumer (the `node` peer of bench/e2e.mjs): binds queue(s) with copy
+// mode PACKET (whole packets, GSO flag like the C peers in bench/c/) and accepts everything,
 // through the built public API (dist/). On SIGTERM/SIGINT prints one JSON line and exits.
 //
 //   node bench/consumer.mjs QUEUE                  one queue, main thread
@@ -73,11 +73,12 @@ if (isMainThread) {
   } else {
     queueObj = await serve(args.queues, args, (get) => counters.push(get));
   }
-  process.stderr.write(`ready ${JSON.stringify({ queues: args.queues, workers: args.workers, transport: queueObj?.transport?.kind ?? args.transport ?? 'default' })}\n`);
+  process.stderr.write(`ready ${JSON.stringify({ queues: args.queues, workers: args.workers, transport: queueObj?.transportKind ?? args.transport ?? 'default' })}\n`);
   const done = () => {
     const packets = counters.reduce((s, f) => s + f(), 0);
-    // The transport is private API; read here only to report system-call counters.
-    const t = queueObj?.transport;
+    // The transport is private API (the Queue's NetlinkConn holds it); read here only to
+    // report the native socket's system-call counters.
+    const t = queueObj?.conn?.transport ?? queueObj?.transport;
     const report = { consumer: 'netfilter-queue', queues: args.queues, workers: args.workers, packets, transport: t?.kind };
     if (typeof t?.stats === 'function') report.syscalls = t.stats();
     process.stdout.write(`${JSON.stringify(report)}\n`);

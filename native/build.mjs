@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds the optional native transport (build/Release/nfq_native.node) with node-gyp.
-// Used as the package's install script: it NEVER fails the install. When the addon cannot
-// be built, it prints one notice and the library uses the `netlink` package's socket.
+// Used as the package's install script: it NEVER fails the install. Where a prebuilt addon
+// for this platform loads (prebuilds/, see its README) it does nothing (--force: build
+// anyway). When the addon cannot be built, it prints one notice and the library uses the
+// `netlink` package's socket.
 // Headers: the ones installed beside this Node (<prefix>/include/node) when present, so no
 // download is needed; else node-gyp's usual header cache/download.
 import { spawnSync } from 'node:child_process';
@@ -12,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const quiet = process.argv.includes('--quiet');
 const strict = process.argv.includes('--strict');
+const force = process.argv.includes('--force');
 
 function notice(msg) {
   console.error(`netfilter-queue: ${msg}`);
@@ -20,6 +23,26 @@ function notice(msg) {
 
 if (process.platform !== 'linux') notice('native transport is Linux-only; skipped');
 if (process.env.NFQUEUE_SKIP_NATIVE_BUILD) notice('NFQUEUE_SKIP_NATIVE_BUILD is set; native transport not built');
+
+/** The prebuilt addon of this platform that loads here (either libc's), if any. */
+function loadablePrebuild() {
+  const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  for (const libc of ['glibc', 'musl']) {
+    const path = join(dir, `nfq_native.${libc}.node`);
+    if (!existsSync(path)) continue;
+    const r = spawnSync(process.execPath, ['-e', 'require(process.argv[1])', path], { stdio: 'ignore' });
+    if (r.status === 0) return path;
+  }
+  return undefined;
+}
+
+if (!force) {
+  const prebuilt = loadablePrebuild();
+  if (prebuilt !== undefined) {
+    if (!quiet) console.error(`netfilter-queue: using the prebuilt native transport (${prebuilt}); nothing to build`);
+    process.exit(0);
+  }
+}
 
 /** node-gyp's entry script: npm's own (set for scripts), else the one bundled beside Node. */
 function findNodeGyp() {

@@ -7,7 +7,8 @@
 //    padded to 4 bytes, i.e. a valid stream of netlink messages) into the unused tail of a
 //    slab ArrayBuffer (256 KiB, like Node's Buffer pool), handed to JS with ONE call as
 //    (slab, offset, length). Delivered bytes are never overwritten: a full slab is replaced,
-//    and lives on as long as JS views into it do. Views stay valid; no allocation per batch.
+//    and lives on as long as JS views into it do; once V8 has collected it, its memory is
+//    reused for a later slab (see slab_pool). Views stay valid; no allocation per batch.
 //  - send: one sendto() per datagram (a datagram may carry many netlink messages), or
 //    sendmmsg() for several datagrams at once; both synchronous (netlink sends to the
 //    kernel never block: the kernel processes the messages inside the call).
@@ -18,11 +19,16 @@
 //   openInNetns(netnsFd, path) -> fd (read-only; the caller closes it)
 //   portId(h) -> number
 //   start(h, cb)   cb(slab: ArrayBuffer | undefined, offset, length, datagrams, errno, truncated)
+//                  slab undefined: an error (errno); datagrams 1 then means the socket ended
+//                  (polling stopped for good) and JS must end the transport
+//   openWarnings(h) -> [{ option, errno }]: setsockopts that failed at open
 //   send(h, u8) -> 0 or errno
 //   sendMany(h, u8, lengths: Uint32Array, count) -> datagrams sent (>= 0) or -errno
-//   setRcvbuf(h, bytes) -> 0 or errno;  getRcvbuf(h) -> bytes
-//   ref(h, bool);  stats(h, Float64Array(6));  close(h)
+//   setRcvbuf(h, bytes) -> 0, -errno (SO_RCVBUFFORCE refused, SO_RCVBUF used) or errno;
+//                          bytes above 2^31-1: RangeError.  getRcvbuf(h) -> bytes
+//   ref(h, bool);  stats(h, Float64Array(8));  close(h)
 //   setReading(h, bool): pause (false) / resume (true) reading, for backpressure
+//   simulatePollError(h, status): runs the poll error path, for tests
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <errno.h>
@@ -34,6 +40,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -55,6 +62,45 @@
 #define MAX_ROUNDS 16
 // Receive slab size; a batch larger than this gets a slab of its own.
 #define SLAB_SIZE (256 * 1024)
+// Idle slabs kept for reuse per socket (16 MiB at most).
+#define POOL_MAX 64
+
+// Slabs are external ArrayBuffers over memory of this module. When V8 has collected one (no
+// JS view into it is left), its memory goes back to the socket's pool and the next slab
+// reuses it as it is: a fresh slab costs a zeroed page per 4 KiB (page faults, or calloc's
+// memset: 4-8 % of the consumer's CPU with 1400-byte packets), a reused one nothing. New
+// slabs come from mmap, so they hold zeros; a reused slab's not yet delivered tail holds
+// bytes of earlier packets of the same socket, nothing else. Finalizers run on the JS
+// thread of the socket's environment, like everything else here. The pool outlives the
+// socket until the last of its slabs is collected.
+typedef struct {
+  unsigned refs;   // the socket, plus one per slab handed to JS
+  int closed;      // the socket is gone: unmap slabs as they come back
+  unsigned nfree;
+  uint8_t *free[POOL_MAX];
+} slab_pool;
+
+static void pool_release(slab_pool *p) {
+  if (--p->refs > 0) return;
+  for (unsigned i = 0; i < p->nfree; i++) munmap(p->free[i], SLAB_SIZE);
+  free(p);
+}
+
+static void pool_close(slab_pool *p) {
+  if (p == NULL) return;
+  p->closed = 1;
+  for (unsigned i = 0; i < p->nfree; i++) munmap(p->free[i], SLAB_SIZE);
+  p->nfree = 0;
+  pool_release(p);
+}
+
+static void slab_finalize(napi_env env, void *data, void *hint) {
+  slab_pool *p = (slab_pool *)hint;
+  (void)env;
+  if (!p->closed && p->nfree < POOL_MAX) p->free[p->nfree++] = (uint8_t *)data;
+  else munmap(data, SLAB_SIZE);
+  pool_release(p);
+}
 
 typedef struct {
   int fd;
@@ -81,10 +127,16 @@ typedef struct {
   napi_ref cb;
   napi_async_context actx;
   napi_ref slab;      // current slab ArrayBuffer (strong), NULL before the first batch
+  slab_pool *pool;    // NULL when this Node refuses external ArrayBuffers
   uint8_t *slab_data;
   size_t slab_size, slab_off;
-  // stats: recv calls, datagrams received, bytes received, send calls, datagrams sent, rounds
-  double st[6];
+  // stats: recv calls, datagrams received, bytes received, send calls, datagrams sent, rounds,
+  // slabs made, slabs reused from the pool
+  double st[8];
+  // setsockopts that failed at open (option name, errno), reported to JS by openWarnings()
+  const char *warn_opt[4];
+  int warn_err[4];
+  unsigned nwarn;
 } nl_sock;
 
 #define CHECK(call)                                                   \
@@ -116,6 +168,7 @@ static napi_value num(napi_env env, double v) {
 }
 
 static void free_sock(nl_sock *s) {
+  pool_close(s->pool);
   free(s->scratch);
   free(s->msgs);
   free(s->iovs);
@@ -226,6 +279,37 @@ static int call_js(nl_sock *s, napi_value buf, size_t off, size_t len, unsigned 
   return 1;
 }
 
+// A new slab of `size` bytes: from the pool when it is SLAB_SIZE, else a plain ArrayBuffer.
+static int new_slab(nl_sock *s, size_t size, void **data, napi_value *ab) {
+  slab_pool *p = s->pool;
+  s->st[6] += 1;
+  if (p != NULL && size == SLAB_SIZE) {
+    uint8_t *mem = p->nfree > 0 ? p->free[--p->nfree] : NULL;
+    if (mem != NULL) s->st[7] += 1;
+    else {
+      void *m = mmap(NULL, SLAB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      mem = m == MAP_FAILED ? NULL : (uint8_t *)m;
+    }
+    if (mem != NULL) {
+      napi_status st = napi_create_external_arraybuffer(s->env, mem, SLAB_SIZE, slab_finalize, p, ab);
+      if (st == napi_ok) {
+        p->refs++;
+        *data = mem;
+        return 1;
+      }
+      munmap(mem, SLAB_SIZE);
+      if (st == napi_pending_exception) {
+        napi_value exc;
+        napi_get_and_clear_last_exception(s->env, &exc);
+      }
+      // This Node may refuse external ArrayBuffers (V8 sandbox): plain ones from now on.
+      pool_close(p);
+      s->pool = NULL;
+    }
+  }
+  return napi_create_arraybuffer(s->env, size, data, ab) == napi_ok;
+}
+
 static void on_readable(uv_poll_t *h, int status, int events) {
   nl_sock *s = (nl_sock *)h->data;
   (void)events;
@@ -237,12 +321,17 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     // libuv stops a poll handle on POLLERR. On a netlink socket that is its pending error:
     // ENOBUFS after a receive-buffer overrun when NETLINK_NO_ENOBUFS is off. Read it (that
     // clears it), report it, and poll again, so the queue is still served afterwards.
+    // Without a pending error (or when polling cannot restart) the socket would go deaf:
+    // report the error as the end of the socket (datagrams = 1), and JS ends the transport.
     int soerr = 0;
     socklen_t len = sizeof soerr;
     int have = getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0;
-    // A pause from inside call_js (s->polling 0) leaves the handle stopped for resume.
-    if (!call_js(s, NULL, 0, 0, 0, have ? soerr : -status, 0) || s->closed || !have ||
-        (s->polling && uv_poll_start(&s->poll, UV_READABLE, on_readable) != 0)) {
+    int restarted = have && uv_poll_start(&s->poll, UV_READABLE, on_readable) == 0;
+    if (!restarted) {
+      uv_poll_stop(&s->poll);
+      s->polling = 0;
+    }
+    if (!call_js(s, NULL, 0, 0, restarted ? 0 : 1, have ? soerr : -status, 0) || s->closed || !restarted) {
       napi_close_handle_scope(env, scope);
       return;
     }
@@ -280,7 +369,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     if (s->slab == NULL || s->slab_off + total > s->slab_size) {
       size_t size = total > SLAB_SIZE ? total : SLAB_SIZE;
       void *data = NULL;
-      if (napi_create_arraybuffer(env, size, &data, &ab) != napi_ok) {
+      if (!new_slab(s, size, &data, &ab)) {
         call_js(s, NULL, 0, 0, 0, ENOMEM, 0);
         break;
       }
@@ -423,13 +512,26 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "getsockname", e);
   }
+  if (rcvbuf > INT32_MAX) {
+    close(fd);
+    napi_throw_range_error(env, NULL, "nfq_native.open: receive buffer size above 2^31-1");
+    return NULL;
+  }
+  // Failed options are not fatal (older kernels lack some): kept and reported to JS.
+  const char *warn_opt[4];
+  int warn_err[4];
+  unsigned nwarn = 0;
+#define TRY_SOCKOPT(level, opt, val)                                     \
+  (setsockopt(fd, level, opt, &(val), sizeof(val)) == 0 ? 1             \
+   : (warn_opt[nwarn] = #opt, warn_err[nwarn++] = errno, 0))
   int one = 1;
-  if (no_enobufs) setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one);
-  if (ext_ack) setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  if (no_enobufs) TRY_SOCKOPT(SOL_NETLINK, NETLINK_NO_ENOBUFS, one);
+  if (ext_ack) TRY_SOCKOPT(SOL_NETLINK, NETLINK_EXT_ACK, one);
   if (rcvbuf > 0) {
     int v = (int)rcvbuf;
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof v) < 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+    if (!TRY_SOCKOPT(SOL_SOCKET, SO_RCVBUFFORCE, v)) TRY_SOCKOPT(SOL_SOCKET, SO_RCVBUF, v);
   }
+#undef TRY_SOCKOPT
 
   nl_sock *s = (nl_sock *)calloc(1, sizeof *s);
   if (s == NULL) {
@@ -438,10 +540,17 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   s->fd = fd;
   s->port_id = sa.nl_pid;
+  for (unsigned i = 0; i < nwarn; i++) {
+    s->warn_opt[i] = warn_opt[i];
+    s->warn_err[i] = warn_err[i];
+  }
+  s->nwarn = nwarn;
   s->msg_size = msg_size;
   s->batch = batch;
   s->env = env;
   s->uv_closed = 1;
+  s->pool = (slab_pool *)calloc(1, sizeof *s->pool);
+  if (s->pool != NULL) s->pool->refs = 1;
   // Scratch pages are touched only as far as datagrams reach: resident memory follows the
   // actual datagram sizes, not batch x msgSize.
   s->scratch = (uint8_t *)malloc((size_t)batch * msg_size);
@@ -606,10 +715,15 @@ static napi_value js_set_rcvbuf(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "nfq_native.setRcvbuf: expected a byte count");
     return NULL;
   }
+  if (v > INT32_MAX) {
+    napi_throw_range_error(env, NULL, "nfq_native.setRcvbuf: receive buffer size above 2^31-1");
+    return NULL;
+  }
   if (s->fd < 0) return num(env, EBADF);
   int iv = (int)v;
   if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &iv, sizeof iv) == 0) return num(env, 0);
-  if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &iv, sizeof iv) == 0) return num(env, 0);
+  int force_err = errno;
+  if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &iv, sizeof iv) == 0) return num(env, -force_err);
   return num(env, errno);
 }
 
@@ -675,10 +789,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_typedarray_type t;
   napi_value ab;
   if (napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &boff) != napi_ok || t != napi_float64_array || len < 6) {
-    napi_throw_type_error(env, NULL, "nfq_native.stats: expected a Float64Array(6)");
+    napi_throw_type_error(env, NULL, "nfq_native.stats: expected a Float64Array(6 or 8)");
     return NULL;
   }
-  memcpy(data, s->st, sizeof s->st);
+  memcpy(data, s->st, (len < 8 ? len : 8) * sizeof(double));
   return NULL;
 }
 
@@ -689,6 +803,42 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   nl_sock *s = get_sock(env, argv[0]);
   if (s == NULL) return NULL;
   do_close(s, env);
+  return NULL;
+}
+
+static napi_value js_open_warnings(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  napi_value arr;
+  CHECK(napi_create_array_with_length(env, s->nwarn, &arr));
+  for (unsigned i = 0; i < s->nwarn; i++) {
+    napi_value o, opt, err;
+    CHECK(napi_create_object(env, &o));
+    CHECK(napi_create_string_utf8(env, s->warn_opt[i], NAPI_AUTO_LENGTH, &opt));
+    CHECK(napi_create_int32(env, s->warn_err[i], &err));
+    CHECK(napi_set_named_property(env, o, "option", opt));
+    CHECK(napi_set_named_property(env, o, "errno", err));
+    CHECK(napi_set_element(env, arr, i, o));
+  }
+  return arr;
+}
+
+static napi_value js_simulate_poll_error(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nl_sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  int32_t status = 0;
+  if (argc < 2 || napi_get_value_int32(env, argv[1], &status) != napi_ok || status >= 0) {
+    napi_throw_type_error(env, NULL, "nfq_native.simulatePollError(h, status < 0)");
+    return NULL;
+  }
+  if (!s->poll_inited || s->closed) return throw_errno(env, "simulatePollError", EBADF);
+  on_readable(&s->poll, status, 0);
   return NULL;
 }
 
@@ -706,6 +856,8 @@ NAPI_MODULE_INIT() {
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setReading", NULL, js_set_reading, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openWarnings", NULL, js_open_warnings, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"simulatePollError", NULL, js_simulate_poll_error, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

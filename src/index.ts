@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * netfilter-queue: Linux NFQUEUE for Node.js. The nfnetlink_queue protocol in TypeScript
  * over a raw AF_NETLINK socket; no libnetfilter_queue.
@@ -27,7 +28,7 @@ export type { NetlinkHeader, NetlinkMessage, NetlinkErrorMessage } from './netli
 export type { Transport, TransportHandlers, TransportFactory } from './netlink/transport.js';
 export { openSocketTransport } from './netlink/socket-transport.js';
 export type { SocketTransportOptions } from './netlink/socket-transport.js';
-export { openNativeTransport, nativeTransportUnavailable, NATIVE_ADDON_PATH } from './netlink/native-transport.js';
+export { openNativeTransport, nativeTransportUnavailable, nativeAddonPath, prebuiltAddonPath, NATIVE_ADDON_PATH } from './netlink/native-transport.js';
 export type { NativeTransport, NativeTransportOptions, NativeTransportStats } from './netlink/native-transport.js';
 export { openDefaultTransport } from './netlink/default-transport.js';
 export type { DefaultTransportOptions } from './netlink/default-transport.js';
@@ -47,3 +48,9 @@ export { recordTransport } from './pcap/record-transport.js';
 export type { RecordOptions, RecordingTransport } from './pcap/record-transport.js';
 export { replay, ReplayTransport, ReplayMismatchError, describeMessage } from './pcap/replay-transport.js';
 export type { ReplayOptions, ReplayMismatch, ReplayResult } from './pcap/replay-transport.js';
+// Worker pool and metrics (issue 14).
+export { openQueuePool, QueuePool, PoolWorkerError } from './pool/pool.js';
+export type { QueuePoolOptions, PoolRestartOptions, PoolStats, PoolQueueStats, PoolWorkerStats, PoolWorkerState, PoolWorkerEvent } from './pool/pool.js';
+export type { ThreadCpu } from './pool/messages.js';
+export { formatMetrics, METRICS_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE } from './metrics.js';
+export type { MetricsOptions } from './metrics.js';

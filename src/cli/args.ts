@@ -55,6 +55,8 @@ export interface CliOptions {
   /** --netns as given (a name or a path), and the path it names. */
   netns: string | undefined;
   netnsPath: string | undefined;
+  /** --metrics ADDR:PORT: serve Prometheus metrics there. */
+  metrics: { host: string; port: number } | undefined;
 }
 
 export const HELP = `Usage: nfq-dump [options]
@@ -88,6 +90,8 @@ Like tcpdump, for a queue: run it in the network namespace of the iptables rule,
                            privileges needed); shows the verdicts recorded in it. Also reads
                            pcaps of raw IP or Ethernet packets. -q filters queues.
       --no-status          no live status line on stderr (it only shows on a terminal)
+      --metrics ADDR:PORT  serve the queue's counters in the Prometheus text format at
+                           http://ADDR:PORT/metrics, e.g. 127.0.0.1:9101 or [::1]:9101
 
   Queue settings
   -s, --copy-range N       copy at most N bytes of each packet (default 65535: all)
@@ -132,6 +136,7 @@ const OPTIONS = {
   netns: { type: 'string' },
   'buffer-size': { type: 'string', short: 'B' },
   'no-status': { type: 'boolean' },
+  metrics: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -163,6 +168,13 @@ export function parseQueueList(text: string): number[] {
     }
   }
   return [...out].sort((x, y) => x - y);
+}
+
+/** Parses --metrics ADDR:PORT (IPv6 in brackets). An address is required: nothing is bound by default. */
+export function parseListenAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d+)$/.exec(text.trim());
+  if (m === null) throw new UsageError(`--metrics takes ADDR:PORT such as 127.0.0.1:9101 or [::1]:9101; got '${text}'`);
+  return { host: m[1] ?? m[2]!, port: parseUint('--metrics port', m[3]!, 0, 65535) };
 }
 
 /** Parses a byte size with an optional K/M/G suffix (powers of 1024). */
@@ -233,6 +245,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     status: v['no-status'] !== true,
     netns: v.netns,
     netnsPath: undefined,
+    metrics: undefined,
   };
   if (o.help || o.version) return o;
   if (v.queue !== undefined) o.queues = parseQueueList(v.queue);
@@ -249,6 +262,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (v['copy-range'] !== undefined) o.copyRange = parseUint('--copy-range', v['copy-range'], 0, 65535);
   if (v.maxlen !== undefined) o.maxLen = parseUint('--maxlen', v.maxlen, 1, 0xffffffff);
   if (v['buffer-size'] !== undefined) o.bufferSize = parseSize('--buffer-size', v['buffer-size']);
+  if (v.metrics !== undefined) o.metrics = parseListenAddress(v.metrics);
   if (v.family !== undefined) {
     const f = v.family.toLowerCase();
     const num = FAMILIES[f];
@@ -283,6 +297,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
       ['--uid-gid', o.uidGid],
       ['--buffer-size', o.bufferSize !== undefined],
       ['--netns', o.netns !== undefined],
+      ['--metrics', o.metrics !== undefined],
     ];
     const bad = live.filter(([, given]) => given).map(([n]) => n);
     if (bad.length > 0) {

@@ -6,12 +6,13 @@
  * conversation instead. Uses only the public API (../index.js) and ../pcap.
  */
 import { readFileSync } from 'node:fs';
-import { interfaceName, openQueue, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
+import { formatMetrics, interfaceName, openQueue, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
 import { PcapFileWriter, LINKTYPE_RAW, PcapFormatError } from '../pcap/index.js';
 import { parseCli, HELP, UsageError, type CliOptions } from './args.js';
 import { explainFileError, explainOpenError } from './errors.js';
 import { formatJson, formatLine, hexDump, recordFromPacket, type DumpRecord, type FormatOptions, type NameOf, type ShownVerdict } from './format.js';
 import { LineOutput, StatusLine } from './output.js';
+import { serveMetrics } from './metrics-server.js';
 import { replayCapture, UnsupportedCaptureError } from './replay.js';
 import { idleHint, listNfqueueRules } from './idle-hint.js';
 
@@ -178,6 +179,7 @@ async function runLive(o: CliOptions): Promise<number> {
   /** Queues nothing arrived on yet (for the idle hint). */
   const quiet = new Set(o.queues);
   let idleTimer: NodeJS.Timeout | undefined;
+  let metricsServer: { close(): unknown } | undefined;
 
   const shutdown = (code: number): Promise<void> => {
     exitCode = Math.max(exitCode, code);
@@ -185,6 +187,7 @@ async function runLive(o: CliOptions): Promise<number> {
     shutdownPromise ??= (async () => {
       clearInterval(statusTimer);
       clearTimeout(idleTimer);
+      metricsServer?.close();
       const q = queue;
       let kernel: KernelQueueStats[] | undefined;
       let stats: QueueStats | undefined;
@@ -295,6 +298,18 @@ async function runLive(o: CliOptions): Promise<number> {
     const recordFailed = o.record !== undefined && (e as NodeJS.ErrnoException).path === o.record;
     process.stderr.write(`${PROG}: ${recordFailed ? explainFileError(e, o.record!, 'write') : explainOpenError(e, o.netns !== undefined)}\n`);
     return 1;
+  }
+  if (o.metrics !== undefined) {
+    const q = queue;
+    try {
+      const { server, url } = await serveMetrics(o.metrics, (openMetrics) => formatMetrics(q.stats(), { openMetrics }));
+      metricsServer = server;
+      process.stderr.write(`${PROG}: metrics at ${url}\n`);
+    } catch (e) {
+      sink.warn(`cannot serve metrics on ${o.metrics.host}:${o.metrics.port}: ${(e as Error).message}`);
+      await shutdown(1);
+      return exitCode;
+    }
   }
   if (signalled > 0) void shutdown(0);
 

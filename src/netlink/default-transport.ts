@@ -50,7 +50,7 @@ export function openDefaultTransport(protocol: number, options: DefaultTransport
   if (want === 'native') throw new Error(`NFQUEUE_TRANSPORT=native: ${why}`);
   if (!noticed) {
     noticed = true;
-    process.emitWarning(`${why}; using the netlink package's socket (slower)`, { code: 'NFQUEUE_NATIVE_UNAVAILABLE' });
+    process.emitWarning(`${why}. Meanwhile the netlink package's socket is used (slower)`, { code: 'NFQUEUE_NATIVE_UNAVAILABLE' });
   }
   return openSocketTransport(protocol);
 }

@@ -1,6 +1,6 @@
 /**
  * The native transport: a raw AF_NETLINK socket from this package's own small N-API addon
- * (native/nfq_native.c, built by node-gyp at install into build/Release/nfq_native.node).
+ * (native/nfq_native.c).
  * It exists for speed; the protocol stays in TypeScript. Compared with the `netlink`
  * package's socket it:
  *  - reads many datagrams per JS call: recvmmsg() into a reused scratch area, then the
@@ -15,15 +15,17 @@
  *  - sets NETLINK_NO_ENOBUFS (by default), NETLINK_EXT_ACK and SO_RCVBUFFORCE;
  *  - can create its socket in another network namespace (`netns`), and open that
  *    namespace's /proc/net files (`procNetFiles`) for `readProcNet()`.
+ * The addon ships prebuilt (prebuilds/, see its README) for linux-x64 and linux-arm64 glibc
+ * and linux-x64 musl; elsewhere the install script compiles it (native/build.mjs).
  * Knows nothing of nfqueue. When the addon is not built or cannot load,
  * `loadNativeAddon()` throws and `nativeTransportUnavailable()` says why.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Transport, TransportHandlers } from './transport.js';
 import { NetlinkSocketError, errnoName } from './errors.js';
 import { openNetns, netnsErrorHint, readWholeFd, type NetnsTarget } from './netns.js';
-import { closeSync } from 'node:fs';
 
 const require = createRequire(import.meta.url);
 
@@ -41,6 +43,8 @@ interface NativeAddon {
   stats(h: object, out: Float64Array): void;
   setReading(h: object, on: boolean): void;
   close(h: object): void;
+  openWarnings(h: object): { option: string; errno: number }[];
+  simulatePollError(h: object, status: number): void;
 }
 
 /** Options of the native transport. */
@@ -88,6 +92,9 @@ export interface NativeTransportStats {
   sendCalls: number;
   /** Datagrams sent. */
   datagramsSent: number;
+  /** Receive slabs (256 KiB ArrayBuffers) handed out, and how many of them reused collected memory. */
+  slabs: number;
+  slabsReused: number;
 }
 
 /** A Transport over the native addon, with its extras. */
@@ -97,33 +104,83 @@ export interface NativeTransport extends Transport {
   sendMany(datagrams: readonly Uint8Array[]): void;
   /** System call and datagram counters. */
   stats(): NativeTransportStats;
+  /** Runs the addon's poll-error path with libuv status `status` (< 0); for tests. */
+  simulatePollError(status: number): void;
 }
 
-/** Where the built addon lives: `<package>/build/Release/nfq_native.node`. */
+/** Where a local compile puts the addon: `<package>/build/Release/nfq_native.node`. */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../build/Release/nfq_native.node', import.meta.url));
 
-let cached: { addon: NativeAddon } | { error: Error } | undefined;
+/** The C library the running Node is linked with: its ELF interpreter says (ld-musl-* or ld-linux-*). */
+function runtimeLibc(): 'glibc' | 'musl' {
+  try {
+    const fd = openSync(process.execPath, 'r');
+    try {
+      const head = Buffer.alloc(4096);
+      const text = head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString('latin1');
+      if (text.includes('/ld-musl-')) return 'musl';
+      if (text.includes('/ld-linux')) return 'glibc';
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // unreadable binary: ask the diagnostic report below
+  }
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime === undefined ? 'musl' : 'glibc';
+}
 
 /**
- * Loads the addon once (env NFQUEUE_NATIVE_ADDON overrides its path). Throws an Error that
- * says why when it is not built or cannot load.
+ * The prebuilt addon shipped for this platform (node-gyp-build's naming):
+ * `<package>/prebuilds/linux-<arch>/nfq_native.<glibc|musl>.node`.
+ */
+export function prebuiltAddonPath(): string {
+  return fileURLToPath(new URL(`../../prebuilds/${process.platform}-${process.arch}/nfq_native.${runtimeLibc()}.node`, import.meta.url));
+}
+
+let cached: { addon: NativeAddon; path: string } | { error: Error } | undefined;
+
+function loadFrom(path: string): NativeAddon {
+  const addon = require(path) as NativeAddon;
+  if (typeof addon.open !== 'function' || typeof addon.sendMany !== 'function') throw new Error(`${path} is not this package's addon`);
+  return addon;
+}
+
+/**
+ * Loads the addon once: env NFQUEUE_NATIVE_ADDON's path when set, else the prebuilt binary
+ * for this platform, else a local compile (build/Release). Throws an Error that says why
+ * none loads.
  */
 export function loadNativeAddon(): NativeAddon {
   if (cached === undefined) {
-    const path = process.env.NFQUEUE_NATIVE_ADDON ?? NATIVE_ADDON_PATH;
-    try {
-      if (process.platform !== 'linux') throw new Error('netlink sockets exist only on Linux');
-      const addon = require(path) as NativeAddon;
-      if (typeof addon.open !== 'function' || typeof addon.sendMany !== 'function') throw new Error(`${path} is not this package's addon`);
-      cached = { addon };
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      const why = code === 'MODULE_NOT_FOUND' ? `not built (${path} missing; run npm run build:native)` : (e as Error).message;
-      cached = { error: new Error(`native netlink transport unavailable: ${why}`, { cause: e }) };
+    const override = process.env.NFQUEUE_NATIVE_ADDON;
+    const tried: string[] = [];
+    if (process.platform !== 'linux') tried.push('netlink sockets exist only on Linux');
+    else {
+      for (const path of override !== undefined ? [override] : [prebuiltAddonPath(), NATIVE_ADDON_PATH]) {
+        try {
+          cached = { addon: loadFrom(path), path };
+          break;
+        } catch (e) {
+          const code = (e as { code?: string }).code;
+          tried.push(code === 'MODULE_NOT_FOUND' ? `${path} missing` : (e as Error).message);
+        }
+      }
+    }
+    if (cached === undefined) {
+      const build = fileURLToPath(new URL('../../native/build.mjs', import.meta.url));
+      cached = {
+        error: new Error(`native netlink transport unavailable (${tried.join('; ')}); build it with: npm rebuild netfilter-queue (or: node ${build})`),
+      };
     }
   }
   if ('error' in cached) throw cached.error;
   return cached.addon;
+}
+
+/** The file the native addon was loaded from, or undefined when it is not loaded. */
+export function nativeAddonPath(): string | undefined {
+  return cached !== undefined && 'path' in cached ? cached.path : undefined;
 }
 
 /** Why the native transport cannot be used here, or undefined when it can. */
@@ -189,16 +246,39 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
     ns?.close();
   }
   const portId = addon.portId(h);
-  const statBuf = new Float64Array(6);
+  const statBuf = new Float64Array(8);
   let closed = false;
   let handlers: TransportHandlers | undefined;
   let keepAlive = true;
   /** A ref'd timer while reading is paused (see pause()). */
   let holdOpen: NodeJS.Timeout | undefined;
+  // Socket options that did not take: reported as errors once the handlers are there.
+  const warnings = addon.openWarnings(h).map(
+    (w) => new NetlinkSocketError(`setsockopt ${w.option} failed: ${errnoName(w.errno)}; the socket works without it`, { errno: w.errno, syscall: 'setsockopt' }),
+  );
+  const warn = (err: NetlinkSocketError): void => {
+    if (handlers === undefined) warnings.push(err);
+    else handlers.error(err);
+  };
 
-  const onReceive = (slab: ArrayBuffer | undefined, offset: number, length: number, _count: number, errno: number, truncated: number): void => {
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    if (holdOpen !== undefined) clearInterval(holdOpen);
+    addon.close(h);
+    for (const f of procFiles.values()) if (typeof f === 'number') closeSync(f);
+  };
+  const onReceive = (slab: ArrayBuffer | undefined, offset: number, length: number, count: number, errno: number, truncated: number): void => {
     if (closed || handlers === undefined) return;
     if (slab === undefined) {
+      if (count === 1) {
+        // The addon could not poll the socket any more: end rather than go deaf.
+        const h = handlers;
+        h.error(socketError('netlink socket failed and was closed', 'poll', errno));
+        close();
+        h.end?.();
+        return;
+      }
       handlers.error(errno === 105 ? socketError('receive buffer overrun', 'recvmmsg', errno) : socketError('netlink receive failed', 'recvmmsg', errno));
       return;
     }
@@ -219,6 +299,7 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
       if (handlers !== undefined) throw new Error('transport already started');
       handlers = hs;
       addon.start(h, onReceive);
+      for (const w of warnings.splice(0)) hs.error(w);
     },
     send(datagram) {
       if (closed) throw new NetlinkSocketError('send on a closed netlink socket', { code: 'EBADF' });
@@ -243,8 +324,18 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
       else if (r < datagrams.length) handlers?.error(new NetlinkSocketError(`sendmmsg sent ${r} of ${datagrams.length} datagrams`, { syscall: 'sendmmsg' }));
     },
     setReceiveBufferSize(bytes) {
-      const errno = addon.setRcvbuf(h, bytes);
-      if (errno !== 0) throw socketError(`cannot set the receive buffer to ${bytes} bytes`, 'setsockopt', errno);
+      if (!Number.isInteger(bytes) || bytes < 1 || bytes > 0x7fffffff) throw new RangeError(`receive buffer size must be an integer in 1..2147483647, got ${String(bytes)}`);
+      const r = addon.setRcvbuf(h, bytes);
+      if (r > 0) throw socketError(`cannot set the receive buffer to ${bytes} bytes`, 'setsockopt', r);
+      if (r < 0) {
+        const got = addon.getRcvbuf(h);
+        warn(
+          new NetlinkSocketError(
+            `SO_RCVBUFFORCE refused (${errnoName(-r)}, needs CAP_NET_ADMIN): set with SO_RCVBUF instead, which net.core.rmem_max caps; the receive buffer is ${got} bytes (${bytes} asked, the kernel doubles it)`,
+            { errno: -r, syscall: 'setsockopt' },
+          ),
+        );
+      }
     },
     getReceiveBufferSize() {
       return addon.getRcvbuf(h);
@@ -277,14 +368,13 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
         bytesReceived: statBuf[2] ?? 0,
         sendCalls: statBuf[3] ?? 0,
         datagramsSent: statBuf[4] ?? 0,
+        slabs: statBuf[6] ?? 0,
+        slabsReused: statBuf[7] ?? 0,
       };
     },
-    close() {
-      if (closed) return;
-      closed = true;
-      if (holdOpen !== undefined) clearInterval(holdOpen);
-      addon.close(h);
-      for (const f of procFiles.values()) if (typeof f === 'number') closeSync(f);
+    close,
+    simulatePollError(status) {
+      addon.simulatePollError(h, status);
     },
   };
   if (ns !== undefined) {

@@ -74,6 +74,7 @@ export function openSocketTransport(protocol: number, options: SocketTransportOp
   return {
     kind: 'netlink',
     live: true,
+    overrunIsFatal: true,
     reusesReceiveBuffer: false,
     portId: sock.address().port,
     start(h) {

@@ -30,6 +30,12 @@ export interface Transport {
    * /proc counters describe it; false for replays and fakes.
    */
   readonly live?: boolean;
+  /**
+   * True when a receive-buffer overrun would end the process (the `netlink` package's
+   * socket aborts on the kernel's pending ENOBUFS): its users must keep the buffer from
+   * filling up.
+   */
+  readonly overrunIsFatal?: boolean;
   /** True when received bytes are overwritten after `datagram()` returns. */
   readonly reusesReceiveBuffer: boolean;
   /** Our netlink port id (nl_pid); requests carry it in their headers. */

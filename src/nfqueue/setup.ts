@@ -6,6 +6,7 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { NETLINK_NETFILTER } from '../netlink/constants.js';
 import type { Transport } from '../netlink/transport.js';
 import { openDefaultTransport, type DefaultTransportOptions } from '../netlink/default-transport.js';
+import { maxLenForTransport } from './overrun-bound.js';
 import * as C from './constants.js';
 import { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue } from './config.js';
 import { QueueKernelError } from './errors.js';
@@ -70,6 +71,7 @@ export async function startQueue(nums: number[], callback: PacketCallback | unde
     if (options.keepAlive === false) transport.setKeepAlive?.(false);
     queue.start();
     const pid = transport.portId;
+    const maxLen = maxLenForTransport(transport, options.maxLen, copyMode, copyRange);
     const { flags, mask } = flagBits(options.flags ?? {});
     for (const q of nums) {
       await queue
@@ -79,8 +81,7 @@ export async function startQueue(nums: number[], callback: PacketCallback | unde
         });
       // Right after BIND the copy mode is NONE, which drops every packet: set it at once.
       await queue.configure('params', q, (w, seq) => encodeConfigParams(w, q, copyMode, copyRange, { seq, pid, ack: true }));
-      if (options.maxLen !== undefined) {
-        const maxLen = options.maxLen;
+      if (maxLen !== undefined) {
         await queue.configure('maxlen', q, (w, seq) => encodeConfigMaxLen(w, q, maxLen, { seq, pid, ack: true }));
       }
       if (mask !== 0) {

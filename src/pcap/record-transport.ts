@@ -71,6 +71,7 @@ export function recordTransport(inner: Transport, path: string, options: RecordO
   const t: RecordingTransport = {
     kind: `record(${inner.kind})`,
     live: inner.live === true,
+    overrunIsFatal: inner.overrunIsFatal === true,
     reusesReceiveBuffer: inner.reusesReceiveBuffer,
     get portId() {
       return inner.portId;

@@ -2,7 +2,7 @@
 // Kernel-test consumer: opens a queue with the BUILT public API (dist/) inside the test's
 // namespace and answers by a policy. One JSON object per stdout line.
 //
-//   consumer.mjs QUEUE POLICY [--default accept|drop]
+//   consumer.mjs QUEUE POLICY [--default accept|drop] [--copy-range BYTES]
 // Policies: accept | oddeven (accept odd seq, drop even, by the "seq=N;" UDP payload) |
 //   mark=N (accept with mark N) | throw-every=K (every Kth callback throws) |
 //   hold (answer nothing until close) | reject-every=K (every Kth returns a rejecting Promise)
@@ -58,6 +58,7 @@ let queue;
 try {
   queue = await openQueue(Number(queueArg), callback, {
     defaultVerdict: opt('default', 'accept'),
+    ...(opt('copy-range') !== undefined ? { copyRange: Number(opt('copy-range')) } : {}),
     onError: (e) => out({ error: { name: e.name, code: e.code, message: e.message, packetId: e.packetId } }),
   });
 } catch (e) {

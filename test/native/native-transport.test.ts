@@ -83,7 +83,7 @@ describe('default transport fallback', () => {
     expect(JSON.parse(r.stdout)).toEqual({ a: 'netlink', b: 'netlink', portId: true });
     const notices = r.stderr.split('\n').filter((l) => l.includes('NFQUEUE_NATIVE_UNAVAILABLE'));
     expect(notices).toHaveLength(1);
-    expect(notices[0]).toMatch(/native netlink transport unavailable: not built/);
+    expect(notices[0]).toMatch(/native netlink transport unavailable \(\/nonexistent\/nfq_native.node missing\); build it with: npm rebuild netfilter-queue \(or: node \/.*\/native\/build.mjs\)\. Meanwhile/);
   });
 
   it('uses the netlink package silently when NFQUEUE_TRANSPORT=netlink', () => {

@@ -78,7 +78,6 @@ describe('overload', () => {
     expect(fatalLines(consumer)).toEqual([]);
     expect(ns.queueRow(Q)).toBeUndefined();
   });
-  // No such test over the `netlink` package's socket (NFQUEUE_TRANSPORT=netlink): on an
-  // overrun its poll handler gets UV_EBADF (EPOLLERR from the pending ENOBUFS) and the
-  // addon aborts the process (napi_invalid_arg building the error). See README, Robustness.
+  // The `netlink` package's socket aborts on an overrun: the library bounds its queue so it
+  // never overruns instead (fallback-overrun.test.ts).
 });

@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// Builds the prebuilt native addons shipped in the package (npm run prebuilds; not `prebuild`, which npm would run before every `build`):
+//   prebuilds/linux-x64/nfq_native.glibc.node    gcc
+//   prebuilds/linux-arm64/nfq_native.glibc.node  aarch64-linux-gnu-gcc (Debian gcc-aarch64-linux-gnu)
+//   prebuilds/linux-x64/nfq_native.musl.node     musl-gcc (Debian musl-tools)
+// An N-API addon needs only node_api.h and uv.h (taken from this Node's include/node); its
+// napi_* and uv_* symbols stay undefined and resolve against the loading node binary.
+// Reproducible: fixed flags, no build id, paths mapped away, stripped; the same compilers
+// give the same bytes. Then readelf's facts (machine, NEEDED, highest GLIBC_ symbol
+// version) are checked against the floor and written to prebuilds/manifest.json and
+// prebuilds/README.md, with the hash of the source they were built from (a test checks
+// that hash, so an edit of native/nfq_native.c without a prebuild run fails the tests).
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compareVersions, elfFacts } from './elf-facts.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const source = join(root, 'native', 'nfq_native.c');
+const nodeInclude = resolve(dirname(process.execPath), '..', 'include', 'node');
+/** Oldest glibc the glibc builds may require (CentOS 7 / RHEL 7, Debian 8, Ubuntu 14.04). */
+export const GLIBC_FLOOR = '2.17';
+
+function die(msg) {
+  console.error(`prebuild: ${msg}`);
+  process.exit(1);
+}
+
+function run(cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8' });
+  if (r.error) die(`${cmd}: ${r.error.message} (install it: apt-get install gcc gcc-aarch64-linux-gnu musl-tools binutils)`);
+  if (r.status !== 0) die(`${cmd} ${args.join(' ')} failed:\n${r.stderr}`);
+  return r.stdout;
+}
+
+if (!existsSync(join(nodeInclude, 'node_api.h')) || !existsSync(join(nodeInclude, 'uv.h'))) die(`Node headers not found in ${nodeInclude}`);
+
+// musl-gcc sees only musl's headers: give it the kernel's linux/ and asm/ headers.
+const kernelHeaders = mkdtempSync(join(tmpdir(), 'nfq-khdr-'));
+for (const [name, target] of [
+  ['linux', '/usr/include/linux'],
+  ['asm-generic', '/usr/include/asm-generic'],
+  ['asm', '/usr/include/x86_64-linux-gnu/asm'],
+]) {
+  if (!existsSync(target)) die(`${target} missing (apt-get install linux-libc-dev)`);
+  symlinkSync(target, join(kernelHeaders, name));
+}
+
+const common = [
+  '-std=gnu11', '-O2', '-fPIC', '-shared', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Werror',
+  // No _FORTIFY_SOURCE: its __*_chk symbols carry newer GLIBC_ versions.
+  '-U_FORTIFY_SOURCE', '-D_FORTIFY_SOURCE=0', '-DNAPI_VERSION=8',
+  `-ffile-prefix-map=${root}=.`, `-ffile-prefix-map=${nodeInclude}=node`,
+  '-Wl,--build-id=none', '-Wl,-z,noexecstack', '-Wl,-z,relro', '-Wl,--hash-style=both', '-s',
+];
+const targets = [
+  { file: 'prebuilds/linux-x64/nfq_native.glibc.node', cc: 'gcc', machine: 'Advanced Micro Devices X86-64', libc: 'glibc', extra: [] },
+  { file: 'prebuilds/linux-arm64/nfq_native.glibc.node', cc: 'aarch64-linux-gnu-gcc', machine: 'AArch64', libc: 'glibc', extra: [] },
+  { file: 'prebuilds/linux-x64/nfq_native.musl.node', cc: 'musl-gcc', machine: 'Advanced Micro Devices X86-64', libc: 'musl', extra: ['-isystem', kernelHeaders] },
+];
+
+const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
+const version = (cc) => run(cc, ['--version']).split('\n')[0];
+
+const manifest = {
+  source: 'native/nfq_native.c',
+  sourceSha256: sha256(readFileSync(source)),
+  napiVersion: 8,
+  glibcFloor: GLIBC_FLOOR,
+  flags: common.filter((f) => !f.startsWith('-ffile-prefix-map')).join(' '),
+  binaries: {},
+};
+try {
+  for (const t of targets) {
+    const out = join(root, t.file);
+    mkdirSync(dirname(out), { recursive: true });
+    run(t.cc, [...common, ...t.extra, '-I', nodeInclude, '-o', out, relative(root, source)]);
+    const facts = elfFacts(out);
+    if (facts.machine !== t.machine) die(`${t.file}: machine ${facts.machine}, expected ${t.machine}`);
+    if (t.libc === 'glibc') {
+      if (facts.glibcMax === null || compareVersions(facts.glibcMax, GLIBC_FLOOR) > 0) die(`${t.file}: needs GLIBC_${facts.glibcMax}, above the ${GLIBC_FLOOR} floor`);
+      if (facts.needed.join(',') !== 'libc.so.6') die(`${t.file}: NEEDED ${facts.needed.join(',')}, expected libc.so.6 only`);
+    } else if (facts.needed.join(',') !== 'libc.so' || facts.glibcMax !== null) die(`${t.file}: NEEDED ${facts.needed.join(',')}, expected musl's libc.so only`);
+    const bytes = readFileSync(out);
+    manifest.binaries[t.file] = { libc: t.libc, compiler: version(t.cc), ...facts, size: statSync(out).size, sha256: sha256(bytes) };
+  }
+} finally {
+  rmSync(kernelHeaders, { recursive: true, force: true });
+}
+writeFileSync(join(root, 'prebuilds', 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+
+const rows = Object.entries(manifest.binaries).map(
+  ([file, b]) => `| \`${file.replace('prebuilds/', '')}\` | ${b.machine} | ${b.needed.join(', ')} | ${b.glibcMax === null ? '(musl)' : `GLIBC_${b.glibcMax}`} | ${b.size} | ${b.compiler} |`,
+);
+const readme = `# Prebuilt native addons
+
+Built by \`npm run prebuilds\` (scripts/prebuild.mjs) from \`${manifest.source}\`
+(sha256 \`${manifest.sourceSha256.slice(0, 16)}…\`), N-API ${manifest.napiVersion}: one binary serves
+every Node.js version with N-API ${manifest.napiVersion} (Node 20 and later). Loaded at run time by
+src/netlink/native-transport.ts, with no install script: \`linux-<arch>/nfq_native.<libc>.node\`
+for the running Node's platform, architecture and C library (node-gyp-build's naming).
+
+| binary | machine (readelf -h) | NEEDED (readelf -d) | highest symbol version (readelf -V) | bytes | compiler |
+| --- | --- | --- | --- | --- | --- |
+${rows.join('\n')}
+
+Why the glibc floor is ${GLIBC_FLOOR}: the glibc builds must load wherever a Node.js that has
+N-API ${manifest.napiVersion} runs. The official Node 20+ binaries need glibc 2.28 (Debian 10,
+Ubuntu 20.04, RHEL/Rocky/Alma 8, Amazon Linux 2023, Fedora 29+ and later); unofficial or
+distribution builds of Node run on older systems (RHEL/CentOS 7, Amazon Linux 2: glibc 2.17;
+Debian 8: 2.19; Ubuntu 16.04: 2.23). Only old, stable symbols are used: recvmmsg
+(GLIBC_2.12), sendmmsg (GLIBC_2.14), memcpy (GLIBC_2.14 on x86-64); arm64's glibc starts at
+2.17. \`_FORTIFY_SOURCE\` is off so no \`__*_chk\` symbols with newer versions appear.
+
+The musl build is for Alpine Linux (Node's musl builds, e.g. the node:*-alpine images).
+
+Checked by test/native/prebuilds.test.ts: built from the current source (hash above), these
+bytes, the readelf facts below the floor; the x64 glibc build serves the tests on this
+machine; the musl build's C library symbols resolve against musl's loader; the arm64 build
+loads under qemu-user in an arm64 Node, opens and reads a netlink socket and replays a
+recorded queue conversation.
+
+Flags: \`${manifest.flags}\`. Headers: the building Node's \`include/node\` (node_api.h, uv.h);
+the napi_* and uv_* symbols are left undefined and resolve against the node binary at load.
+`;
+writeFileSync(join(root, 'prebuilds', 'README.md'), readme);
+for (const [file, b] of Object.entries(manifest.binaries)) {
+  console.log(`${file}: ${b.machine}; NEEDED ${b.needed.join(', ')}; ${b.glibcMax === null ? 'no GLIBC versions (musl)' : `highest GLIBC_${b.glibcMax}`}; ${b.size} bytes`);
+}
