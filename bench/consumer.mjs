@@ -11,8 +11,7 @@
 //   --rcvbuf BYTES               socket receive buffer
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { openQueue } from '../dist/index.js';
-import { openSocketTransport } from '../dist/netlink/socket-transport.js';
-import { openNativeTransport } from '../dist/netlink/native-transport.js';
+import { openNativeTransport, openSocketTransport } from '../dist/netlink/index.js';
 
 const NETLINK_NETFILTER = 12;
 

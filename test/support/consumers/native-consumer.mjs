@@ -4,7 +4,7 @@
 // up in the socket. Prints {"ready":true} once bound and, on SIGTERM,
 // {"done":true,"received":N,"calls":C,"stats":{...}} (calls = datagram() deliveries).
 import { openQueue } from '../../../dist/index.js';
-import { openNativeTransport } from '../../../dist/netlink/native-transport.js';
+import { openNativeTransport } from '../../../dist/netlink/index.js';
 
 const [, , queueArg, holdArg = '300'] = process.argv;
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');

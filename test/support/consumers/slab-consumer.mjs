@@ -7,7 +7,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { openQueue } from '../../../dist/index.js';
-import { openNativeTransport } from '../../../dist/netlink/native-transport.js';
+import { openNativeTransport } from '../../../dist/netlink/index.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc');
