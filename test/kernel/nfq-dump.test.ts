@@ -337,6 +337,9 @@ describe.skipIf(skip !== undefined)('nfq-dump on a live queue (kernel, root)', (
    * stops it.
    */
   async function overrunAndStop(dump: Child): Promise<number | null> {
+    // Right after BIND the copy mode is NONE (the kernel drops every packet): freeze nfq-dump
+    // only once its PARAMS (copy mode PACKET) are in force.
+    await ns.waitForQueueBound(0, 10_000, { copyMode: 2 });
     process.kill(dump.pid!, 'SIGSTOP');
     try {
       await sendUdp(ns, '127.0.0.1', 5400, { count: 300, size: 1000 });
