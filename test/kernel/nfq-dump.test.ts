@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNetns, kernelTestsUnavailable, sendTcp, sendUdp, sinkSummary, startTcpSink, startUdpSink, type Child, type Netns } from '../support/netns.js';
-import { CLI, ROOT, ensureBuilt, haveCommand, jsonLines, runCli, tsharkFields } from '../support/cli.js';
-import { importingBuiltPackage } from '../support/readme.js';
+import { CLI, ensureBuilt, haveCommand, jsonLines, runCli, tsharkFields } from '../support/cli.js';
+import { importingBuiltPackage, readmeExample } from '../support/readme.js';
 
 const skip = kernelTestsUnavailable();
 const NODE = process.execPath;
@@ -367,12 +367,8 @@ describe.skipIf(skip !== undefined)('nfq-dump on a live queue (kernel, root)', (
   });
 
   it("the README's Quick start code example runs as written", async () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const at = readme.indexOf('## Quick start');
-    const m = /```js\n([\s\S]*?)```/.exec(readme.slice(at));
-    expect(at >= 0 && m !== null, 'a js example under "## Quick start"').toBe(true);
     const file = join(tmp, 'quick-start.mjs');
-    writeFileSync(file, importingBuiltPackage(m![1]!));
+    writeFileSync(file, importingBuiltPackage(readmeExample('## Quick start')));
     const before = ns.counter('mangle', 'POSTROUTING', 'marked').pkts;
     const app = ns.spawn([NODE, file]);
     running.push(app);

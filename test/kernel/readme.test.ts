@@ -3,24 +3,16 @@
  * against the kernel: it must drop "forbidden" datagrams, mark the rest, and close cleanly.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { createNetns, startUdpSink, sinkSummary, sinkDatagrams, sendUdp, type Netns } from '../support/netns.js';
-import { importingBuiltPackage } from '../support/readme.js';
+import { importingBuiltPackage, readmeExample } from '../support/readme.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 let ns: Netns;
 let dir: string;
 
-function readmeExample(): string {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const lib = readme.indexOf('## Library');
-  const m = /```js\n([\s\S]*?)```/.exec(readme.slice(lib));
-  if (lib < 0 || !m?.[1]) throw new Error('README has no js example under "## Library"');
-  return m[1];
-}
+const libraryExample = (): string => readmeExample('## Library');
 
 beforeAll(() => {
   ns = createNetns('readme');
@@ -33,13 +25,13 @@ afterAll(async () => {
 
 describe('README example', () => {
   it('imports the package by name and uses only public API', () => {
-    const code = readmeExample();
+    const code = libraryExample();
     expect(code).toMatch(/from 'netfilter-queue'/);
     expect(code).toMatch(/openQueue\(0,/);
   });
 
   it('runs: drops forbidden datagrams, marks the rest, closes on SIGTERM', async () => {
-    const code = importingBuiltPackage(readmeExample());
+    const code = importingBuiltPackage(libraryExample());
     const file = join(dir, 'firewall.mjs');
     writeFileSync(file, code);
     ns.iptables('-A', 'OUTPUT', '-p', 'udp', '-j', 'NFQUEUE', '--queue-num', '0');
