@@ -16,7 +16,8 @@
 // Benchmarks, not tests: nothing fails on a slow number. Progress goes to stderr, the table
 // to stdout.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { buildCTool, C_TOOLS_DIR } from './c-tools.mjs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,16 +65,9 @@ for (const tool of ['ip', IPT, 'gcc']) {
 need(existsSync('/proc/net/netfilter/nfnetlink_queue') || spawnSync('modprobe', ['nfnetlink_queue']).status === 0, 'the nfnetlink_queue kernel module is not available');
 need(existsSync(join(root, 'dist/index.js')), 'dist/ is missing: run `npm run build` first');
 
-const bin = join(root, 'build/bench');
-mkdirSync(bin, { recursive: true });
-/** Compiles bench/c/NAME.c into build/bench/NAME unless up to date; returns an error text or undefined. */
-function build(name, libs = []) {
-  const src = join(root, 'bench/c', `${name}.c`);
-  const out = join(bin, name);
-  if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs) return undefined;
-  const r = spawnSync('gcc', ['-O2', '-Wall', '-o', out, src, ...libs], { encoding: 'utf8' });
-  return r.status === 0 ? undefined : r.stderr.trim();
-}
+const bin = C_TOOLS_DIR;
+/** Builds bench/c/NAME.c; returns an error text or undefined. */
+const build = (name, libs = []) => buildCTool(name, libs).error;
 for (const tool of ['flood', 'udp_pingpong']) {
   const err = build(tool);
   need(err === undefined, `cannot build bench/c/${tool}.c:\n${err}`);
@@ -150,6 +144,10 @@ async function stop(p) {
     await p.exited;
     clearTimeout(t);
   }
+  // Whatever the consumer left behind in its process group (a wrapper's child, say) goes too.
+  try {
+    process.kill(-p.pid, 'SIGKILL');
+  } catch {}
 }
 
 /** Runs a tool inside `ns` to its end; returns its last stdout line parsed as JSON. */
@@ -358,6 +356,7 @@ async function latencyRun(peer, logdir) {
       const cpu1 = cpuTicks(c.pid);
       return {
         cpu_us_per_rt: ((cpu1.u + cpu1.s - cpu0.u - cpu0.s) / TICK) * 1e6 / Math.max(1, withQ.round_trips),
+        user_us_per_rt: ((cpu1.u - cpu0.u) / TICK) * 1e6 / Math.max(1, withQ.round_trips),
         kind: 'latency', peer, died: c.exitCode !== null, lost: withQ.lost + (withQ.aborted ? 1 : 0),
         p50_us: withQ.p50_us, p99_us: withQ.p99_us, base_p50_us: base.p50_us, base_p99_us: base.p99_us,
         added_p50_us: withQ.p50_us - base.p50_us, added_p99_us: withQ.p99_us - base.p99_us,
@@ -414,7 +413,7 @@ for (const s of ['SIGINT', 'SIGTERM']) {
 const started = new Date();
 const fmtRun = (r) =>
   r.kind === 'latency'
-    ? `p50 ${r.p50_us.toFixed(1)} µs p99 ${r.p99_us.toFixed(1)} µs (added ${r.added_p50_us.toFixed(1)} / ${r.added_p99_us.toFixed(1)}), ${r.cpu_us_per_rt.toFixed(1)} µs CPU per round trip, lost ${r.lost}`
+    ? `p50 ${r.p50_us.toFixed(1)} µs p99 ${r.p99_us.toFixed(1)} µs (added ${r.added_p50_us.toFixed(1)} / ${r.added_p99_us.toFixed(1)}), ${r.cpu_us_per_rt.toFixed(1)} µs CPU per round trip (user ${r.user_us_per_rt.toFixed(1)}), lost ${r.lost}`
     : `${Math.round(r.pps)} pps, ${r.cpu_us_per_pkt.toFixed(2)} µs/pkt (user ${r.user_us_per_pkt.toFixed(2)} sys ${r.sys_us_per_pkt.toFixed(2)}), lost ${r.lost}, qdrop ${r.queue_dropped}, udrop ${r.user_dropped}, rss ${Math.round((r.rss_peak_kb ?? 0) / 1024)} MB, other-cpu ${Math.round(100 * r.other_cpu)}%${r.recv_calls ? `, ${(r.datagrams / r.recv_calls).toFixed(1)} datagrams per recvmmsg, ${(r.send_calls / r.recv_calls).toFixed(2)} sendto per recvmmsg` : ''}`;
 
 for (const m of cfg.modes) {
@@ -503,7 +502,7 @@ if (cfg.modes.includes('latency')) {
   if (peers.includes('node')) for (const o of others) head.push(`node / ${label(o)}`);
   console.log(`\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
   const med = (p, key) => median(runsOf('latency', p).map((r) => r[key]));
-  for (const [key, name] of [['p50_us', 'round trip p50'], ['p99_us', 'round trip p99'], ['added_p50_us', '**added** over no queue, p50 †'], ['added_p99_us', '**added** over no queue, p99 †'], ['cpu_us_per_rt', 'consumer CPU per round trip']]) {
+  for (const [key, name] of [['p50_us', 'round trip p50'], ['p99_us', 'round trip p99'], ['added_p50_us', '**added** over no queue, p50 †'], ['added_p99_us', '**added** over no queue, p99 †'], ['cpu_us_per_rt', 'consumer CPU per round trip'], ['user_us_per_rt', 'of which user time']]) {
     const row = [name, ...peers.map((p) => f(med(p, key), 1))];
     // An added latency is a difference of two noisy figures: its per-round ratios swing
     // wildly, so those rows show the ratio of the medians.

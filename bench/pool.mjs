@@ -2,14 +2,14 @@
 // Pool benchmark: CPU per packet per worker, and 1 worker vs 2, in the same run.
 // Root only. Each round makes a network namespace, queues UDP to 127.0.0.1:9999 with
 // `--queue-balance 0:3`, starts bench/pool-consumer.mjs with 1 or 2 workers (alternating),
-// and floods from 16 source addresses with the C flood of ../shared/bench (closed loop:
+// and floods from 16 source addresses with the C flood bench/c/flood.c (closed loop:
 // window mode, at most --window packets in flight). CPU is read per worker thread
 // (/proc/thread-self/stat, 10 ms ticks) and for the whole process, around the flood only.
 //   node bench/pool.mjs [--rounds 3] [--count 300000] [--window 256] [--flows 16]
-// Needs the flood binary: $NFQ_BENCH_BIN/flood (../shared/bench/build.sh builds /tmp/nfq-bench-bin).
+// Builds the flood into build/bench/ (gcc), like bench/e2e.mjs.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { buildCTool } from './c-tools.mjs';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,12 +19,13 @@ const ROUNDS = arg('rounds', 3);
 const COUNT = arg('count', 300000);
 const WINDOW = arg('window', 256);
 const FLOWS = arg('flows', 16);
-const FLOOD = `${process.env.NFQ_BENCH_BIN ?? '/tmp/nfq-bench-bin'}/flood`;
 const CONSUMER = fileURLToPath(new URL('./pool-consumer.mjs', import.meta.url));
-if (!existsSync(FLOOD)) {
-  console.error(`no flood binary at ${FLOOD}: run ../shared/bench/build.sh --deps, or set NFQ_BENCH_BIN`);
+const flood = buildCTool('flood');
+if (flood.error !== undefined) {
+  console.error(`cannot build bench/c/flood.c:\n${flood.error}`);
   process.exit(2);
 }
+const FLOOD = flood.path;
 
 const sh = (...cmd) => {
   const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8' });

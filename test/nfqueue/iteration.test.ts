@@ -119,6 +119,21 @@ describe('for await (const packet of queue)', () => {
     expect((await Promise.all(sent)).map((v) => v.verdict)).toEqual(['accept', 'drop', 'drop', 'drop', 'drop']);
   });
 
+  it('has a single reader, and a closed queue iterates to its end at once', async () => {
+    const kit = await createTestQueue();
+    const it = kit.queue[Symbol.asyncIterator]();
+    expect(kit.queue[Symbol.asyncIterator]()).toBe(it);
+    const first = it.next();
+    await expect(it.next()).rejects.toThrow(/one next\(\) at a time/);
+    const sent = kit.send(udpPacket());
+    const p = (await first).value as Packet;
+    p.drop();
+    expect((await sent).verdict).toBe('drop');
+    await kit.close();
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+    for await (const _ of kit.queue) throw new Error('a closed queue hands out nothing');
+  });
+
   it('await using closes the queue at the end of the scope', async () => {
     const kernel = new TestKernel();
     {
