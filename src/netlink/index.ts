@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * `netfilter-queue/netlink`: the netlink layer, usable for any netlink family. Message
  * framing and attribute codecs, the connection (sequence numbers, acks, batching), the

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * `netfilter-queue/protocol`: the nfnetlink_queue protocol without I/O. Its constants, the
  * packet decoder, the verdict and config encoders, the names and the message describer,

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * `netfilter-queue/packet`: working with the bytes of a queued packet. Checksums (verify,
  * fix, rewrite a transport payload), IPv4/IPv6, TCP/UDP/ICMP and Ethernet parsing, and

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * `netfilter-queue/pcap`: captures. The classic pcap writer, the pcap/pcapng reader, the
  * LINKTYPE_NETLINK cooked header, and recording and replaying a queue's netlink conversation.
