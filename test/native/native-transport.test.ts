@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { openNativeTransport, nativeTransportUnavailable, type NativeTransport } from '../../src/netlink/native-transport.js';
 import { MessageWriter } from '../../src/netlink/writer.js';
-import { NETLINK_NETFILTER, NLMSG_ERROR, NLM_F_REQUEST, NLM_F_ACK } from '../../src/netlink/constants.js';
+import { NETLINK_NETFILTER, NLMSG_ERROR, NLMSG_NOOP, NLM_F_REQUEST, NLM_F_ACK } from '../../src/netlink/constants.js';
 import { parseMessages } from '../../src/netlink/message.js';
 import { NetlinkSocketError } from '../../src/netlink/errors.js';
 
@@ -31,6 +31,11 @@ function verdicts(count: number, firstSeq: number): Uint8Array {
   return w.finishCopy();
 }
 
+/** The messages of a delivery but the NLMSG_NOOP fillers the addon puts between datagrams read in place. */
+function replies(d: Uint8Array): ReturnType<typeof parseMessages> {
+  return parseMessages(d).filter((m) => m.header.type !== NLMSG_NOOP);
+}
+
 interface Received {
   calls: number;
   seqs: number[];
@@ -43,7 +48,7 @@ function collect(t: NativeTransport): Received {
   t.start({
     datagram(d) {
       r.calls++;
-      for (const m of parseMessages(d)) {
+      for (const m of replies(d)) {
         expect(m.header.type).toBe(NLMSG_ERROR);
         const v = new DataView(d.buffer, d.byteOffset + m.payloadOffset);
         r.errnos.push(-v.getInt32(0, true));
@@ -155,11 +160,48 @@ describe.skipIf(unavailable !== undefined)('native transport socket', () => {
       const kept: Uint8Array[] = [];
       t.start({ datagram: (d) => kept.push(d), error: () => {} });
       t.send(verdicts(5, 300));
-      await until(() => kept.reduce((n, d) => n + parseMessages(d).length, 0) >= 5);
+      await until(() => kept.reduce((n, d) => n + replies(d).length, 0) >= 5);
       // batch 2: five replies arrive over three calls, none overwriting another.
       expect(kept.length).toBe(3);
-      const seqs = kept.flatMap((d) => parseMessages(d).map((m) => new DataView(d.buffer, d.byteOffset + m.payloadOffset).getUint32(12, true)));
+      const seqs = kept.flatMap((d) => replies(d).map((m) => new DataView(d.buffer, d.byteOffset + m.payloadOffset).getUint32(12, true)));
       expect(seqs).toEqual([300, 301, 302, 303, 304]);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('delivers datagrams of mixed sizes intact, in place or copied when one outgrows its slot', async () => {
+    const t = openNativeTransport(NETLINK_NETFILTER);
+    try {
+      // One request per datagram; each error reply echoes its request, so reply sizes follow
+      // the request sizes: equal ones (read in place), then longer and shorter ones.
+      const sizes = [8, 8, 8, 8, 3000, 8, 600, 8, 5000, 40, 8];
+      const requests = sizes.map((n, i) => {
+        const w = new MessageWriter(8192);
+        w.begin({ type: NFQ_TYPE_VERDICT, flags: NLM_F_REQUEST, seq: 500 + i, pid: 0 });
+        w.rawU8(0).rawU8(0).rawBe16(QUEUE);
+        w.attrBytes(2, new Uint8Array([0, 0, 0, 1, 0, 0, 0, 1]));
+        w.attrBytes(10, new Uint8Array(n).map((_, j) => (j * 7 + i) & 0xff));
+        w.end();
+        return w.finishCopy();
+      });
+      const kept: Uint8Array[] = [];
+      t.start({ datagram: (d) => kept.push(d), error: () => {} });
+      for (const round of [0, 1]) {
+        kept.length = 0;
+        if (round === 0) t.sendMany(requests);
+        else for (const r of requests) t.send(r);
+        await until(() => kept.reduce((n, d) => n + replies(d).length, 0) >= sizes.length);
+        const got = kept.flatMap((d) => parseMessages(d).map((m) => ({ d, m })));
+        for (const { m } of got) expect([NLMSG_ERROR, NLMSG_NOOP]).toContain(m.header.type);
+        const errs = got.filter(({ m }) => m.header.type === NLMSG_ERROR);
+        expect(errs.map(({ d, m }) => new DataView(d.buffer, d.byteOffset + m.payloadOffset).getUint32(12, true))).toEqual(sizes.map((_, i) => 500 + i));
+        errs.forEach(({ d, m }, i) => {
+          // nlmsgerr: errno, then the whole request as sent.
+          const echoed = d.subarray(m.payloadOffset + 4, m.payloadOffset + 4 + requests[i]!.byteLength);
+          expect(Buffer.from(echoed).equals(Buffer.from(requests[i]!))).toBe(true);
+        });
+      }
     } finally {
       t.close();
     }
