@@ -9,9 +9,9 @@
 //    that any datagram up to msgSize fits. The space left after a datagram in its slot
 //    becomes an NLMSG_NOOP message, so the batch is one valid stream of netlink messages,
 //    handed to JS with ONE call as (slab, offset, length); equal datagrams (a flood) leave
-//    no space and need no copy. When a datagram outgrew its slot (or left less than a
-//    header's room), the batch is copied back to back (each padded to 4 bytes) after the
-//    slots instead. Delivered bytes are never overwritten: a full slab is replaced,
+//    no space and need no copy. A batch of mixed sizes (fillers over half of it) is moved
+//    together in place instead, and one where a datagram outgrew its slot is copied back to
+//    back (each padded to 4 bytes) after the slots. Delivered bytes are never overwritten: a full slab is replaced,
 //    and lives on as long as JS views into it do; once V8 has collected it, its memory is
 //    reused for a later slab (see slab_pool). Views stay valid; no allocation per batch.
 //  - send: one sendto() per datagram (a datagram may carry many netlink messages), or
@@ -404,8 +404,9 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     }
     if (n == 0) break;
     unsigned truncated = 0;
-    size_t longest = 0;
-    int in_place = 1;  // every datagram fits its slot, and every gap can hold a filler
+    size_t longest = 0, used = 0;
+    int overflow = 0;   // a datagram outgrew its slot (part of it is in the scratch area)
+    int tight_gap = 0;  // a gap too short for a filler's header
     for (int i = 0; i < n; i++) {
       size_t len = s->msgs[i].msg_len;
       if (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
@@ -414,11 +415,13 @@ static void on_readable(uv_poll_t *h, int status, int events) {
         s->msgs[i].msg_len = (unsigned)len;
       }
       if (len > longest) longest = len;
-      size_t gap = stride - ALIGN4(len);
-      if (len > stride || (gap != 0 && gap < (size_t)NLMSG_HDRLEN && i < n - 1)) in_place = 0;
+      used += ALIGN4(len);
+      if (len > stride) overflow = 1;
+      else if (stride - ALIGN4(len) != 0 && stride - ALIGN4(len) < (size_t)NLMSG_HDRLEN && i < n - 1) tight_gap = 1;
     }
     size_t at, total;
-    if (in_place) {
+    size_t span = (size_t)(n - 1) * stride + ALIGN4(s->msgs[n - 1].msg_len);
+    if (!overflow && !tight_gap && span <= 2 * used) {
       // The datagrams stay where the kernel wrote them; the space after each (but the last)
       // becomes an NLMSG_NOOP message, which every netlink reader skips: one valid stream.
       at = s->slab_off;
@@ -432,12 +435,25 @@ static void on_readable(uv_poll_t *h, int status, int events) {
           memcpy(slot + ALIGN4(len), &filler, sizeof filler);
         }
       }
-      total = (size_t)(n - 1) * stride + ALIGN4(s->msgs[n - 1].msg_len);
+      total = span;
+    } else if (!overflow) {
+      // Mixed sizes (fillers would take more than half the slab) or a gap without room for a
+      // filler: moved together towards the first slot. Each datagram moves down, never up,
+      // and only within this batch's slots, the slab's unused tail.
+      at = s->slab_off;
+      uint8_t *out = base;
+      for (int i = 0; i < n; i++) {
+        size_t len = s->msgs[i].msg_len;
+        uint8_t *slot = base + (size_t)i * stride;
+        if (out != slot) memmove(out, slot, len);
+        if (ALIGN4(len) != len) memset(out + len, 0, ALIGN4(len) - len);
+        out += ALIGN4(len);
+      }
+      total = used;
     } else {
       // Copied back to back after the slots (or into a new slab), from each slot and its
       // overflow part. Nothing delivered is touched: all of this is the slab's unused tail.
-      total = 0;
-      for (int i = 0; i < n; i++) total += ALIGN4(s->msgs[i].msg_len);
+      total = used;
       at = ALIGN8(s->slab_off + (size_t)n * stride);
       napi_value fresh = NULL;
       uint8_t *dst_slab = s->slab_data;

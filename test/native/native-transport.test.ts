@@ -170,38 +170,44 @@ describe.skipIf(unavailable !== undefined)('native transport socket', () => {
     }
   });
 
-  it('delivers datagrams of mixed sizes intact, in place or copied when one outgrows its slot', async () => {
+  it('delivers datagrams of mixed sizes intact: in place with fillers, moved together, or copied when one outgrows its slot', async () => {
     const t = openNativeTransport(NETLINK_NETFILTER);
     try {
-      // One request per datagram; each error reply echoes its request, so reply sizes follow
-      // the request sizes: equal ones (read in place), then longer and shorter ones.
-      const sizes = [8, 8, 8, 8, 3000, 8, 600, 8, 5000, 40, 8];
-      const requests = sizes.map((n, i) => {
-        const w = new MessageWriter(8192);
-        w.begin({ type: NFQ_TYPE_VERDICT, flags: NLM_F_REQUEST, seq: 500 + i, pid: 0 });
-        w.rawU8(0).rawU8(0).rawBe16(QUEUE);
-        w.attrBytes(2, new Uint8Array([0, 0, 0, 1, 0, 0, 0, 1]));
-        w.attrBytes(10, new Uint8Array(n).map((_, j) => (j * 7 + i) & 0xff));
-        w.end();
-        return w.finishCopy();
-      });
       const kept: Uint8Array[] = [];
       t.start({ datagram: (d) => kept.push(d), error: () => {} });
-      for (const round of [0, 1]) {
+      const mixed = [8, 8, 8, 8, 3000, 8, 600, 8, 5000, 40, 8];
+      const close = [600, 560, 600, 580, 600];
+      // Each error reply echoes its request, so reply sizes follow the request sizes. The
+      // slots are sized to the previous batch's longest reply: round 1 outgrows them (copied
+      // after the slots), rounds 2 and 3 fit but would be mostly filler (moved together),
+      // round 4 fits closely (read in place, NLMSG_NOOP fillers between the replies).
+      const noops: number[] = [];
+      for (const [round, sizes] of [mixed, mixed, close, close].entries()) {
+        const requests = sizes.map((n, i) => {
+          const w = new MessageWriter(8192);
+          w.begin({ type: NFQ_TYPE_VERDICT, flags: NLM_F_REQUEST, seq: 1000 * (round + 1) + i, pid: 0 });
+          w.rawU8(0).rawU8(0).rawBe16(QUEUE);
+          w.attrBytes(2, new Uint8Array([0, 0, 0, 1, 0, 0, 0, 1]));
+          w.attrBytes(10, new Uint8Array(n).map((_, j) => (j * 7 + i + round) & 0xff));
+          w.end();
+          return w.finishCopy();
+        });
         kept.length = 0;
-        if (round === 0) t.sendMany(requests);
-        else for (const r of requests) t.send(r);
+        t.sendMany(requests);
         await until(() => kept.reduce((n, d) => n + replies(d).length, 0) >= sizes.length);
         const got = kept.flatMap((d) => parseMessages(d).map((m) => ({ d, m })));
         for (const { m } of got) expect([NLMSG_ERROR, NLMSG_NOOP]).toContain(m.header.type);
+        noops.push(got.filter(({ m }) => m.header.type === NLMSG_NOOP).length);
         const errs = got.filter(({ m }) => m.header.type === NLMSG_ERROR);
-        expect(errs.map(({ d, m }) => new DataView(d.buffer, d.byteOffset + m.payloadOffset).getUint32(12, true))).toEqual(sizes.map((_, i) => 500 + i));
+        expect(errs.map(({ d, m }) => new DataView(d.buffer, d.byteOffset + m.payloadOffset).getUint32(12, true))).toEqual(sizes.map((_, i) => 1000 * (round + 1) + i));
         errs.forEach(({ d, m }, i) => {
           // nlmsgerr: errno, then the whole request as sent.
           const echoed = d.subarray(m.payloadOffset + 4, m.payloadOffset + 4 + requests[i]!.byteLength);
           expect(Buffer.from(echoed).equals(Buffer.from(requests[i]!))).toBe(true);
         });
       }
+      expect(noops.slice(0, 3)).toEqual([0, 0, 0]);
+      expect(noops[3]).toBeGreaterThan(0);
     } finally {
       t.close();
     }
