@@ -89,6 +89,7 @@ grep -q '"kind":"native","addon":"[^"]*/node_modules/netfilter-queue/prebuilds/l
 step "TypeScript 5 and 7, strict, nodenext and bundler"
 cat >example.ts <<'EOF'
 import { openQueue, accept, drop, fixChecksums, QueueKernelError, type Packet, type Queue, type Verdict } from 'netfilter-queue';
+import * as testing from 'netfilter-queue/testing';
 
 function decide(packet: Packet): Verdict | 'drop' {
   const payload: Uint8Array | undefined = packet.payload;
@@ -109,6 +110,7 @@ export async function run(): Promise<Queue> {
   }
 }
 export const rewrite = (p: Uint8Array): Uint8Array => fixChecksums(p);
+export const kit: object = testing;
 EOF
 for mode in nodenext bundler; do
   if [ "$mode" = nodenext ]; then module=nodenext; else module=preserve; fi
@@ -126,6 +128,15 @@ node --input-type=module -e "import { openQueue, Packet } from 'netfilter-queue'
 echo "const { openQueue, Packet } = require('netfilter-queue'); console.log('require:', typeof openQueue, typeof Packet);" >require.cjs
 node require.cjs | tee "$work/require.out"
 grep -q 'require: function function' "$work/require.out" || fail "require('netfilter-queue') did not give the API"
+# Every subpath of the exports map, both ways.
+node -e "
+  const pkg = require('netfilter-queue/package.json');
+  const names = Object.keys(pkg.exports).filter((p) => p !== './package.json').map((p) => 'netfilter-queue' + p.slice(1));
+  Promise.all(names.map((n) => import(n))).then((mods) => {
+    names.forEach((n, i) => { if (Object.keys(require(n)).join() !== Object.keys(mods[i]).join()) throw new Error(n + ': require and import differ'); });
+    console.log('import and require agree for: ' + names.join(', '));
+  }).catch((e) => { console.error(e); process.exit(1); });
+"
 
 step "the README library example, in a namespace with traffic"
 ip netns add "$ns"

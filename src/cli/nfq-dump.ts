@@ -467,7 +467,10 @@ function routeWarnings(verbose: boolean): void {
       if (verbose) process.stderr.write(`${PROG}: note: ${w.message}\n`);
       return;
     }
-    process.stderr.write(`${PROG}: warning: ${w.message}\n`);
+    // The library's option names in nfq-dump's terms.
+    const message =
+      w.code === 'NFQUEUE_MAXLEN_BOUNDED' ? w.message.replace('flags.failOpen', '--fail-open').replace('Raise receiveBufferSize, lower copyRange', 'Raise --buffer-size, lower --copy-range') : w.message;
+    process.stderr.write(`${PROG}: warning: ${message}\n`);
   });
 }
 

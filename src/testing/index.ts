@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * netfilter-queue/testing: unit-test a packet callback without root or a kernel. The
  * callback runs in the real Queue and codecs over an in-memory kernel; packets come from IP

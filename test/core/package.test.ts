@@ -28,11 +28,24 @@ describe('package entry points', () => {
     expect(r.stdout.trim()).toBe('true');
   });
 
-  it('the exports map resolves types and code for both conditions', () => {
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>>; dependencies: Record<string, string> };
-    expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', default: './dist/index.js' });
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string> | string>; dependencies: Record<string, string> };
+  const entries = Object.entries(pkg.exports).filter(([path]) => path !== './package.json');
+
+  it('every entry point has types and one default condition (import and require), and brings Node types', () => {
+    expect(entries.map(([path]) => path)).toContain('.');
     expect(pkg.dependencies['@types/node']).toBeDefined();
-    expect(readFileSync(join(ROOT, 'dist/index.d.ts'), 'utf8')).toMatch(/^\/\/\/ <reference types="node"/);
+    for (const [path, target] of entries) {
+      expect(target, path).toEqual({ types: expect.stringMatching(/^\.\/dist\/.*\.d\.ts$/), default: expect.stringMatching(/^\.\/dist\/.*\.js$/) });
+      const t = target as { types: string };
+      expect(readFileSync(join(ROOT, t.types), 'utf8'), `${t.types} needs /// <reference types="node" preserve="true" />`).toMatch(/^\/\/\/ <reference types="node"/);
+    }
+  });
+
+  it('every entry point can be required', () => {
+    const names = entries.map(([path]) => `netfilter-queue${path.slice(1)}`);
+    const r = node(['-e', `for (const n of ${JSON.stringify(names)}) if (Object.keys(require(n)).length === 0) throw new Error(n + ' is empty')`]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
   });
 
   it('every source map carries its sources', () => {

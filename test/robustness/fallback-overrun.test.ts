@@ -6,6 +6,8 @@
  * the library said so once.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createNetns, startUdpSink, sinkSummary, sendUdp, type Netns } from '../helpers/netns.js';
 import { startConsumer, consumerStats, stopConsumer, fatalLines, flood, waitRow, type ConsumerLine } from './support.js';
 import { overrunSafeMaxLen, packetMessageCost } from '../../src/nfqueue/overrun-bound.js';
@@ -71,5 +73,19 @@ describe('flood over the netlink package socket', () => {
     const warnings = consumer.stderr().match(/NFQUEUE_MAXLEN_BOUNDED/g) ?? [];
     expect(warnings).toHaveLength(1);
     expect(consumer.stderr()).toMatch(/holds at most 1 packet.*npm rebuild netfilter-queue/);
+  });
+});
+
+describe('nfq-dump on the netlink package socket', () => {
+  it('says the bound once, in its own option names', () => {
+    const cli = fileURLToPath(new URL('../../dist/cli/nfq-dump.js', import.meta.url));
+    const r = spawnSync('ip', ['netns', 'exec', ns.name, 'timeout', '-s', 'INT', '3', process.execPath, cli, '-q', '12'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, NFQUEUE_TRANSPORT: 'netlink' },
+    });
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('holds at most'));
+    expect(warnings, r.stderr).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^nfq-dump: warning: .*dropped by the kernel \(accepted with --fail-open\)\. Raise --buffer-size, lower --copy-range, or get the native socket: npm rebuild netfilter-queue$/);
   });
 });
