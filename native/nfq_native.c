@@ -3,10 +3,15 @@
 // code stays in TypeScript; this file moves bytes.
 //
 //  - receive: the socket's fd is polled by libuv; when readable, recvmmsg() reads up to
-//    `batch` datagrams into a reused scratch area, and they are copied back to back (each
-//    padded to 4 bytes, i.e. a valid stream of netlink messages) into the unused tail of a
-//    slab ArrayBuffer (256 KiB, like Node's Buffer pool), handed to JS with ONE call as
-//    (slab, offset, length). Delivered bytes are never overwritten: a full slab is replaced,
+//    `batch` datagrams straight into the unused tail of a slab ArrayBuffer (256 KiB, like
+//    Node's Buffer pool): one slot per datagram, `stride` bytes apart (the longest datagram
+//    of the previous batch), each slot followed by an overflow part in a scratch area so
+//    that any datagram up to msgSize fits. The space left after a datagram in its slot
+//    becomes an NLMSG_NOOP message, so the batch is one valid stream of netlink messages,
+//    handed to JS with ONE call as (slab, offset, length); equal datagrams (a flood) leave
+//    no space and need no copy. A batch of mixed sizes (fillers over half of it) is moved
+//    together in place instead, and one where a datagram outgrew its slot is copied back to
+//    back (each padded to 4 bytes) after the slots. Delivered bytes are never overwritten: a full slab is replaced,
 //    and lives on as long as JS views into it do; once V8 has collected it, its memory is
 //    reused for a later slab (see slab_pool). Views stay valid; no allocation per batch.
 //  - send: one sendto() per datagram (a datagram may carry many netlink messages), or
@@ -64,6 +69,11 @@
 #define SLAB_SIZE (256 * 1024)
 // Idle slabs kept for reuse per socket (16 MiB at most).
 #define POOL_MAX 64
+// Receive slot stride in the slab: first guess, and the least (one netlink header).
+#define INITIAL_STRIDE 256
+#define MIN_STRIDE 16
+#define ALIGN4(n) (((n) + 3) & ~(size_t)3)
+#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
 
 // Slabs are external ArrayBuffers over memory of this module. When V8 has collected one (no
 // JS view into it is left), its memory goes back to the socket's pool and the next slab
@@ -129,6 +139,7 @@ typedef struct {
   slab_pool *pool;    // NULL when this Node refuses external ArrayBuffers
   uint8_t *slab_data;
   size_t slab_size, slab_off;
+  size_t stride;      // receive slot size in the slab: the longest datagram of the last batch
   // stats: recv calls, datagrams received, bytes received, send calls, datagrams sent, rounds,
   // slabs made, slabs reused from the pool
   double st[8];
@@ -307,6 +318,16 @@ static int new_slab(nl_sock *s, size_t size, void **data, napi_value *ab) {
   return napi_create_arraybuffer(s->env, size, data, ab) == napi_ok;
 }
 
+// Makes `ab` (`size` bytes at `data`) the current slab, releasing the previous one to V8.
+static void set_slab(nl_sock *s, napi_value ab, void *data, size_t size) {
+  if (s->slab != NULL) napi_delete_reference(s->env, s->slab);
+  s->slab = NULL;
+  napi_create_reference(s->env, ab, 1, &s->slab);
+  s->slab_data = (uint8_t *)data;
+  s->slab_size = size;
+  s->slab_off = 0;
+}
+
 static void on_readable(uv_poll_t *h, int status, int events) {
   nl_sock *s = (nl_sock *)h->data;
   (void)events;
@@ -335,11 +356,38 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   }
   // s->polling turns 0 when JS pauses reading from inside call_js (backpressure): stop there.
   for (int round = 0; round < MAX_ROUNDS && !s->closed && s->polling; round++) {
-    for (unsigned i = 0; i < s->batch; i++) {
+    // Slots of `stride` bytes in the slab's unused tail, each followed by an overflow part in
+    // the scratch area (so a slot still takes any datagram up to msg_size).
+    size_t stride = s->stride;
+    size_t slab_bytes = stride > SLAB_SIZE ? stride : SLAB_SIZE;
+    unsigned want = s->batch;
+    if (slab_bytes / stride < want) want = (unsigned)(slab_bytes / stride);
+    size_t room = s->slab == NULL ? 0 : (s->slab_size - s->slab_off) / stride;
+    unsigned slots = room < want ? (unsigned)room : want;
+    if (slots < (want + 1) / 2) {
+      // Less than half a batch fits: a new slab (the old tail was never delivered).
+      void *data = NULL;
+      napi_value fresh;
+      if (!new_slab(s, slab_bytes, &data, &fresh)) {
+        call_js(s, NULL, 0, 0, 0, ENOMEM, 0);
+        break;
+      }
+      set_slab(s, fresh, data, slab_bytes);
+      slots = want;
+    }
+    uint8_t *base = s->slab_data + s->slab_off;
+    for (unsigned i = 0; i < slots; i++) {
+      struct iovec *iov = &s->iovs[2 * i];
+      iov[0].iov_base = base + (size_t)i * stride;
+      iov[0].iov_len = stride;
+      iov[1].iov_base = s->scratch + (size_t)i * s->msg_size;
+      iov[1].iov_len = s->msg_size - stride;
+      s->msgs[i].msg_hdr.msg_iov = iov;
+      s->msgs[i].msg_hdr.msg_iovlen = stride < s->msg_size ? 2 : 1;
       s->msgs[i].msg_hdr.msg_flags = 0;
       s->msgs[i].msg_len = 0;
     }
-    int n = recvmmsg(s->fd, s->msgs, s->batch, MSG_DONTWAIT, NULL);
+    int n = recvmmsg(s->fd, s->msgs, slots, MSG_DONTWAIT, NULL);
     s->st[0] += 1;
     s->st[5] += 1;
     if (n < 0) {
@@ -352,47 +400,95 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       break;
     }
     if (n == 0) break;
-    size_t total = 0;
     unsigned truncated = 0;
+    size_t longest = 0, used = 0;
+    int overflow = 0;   // a datagram outgrew its slot (part of it is in the scratch area)
+    int tight_gap = 0;  // a gap too short for a filler's header
     for (int i = 0; i < n; i++) {
       size_t len = s->msgs[i].msg_len;
       if (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
         truncated++;
         if (len > s->msg_size) len = s->msg_size;
+        s->msgs[i].msg_len = (unsigned)len;
       }
-      total += (len + 3) & ~(size_t)3;
+      if (len > longest) longest = len;
+      used += ALIGN4(len);
+      if (len > stride) overflow = 1;
+      else if (stride - ALIGN4(len) != 0 && stride - ALIGN4(len) < (size_t)NLMSG_HDRLEN && i < n - 1) tight_gap = 1;
     }
-    napi_value ab = NULL;
-    if (s->slab == NULL || s->slab_off + total > s->slab_size) {
-      size_t size = total > SLAB_SIZE ? total : SLAB_SIZE;
-      void *data = NULL;
-      if (!new_slab(s, size, &data, &ab)) {
-        call_js(s, NULL, 0, 0, 0, ENOMEM, 0);
-        break;
+    size_t at, total;
+    size_t span = (size_t)(n - 1) * stride + ALIGN4(s->msgs[n - 1].msg_len);
+    if (!overflow && !tight_gap && span <= 2 * used) {
+      // The datagrams stay where the kernel wrote them; the space after each (but the last)
+      // becomes an NLMSG_NOOP message, which every netlink reader skips: one valid stream.
+      at = s->slab_off;
+      for (int i = 0; i < n; i++) {
+        size_t len = s->msgs[i].msg_len;
+        uint8_t *slot = base + (size_t)i * stride;
+        if (ALIGN4(len) != len) memset(slot + len, 0, ALIGN4(len) - len);
+        size_t gap = stride - ALIGN4(len);
+        if (gap != 0 && i < n - 1) {
+          struct nlmsghdr filler = {(uint32_t)gap, NLMSG_NOOP, 0, 0, 0};
+          memcpy(slot + ALIGN4(len), &filler, sizeof filler);
+        }
       }
-      if (s->slab != NULL) napi_delete_reference(env, s->slab);
-      napi_create_reference(env, ab, 1, &s->slab);
-      s->slab_data = (uint8_t *)data;
-      s->slab_size = size;
-      s->slab_off = 0;
-    } else if (napi_get_reference_value(env, s->slab, &ab) != napi_ok || ab == NULL) {
-      break;
+      total = span;
+    } else if (!overflow) {
+      // Mixed sizes (fillers would take more than half the slab) or a gap without room for a
+      // filler: moved together towards the first slot. Each datagram moves down, never up,
+      // and only within this batch's slots, the slab's unused tail.
+      at = s->slab_off;
+      uint8_t *out = base;
+      for (int i = 0; i < n; i++) {
+        size_t len = s->msgs[i].msg_len;
+        uint8_t *slot = base + (size_t)i * stride;
+        if (out != slot) memmove(out, slot, len);
+        if (ALIGN4(len) != len) memset(out + len, 0, ALIGN4(len) - len);
+        out += ALIGN4(len);
+      }
+      total = used;
+    } else {
+      // Copied back to back after the slots (or into a new slab), from each slot and its
+      // overflow part. Nothing delivered is touched: all of this is the slab's unused tail.
+      total = used;
+      at = ALIGN8(s->slab_off + (size_t)n * stride);
+      napi_value fresh = NULL;
+      uint8_t *dst_slab = s->slab_data;
+      size_t fresh_size = 0;
+      if (at > s->slab_size || total > s->slab_size - at) {
+        fresh_size = total > SLAB_SIZE ? total : SLAB_SIZE;
+        void *data = NULL;
+        if (!new_slab(s, fresh_size, &data, &fresh)) {
+          call_js(s, NULL, 0, 0, 0, ENOMEM, 0);
+          break;
+        }
+        dst_slab = (uint8_t *)data;
+        at = 0;
+      }
+      uint8_t *out = dst_slab + at;
+      for (int i = 0; i < n; i++) {
+        size_t len = s->msgs[i].msg_len;
+        size_t head = len < stride ? len : stride;
+        memcpy(out, base + (size_t)i * stride, head);
+        if (len > head) memcpy(out + head, s->scratch + (size_t)i * s->msg_size, len - head);
+        if (ALIGN4(len) != len) memset(out + len, 0, ALIGN4(len) - len);
+        out += ALIGN4(len);
+      }
+      // The old slab stays referenced until its bytes are copied.
+      if (fresh != NULL) set_slab(s, fresh, dst_slab, fresh_size);
     }
-    size_t at = s->slab_off;
-    uint8_t *out = s->slab_data + at;
-    for (int i = 0; i < n; i++) {
-      size_t len = s->msgs[i].msg_len;
-      if (len > s->msg_size) len = s->msg_size;
-      memcpy(out, s->scratch + (size_t)i * s->msg_size, len);
-      size_t pad = ((len + 3) & ~(size_t)3) - len;
-      if (pad) memset(out + len, 0, pad);
-      out += len + pad;
-    }
-    s->slab_off = (at + total + 7) & ~(size_t)7;
+    // The next slots fit the longest datagram of this batch: a flood of equal packets then
+    // needs neither copy nor filler.
+    size_t next = ALIGN4(longest);
+    s->stride = next < MIN_STRIDE ? MIN_STRIDE : next > s->msg_size ? s->msg_size : next;
+    size_t end = ALIGN8(at + total);
+    s->slab_off = end > s->slab_size ? s->slab_size : end;
     s->st[1] += n;
     s->st[2] += (double)total;
+    napi_value ab;
+    if (napi_get_reference_value(env, s->slab, &ab) != napi_ok || ab == NULL) break;
     if (!call_js(s, ab, at, total, (unsigned)n, 0, truncated)) break;
-    if ((unsigned)n < s->batch) break;  // drained; the poll tells us when more arrives
+    if ((unsigned)n < slots) break;  // drained; the poll tells us when more arrives
   }
   napi_close_handle_scope(env, scope);
 }
@@ -552,18 +648,13 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   // actual datagram sizes, not batch x msgSize.
   s->scratch = (uint8_t *)malloc((size_t)batch * msg_size);
   s->msgs = (struct mmsghdr *)calloc(batch, sizeof *s->msgs);
-  s->iovs = (struct iovec *)calloc(batch, sizeof *s->iovs);
+  s->iovs = (struct iovec *)calloc(2 * (size_t)batch, sizeof *s->iovs);
   if (s->scratch == NULL || s->msgs == NULL || s->iovs == NULL) {
     close(fd);
     free_sock(s);
     return throw_errno(env, "malloc", ENOMEM);
   }
-  for (unsigned i = 0; i < batch; i++) {
-    s->iovs[i].iov_base = s->scratch + (size_t)i * msg_size;
-    s->iovs[i].iov_len = msg_size;
-    s->msgs[i].msg_hdr.msg_iov = &s->iovs[i];
-    s->msgs[i].msg_hdr.msg_iovlen = 1;
-  }
+  s->stride = INITIAL_STRIDE < msg_size ? INITIAL_STRIDE : msg_size;
   napi_value ext;
   if (napi_create_external(env, s, finalize, NULL, &ext) != napi_ok) {
     close(fd);

@@ -3,10 +3,12 @@
  * (native/nfq_native.c).
  * It exists for speed; the protocol stays in TypeScript. Compared with the `netlink`
  * package's socket it:
- *  - reads many datagrams per JS call: recvmmsg() into a reused scratch area, then the
- *    datagrams are copied back to back (each padded to 4 bytes, so the result is a valid
- *    stream of netlink messages) into the unused tail of a 256 KiB slab ArrayBuffer and
- *    delivered with ONE `datagram()` call. Delivered bytes are never overwritten (a full
+ *  - reads many datagrams per JS call: recvmmsg() straight into the unused tail of a
+ *    256 KiB slab ArrayBuffer, one slot per datagram (sized to the previous batch's longest),
+ *    and delivers them with ONE `datagram()` call as one valid stream of netlink messages:
+ *    the room a shorter datagram leaves in its slot is an NLMSG_NOOP message (which netlink
+ *    readers skip), and a batch whose datagrams do not fit their slots is copied back to
+ *    back instead. Delivered bytes are never overwritten (a full
  *    slab is replaced, not reused), so views stay valid as long as they are referenced
  *    and no allocation is made per batch. A kept view keeps
  *    its whole slab alive, like a pooled Node Buffer: copy (`.slice()`) what you keep long;

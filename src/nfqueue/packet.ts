@@ -118,6 +118,17 @@ export class Packet {
   }
 }
 
+/**
+ * Bytes [start, end) of `buf`, where `v` is a DataView over exactly `buf`. A plain
+ * Uint8Array's view is built directly: subarray() looks up the species constructor on every
+ * call, which cost as much as the rest of the payload view (perf: 1.3 % of the consumer's CPU
+ * at 1400 B). Any other class (a Node Buffer from the fallback transport) keeps subarray(),
+ * so the view keeps its class.
+ */
+function bytesAt(buf: Uint8Array, v: DataView, start: number, end: number): Uint8Array {
+  return buf.constructor === Uint8Array ? new Uint8Array(v.buffer, v.byteOffset + start, end - start) : buf.subarray(start, end);
+}
+
 function fail(msg: string, offset: number, truncated = false): never {
   throw new PacketDecodeError(msg, offset, truncated);
 }
@@ -191,14 +202,14 @@ export function decodePacket(buf: Uint8Array, offset: number, length: number, vi
         // struct nfqnl_msg_packet_hw { be16 hw_addrlen; u16 _pad; u8 hw_addr[8]; }
         if (vl < 12) sizeError(type, vl, 12, off);
         const n = Math.min(v.getUint16(vo, false), 8);
-        pkt.hwaddr = buf.subarray(vo + 4, vo + 4 + n);
+        pkt.hwaddr = bytesAt(buf, v, vo + 4, vo + 4 + n);
         break;
       }
       case C.NFQA_PAYLOAD:
-        pkt.payload = buf.subarray(vo, vo + vl);
+        pkt.payload = bytesAt(buf, v, vo, vo + vl);
         break;
       case C.NFQA_CT:
-        pkt.ct = buf.subarray(vo, vo + vl);
+        pkt.ct = bytesAt(buf, v, vo, vo + vl);
         break;
       case C.NFQA_CT_INFO:
         if (vl < 4) sizeError(type, vl, 4, off);
@@ -213,7 +224,7 @@ export function decodePacket(buf: Uint8Array, offset: number, length: number, vi
         pkt.skbInfo = v.getUint32(vo, false);
         break;
       case C.NFQA_EXP:
-        pkt.exp = buf.subarray(vo, vo + vl);
+        pkt.exp = bytesAt(buf, v, vo, vo + vl);
         break;
       case C.NFQA_UID:
         if (vl < 4) sizeError(type, vl, 4, off);
@@ -243,7 +254,7 @@ export function decodePacket(buf: Uint8Array, offset: number, length: number, vi
         break;
       }
       case C.NFQA_L2HDR:
-        pkt.l2hdr = buf.subarray(vo, vo + vl);
+        pkt.l2hdr = bytesAt(buf, v, vo, vo + vl);
         break;
       case C.NFQA_PRIORITY:
         if (vl < 4) sizeError(type, vl, 4, off);
@@ -254,7 +265,7 @@ export function decodePacket(buf: Uint8Array, offset: number, length: number, vi
         pkt.cgroupClassid = v.getUint32(vo, false);
         break;
       default:
-        (pkt.unknown ??= []).push({ type, nested: (rawType & NLA_F_NESTED) !== 0, value: buf.subarray(vo, vo + vl) });
+        (pkt.unknown ??= []).push({ type, nested: (rawType & NLA_F_NESTED) !== 0, value: bytesAt(buf, v, vo, vo + vl) });
     }
     off += (alen + 3) & ~3;
   }

@@ -4,7 +4,7 @@
  * format tcpdump writes on an nlmon interface; Wireshark and tshark decode it as netfilter
  * queue messages). The file is a fixture that `replay()` plays back without privileges.
  */
-import { NETLINK_NETFILTER, NLM_F_MULTI } from '../netlink/constants.js';
+import { NETLINK_NETFILTER, NLM_F_MULTI, NLMSG_NOOP } from '../netlink/constants.js';
 import { MessageCursor } from '../netlink/message.js';
 import { NetlinkSocketError } from '../netlink/errors.js';
 import type { Transport, TransportHandlers } from '../netlink/transport.js';
@@ -42,8 +42,10 @@ export interface RecordingTransport extends Transport {
  * several messages is recorded one record per message, each cut to its nlmsg_len: the kernel
  * sends nfnetlink_queue messages (packets, acks, errors) one per datagram, and a batching
  * transport (the native one reads many datagrams per call) hands them over back to back, so
- * this gives back the datagrams as the kernel sent them. Multipart messages (NLM_F_MULTI,
- * dumps), which do share datagrams, are recorded as delivered.
+ * this gives back the datagrams as the kernel sent them. NLMSG_NOOP messages are left out:
+ * they are the native transport's fillers between datagrams read in place (the kernel sends
+ * none). Multipart messages (NLM_F_MULTI, dumps), which do share datagrams, are recorded as
+ * delivered.
  */
 export function recordTransport(inner: Transport, path: string, options: RecordOptions = {}): RecordingTransport {
   const protocol = options.protocol ?? NETLINK_NETFILTER;
@@ -124,7 +126,7 @@ function kernelDatagrams(data: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   while (c.next()) {
     if ((c.flags & NLM_F_MULTI) !== 0) return [data];
-    out.push(data.subarray(c.offset, c.offset + c.length));
+    if (c.type !== NLMSG_NOOP) out.push(data.subarray(c.offset, c.offset + c.length));
   }
   return out.length > 0 && c.error === undefined ? out : [data];
 }

@@ -7,9 +7,10 @@
  * ENOENT, like the kernel does. While paused (the Queue's backpressure), packets wait here,
  * as they would in the kernel's queue.
  */
-import { NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_CAPPED, align4 } from '../netlink/constants.js';
+import { NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_CAPPED } from '../netlink/constants.js';
 import { AttributeDecoder } from '../netlink/attributes.js';
 import { MessageWriter } from '../netlink/writer.js';
+import { MessageCursor } from '../netlink/message.js';
 import { NetlinkSocketError } from '../netlink/errors.js';
 import { TestKitError } from './errors.js';
 import type { Transport, TransportHandlers } from '../netlink/transport.js';
@@ -131,15 +132,11 @@ export class TestKernel implements Transport {
 
   send(datagram: Uint8Array): void {
     if (this.closed) throw new NetlinkSocketError('send on a closed test transport', { code: 'EBADF' });
-    const view = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength);
     const replies = new MessageWriter(256);
-    let off = 0;
-    while (off + NLMSG_HDRLEN <= datagram.byteLength) {
-      const len = view.getUint32(off, true);
-      if (len < NLMSG_HDRLEN || off + len > datagram.byteLength) break;
-      const msg = datagram.subarray(off, off + len);
-      const type = view.getUint16(off + 4, true);
-      const flags = view.getUint16(off + 6, true);
+    const c = new MessageCursor().reset(datagram);
+    while (c.next()) {
+      const msg = datagram.subarray(c.offset, c.offset + c.length);
+      const { type, flags } = c;
       let errno = 0;
       try {
         if (type === C.NFQ_TYPE_CONFIG) errno = this.config(msg);
@@ -150,7 +147,6 @@ export class TestKernel implements Transport {
       }
       // The kernel answers every error, and a success only when asked to.
       if (errno !== 0 || (flags & NLM_F_ACK) !== 0) this.writeAck(replies, msg, errno);
-      off += align4(len);
     }
     if (replies.length > 0) {
       const bytes = replies.finishCopy();

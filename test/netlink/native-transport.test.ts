@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { openNativeTransport, nativeTransportUnavailable, type NativeTransport } from '../../src/netlink/native-transport.js';
 import { MessageWriter } from '../../src/netlink/writer.js';
-import { NETLINK_NETFILTER, NLMSG_ERROR, NLM_F_REQUEST, NLM_F_ACK } from '../../src/netlink/constants.js';
+import { NETLINK_NETFILTER, NLMSG_ERROR, NLMSG_NOOP, NLM_F_REQUEST, NLM_F_ACK } from '../../src/netlink/constants.js';
 import { parseMessages } from '../../src/netlink/message.js';
 import { NetlinkSocketError } from '../../src/netlink/errors.js';
 
@@ -31,6 +31,11 @@ function verdicts(count: number, firstSeq: number): Uint8Array {
   return w.finishCopy();
 }
 
+/** The messages of a delivery but the NLMSG_NOOP fillers the addon puts between datagrams read in place. */
+function replies(d: Uint8Array): ReturnType<typeof parseMessages> {
+  return parseMessages(d).filter((m) => m.header.type !== NLMSG_NOOP);
+}
+
 interface Received {
   calls: number;
   seqs: number[];
@@ -43,7 +48,7 @@ function collect(t: NativeTransport): Received {
   t.start({
     datagram(d) {
       r.calls++;
-      for (const m of parseMessages(d)) {
+      for (const m of replies(d)) {
         expect(m.header.type).toBe(NLMSG_ERROR);
         const v = new DataView(d.buffer, d.byteOffset + m.payloadOffset);
         r.errnos.push(-v.getInt32(0, true));
@@ -154,11 +159,54 @@ describe.skipIf(unavailable !== undefined)('native transport socket', () => {
       const kept: Uint8Array[] = [];
       t.start({ datagram: (d) => kept.push(d), error: () => {} });
       t.send(verdicts(5, 300));
-      await until(() => kept.reduce((n, d) => n + parseMessages(d).length, 0) >= 5);
+      await until(() => kept.reduce((n, d) => n + replies(d).length, 0) >= 5);
       // batch 2: five replies arrive over three calls, none overwriting another.
       expect(kept.length).toBe(3);
-      const seqs = kept.flatMap((d) => parseMessages(d).map((m) => new DataView(d.buffer, d.byteOffset + m.payloadOffset).getUint32(12, true)));
+      const seqs = kept.flatMap((d) => replies(d).map((m) => new DataView(d.buffer, d.byteOffset + m.payloadOffset).getUint32(12, true)));
       expect(seqs).toEqual([300, 301, 302, 303, 304]);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('delivers datagrams of mixed sizes intact: in place with fillers, moved together, or copied when one outgrows its slot', async () => {
+    const t = openNativeTransport(NETLINK_NETFILTER);
+    try {
+      const kept: Uint8Array[] = [];
+      t.start({ datagram: (d) => kept.push(d), error: () => {} });
+      const mixed = [8, 8, 8, 8, 3000, 8, 600, 8, 5000, 40, 8];
+      const close = [600, 560, 600, 580, 600];
+      // Each error reply echoes its request, so reply sizes follow the request sizes. The
+      // slots are sized to the previous batch's longest reply: round 1 outgrows them (copied
+      // after the slots), rounds 2 and 3 fit but would be mostly filler (moved together),
+      // round 4 fits closely (read in place, NLMSG_NOOP fillers between the replies).
+      const noops: number[] = [];
+      for (const [round, sizes] of [mixed, mixed, close, close].entries()) {
+        const requests = sizes.map((n, i) => {
+          const w = new MessageWriter(8192);
+          w.begin({ type: NFQ_TYPE_VERDICT, flags: NLM_F_REQUEST, seq: 1000 * (round + 1) + i, pid: 0 });
+          w.rawU8(0).rawU8(0).rawBe16(QUEUE);
+          w.attrBytes(2, new Uint8Array([0, 0, 0, 1, 0, 0, 0, 1]));
+          w.attrBytes(10, new Uint8Array(n).map((_, j) => (j * 7 + i + round) & 0xff));
+          w.end();
+          return w.finishCopy();
+        });
+        kept.length = 0;
+        t.sendMany(requests);
+        await until(() => kept.reduce((n, d) => n + replies(d).length, 0) >= sizes.length);
+        const got = kept.flatMap((d) => parseMessages(d).map((m) => ({ d, m })));
+        for (const { m } of got) expect([NLMSG_ERROR, NLMSG_NOOP]).toContain(m.header.type);
+        noops.push(got.filter(({ m }) => m.header.type === NLMSG_NOOP).length);
+        const errs = got.filter(({ m }) => m.header.type === NLMSG_ERROR);
+        expect(errs.map(({ d, m }) => new DataView(d.buffer, d.byteOffset + m.payloadOffset).getUint32(12, true))).toEqual(sizes.map((_, i) => 1000 * (round + 1) + i));
+        errs.forEach(({ d, m }, i) => {
+          // nlmsgerr: errno, then the whole request as sent.
+          const echoed = d.subarray(m.payloadOffset + 4, m.payloadOffset + 4 + requests[i]!.byteLength);
+          expect(Buffer.from(echoed).equals(Buffer.from(requests[i]!))).toBe(true);
+        });
+      }
+      expect(noops.slice(0, 3)).toEqual([0, 0, 0]);
+      expect(noops[3]).toBeGreaterThan(0);
     } finally {
       t.close();
     }

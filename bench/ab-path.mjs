@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// A/B of the Queue receive path (in-memory transport, as bench/micro.mjs) between two builds
+// by CPU time (process.cpuUsage: less sensitive to preemption on a loaded machine than wall
+// time), alternating A B A B in one process, medians of per-round ns/packet.
+//   node bench/ab-path.mjs DIST_A DIST_B [batch] [payload] [rounds]
+// DIST_x: a built dist/ directory, e.g. of a second worktree at the commit to compare
+// (git worktree add /tmp/old HEAD~1 && cd /tmp/old && npm ci). Prints medians of ns of CPU per
+// packet and the median of the per-round ratios B/A; swap A and B for a second reading.
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [distA, distB, batchS = '8', payS = '1400', roundsS = '15'] = process.argv.slice(2);
+const batch = Number(batchS), payloadLen = Number(payS), rounds = Number(roundsS);
+async function setup(dist) {
+  const { MessageWriter, openQueue, nfq } = await import(pathToFileURL(resolve(dist, 'index.js')).href);
+  function datagramOf(n) {
+    const w = new MessageWriter(1 << 17);
+    for (let i = 0; i < n; i++) {
+      w.begin({ type: nfq.NFQ_TYPE_PACKET, flags: 0, seq: 0, pid: 0 });
+      w.rawU8(2).rawU8(0).rawBe16(0);
+      const hdr = new Uint8Array(7);
+      new DataView(hdr.buffer).setUint32(0, i + 1, false);
+      hdr[4] = 0x08; hdr[6] = 3;
+      w.attrBytes(nfq.NFQA_PACKET_HDR, hdr);
+      w.attrBe32(nfq.NFQA_IFINDEX_OUTDEV, 1);
+      const payload = new Uint8Array(payloadLen); payload[0] = 0x45;
+      w.attrBytes(nfq.NFQA_PAYLOAD, payload);
+      w.end();
+    }
+    // in a big ArrayBuffer, as the native transport delivers (a view into a slab)
+    const bytes = w.finishCopy();
+    const slab = new ArrayBuffer(256 * 1024);
+    new Uint8Array(slab, 4096, bytes.byteLength).set(bytes);
+    return new Uint8Array(slab, 4096, bytes.byteLength);
+  }
+  let handlers;
+  const transport = {
+    kind: 'bench', reusesReceiveBuffer: false, portId: 4242,
+    start(h) { handlers = h; },
+    send(d) {
+      const v = new DataView(d.buffer, d.byteOffset, d.byteLength);
+      if (v.getUint16(4, true) === nfq.NFQ_TYPE_CONFIG) {
+        const w = new MessageWriter(64);
+        w.begin({ type: 2, flags: 0x100, seq: v.getUint32(8, true), pid: 4242 });
+        w.raw(new Uint8Array(4)); w.raw(d.subarray(0, 16)); w.end();
+        const ack = w.finishCopy();
+        queueMicrotask(() => handlers.datagram(ack));
+      }
+    },
+    close() {},
+  };
+  let n = 0;
+  await openQueue(0, () => { n++; return 'accept'; }, { transport, keepAlive: false });
+  const dg = datagramOf(batch);
+  return () => handlers.datagram(dg);
+}
+const A = await setup(distA), B = await setup(distB);
+const ops = Math.round(400_000 / batch);
+function time(f) {
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < ops; i++) f();
+  const c = process.cpuUsage(c0);
+  return ((c.user + c.system) * 1000) / (ops * batch);
+}
+for (let i = 0; i < 3; i++) { time(A); time(B); } // warm-up
+const ra = [], rb = [];
+for (let r = 0; r < rounds; r++) { ra.push(time(A)); rb.push(time(B)); }
+const med = (x) => [...x].sort((p, q) => p - q)[x.length >> 1];
+const ratios = ra.map((a, i) => rb[i] / a);
+console.log(`batch ${batch}, ${payloadLen} B: A ${med(ra).toFixed(1)} ns/pkt, B ${med(rb).toFixed(1)} ns/pkt CPU; B/A median of per-round ratios ${med(ratios).toFixed(3)} (range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}), ${rounds} rounds`);
