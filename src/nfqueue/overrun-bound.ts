@@ -62,7 +62,9 @@ export function maxLenForTransport(transport: Transport, maxLen: number | undefi
     warned = true;
     process.emitWarning(
       `the ${transport.kind} socket cannot survive a receive-buffer overrun, so the queue holds at most ${safe} packet(s) ` +
-        `(receive buffer ${rcvbuf} bytes, up to ${packetMessageCost(copyMode, copyRange)} bytes per packet message); ` +
+        // The netlink package sets SO_RCVBUF, not SO_RCVBUFFORCE: the sysctl caps what a request gets.
+        `(receive buffer ${rcvbuf} bytes, which sysctl net.core.rmem_max caps on this socket; ` +
+        `up to ${packetMessageCost(copyMode, copyRange)} bytes per packet message); ` +
         `packets beyond that are dropped by the kernel (accepted with flags.failOpen). ` +
         `Raise receiveBufferSize, lower copyRange, or get the native socket: npm rebuild netfilter-queue`,
       { code: 'NFQUEUE_MAXLEN_BOUNDED' },
