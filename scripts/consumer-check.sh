@@ -76,7 +76,7 @@ node -e "if (Number(require('./node_modules/@types/node/package.json').version.s
 
 step "the native transport loads from the prebuilds"
 cat >native.mjs <<'EOF'
-import { openNativeTransport, nativeAddonPath, nativeTransportUnavailable } from 'netfilter-queue';
+import { openNativeTransport, nativeAddonPath, nativeTransportUnavailable } from 'netfilter-queue/netlink';
 const why = nativeTransportUnavailable();
 if (why !== undefined) throw new Error(why);
 const t = openNativeTransport(12);
@@ -88,7 +88,8 @@ grep -q '"kind":"native","addon":"[^"]*/node_modules/netfilter-queue/prebuilds/l
 
 step "TypeScript 5 and 7, strict, nodenext and bundler"
 cat >example.ts <<'EOF'
-import { openQueue, accept, drop, fixChecksums, QueueKernelError, type Packet, type Queue, type Verdict } from 'netfilter-queue';
+import { openQueue, accept, drop, QueueKernelError, type Packet, type Queue, type Verdict } from 'netfilter-queue';
+import { fixChecksums } from 'netfilter-queue/packet';
 import * as testing from 'netfilter-queue/testing';
 
 function decide(packet: Packet): Verdict | 'drop' {
@@ -211,7 +212,7 @@ NFQUEUE_TRANSPORT=netlink ip netns exec "$ns" node flood-consumer.mjs 2 >"$work/
 fb=$!
 pids+=("$fb")
 wait_for_line "$work/fallback.out" 15 '"transportKind":"netlink"'
-in_ns node "$root/test/robustness/flood.mjs" 127.0.0.1 7200 --seconds 5 | tee "$work/flood.out"
+in_ns node "$root/test/support/consumers/flood.mjs" 127.0.0.1 7200 --seconds 5 | tee "$work/flood.out"
 kill -0 "$fb" 2>/dev/null || { cat "$work/fallback.out" >&2; fail "the fallback consumer died in the flood"; }
 for ((i = 0; i < 100; i++)); do
   [ "$(queue_row 2 | awk '{ print $3 }')" = 0 ] && break

@@ -4,7 +4,9 @@
 // a netlink socket and receive (NETLINK_ROUTE: the one protocol qemu-user translates), and
 // a recorded nfqueue conversation must replay through the public API. Prints one JSON line.
 import { fileURLToPath } from 'node:url';
-import { nativeAddonPath, openNativeTransport, openQueue, replay } from '../../dist/index.js';
+import { openQueue } from '../../dist/index.js';
+import { nativeAddonPath, openNativeTransport } from '../../dist/netlink/index.js';
+import { replay } from '../../dist/pcap/index.js';
 
 const NETLINK_ROUTE = 0;
 const RTM_GETLINK = 18;
