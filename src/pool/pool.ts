@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { NetfilterQueueError } from '../netlink/errors.js';
-import type { QueueCounters } from '../nfqueue/queue-stats.js';
+import { newQueueCounters as zeroCounters, type QueueCounters } from '../nfqueue/queue-stats.js';
 import { readKernelQueueStats, type KernelQueueStats } from '../nfqueue/proc.js';
 import { PoolWorkerError, type PoolQueueStats, type PoolRestartOptions, type PoolStats, type PoolWorkerEvent, type PoolWorkerState, type PoolWorkerStats, type QueuePoolOptions } from './pool-types.js';
 import { handlerHref, parsePoolQueues, workerQueueOptions } from './pool-options.js';
@@ -23,22 +23,6 @@ const STATS_TIMEOUT_MS = 2000;
 const CLOSE_TIMEOUT_MS = 30_000;
 // The built worker entry beside this file (dist/pool/worker.js in an installed package).
 const WORKER_URL = new URL('./worker.js', import.meta.url);
-
-function zeroCounters(): QueueCounters {
-  return {
-    received: 0,
-    verdicts: { accept: 0, drop: 0, repeat: 0, stop: 0, queue: 0 },
-    callbackErrors: 0,
-    verdictErrors: 0,
-    decodeErrors: 0,
-    overruns: 0,
-    socketErrors: 0,
-    pending: 0,
-    timedOut: 0,
-    overflowed: 0,
-    userDropped: 0,
-  };
-}
 
 const COUNTER_KEYS = Object.keys(zeroCounters()).filter((k) => k !== 'verdicts') as Exclude<keyof QueueCounters, 'verdicts'>[];
 const VERDICT_KEYS = Object.keys(zeroCounters().verdicts) as (keyof QueueCounters['verdicts'])[];

@@ -1,9 +1,9 @@
 // Throwaway network namespaces for kernel tests.
 //
-// A Node process cannot enter a network namespace (no setns), and nfnetlink_queue instances
-// are per namespace, so kernel tests create a namespace, install rules in it with
-// `ip netns exec NS iptables-legacy ...`, and start every packet-touching process INSIDE it
-// with `ip netns exec NS ...`. Children talk back through stdout JSON lines.
+// nfnetlink_queue instances are per namespace, so kernel tests create a namespace, install
+// rules in it with `ip netns exec NS iptables-legacy ...`, and start the packet-touching
+// processes INSIDE it with `ip netns exec NS ...` (the `netns` option's tests instead open
+// the queue from the root namespace). Children talk back through stdout JSON lines.
 //
 // Needs root (CAP_SYS_ADMIN + CAP_NET_ADMIN), iproute2 and iptables-legacy. Traffic only ever
 // goes to 127.0.0.1 / ::1 or to addresses on veth pairs between namespaces made here.
