@@ -110,8 +110,8 @@ export class NetlinkConn {
   }
 
   /**
-   * Writes a request with `write(out, seq)` (which must set NLM_F_ACK), sends it, and
-   * resolves on the kernel's ack; rejects with `options.refused(...)` on its error, or
+   * Writes a request with `write(out, seq)` (which must set NLM_F_ACK, or be a dump), sends
+   * it, and resolves on the kernel's ack (for a dump: its NLMSG_DONE); rejects with `options.refused(...)` on its error, or
    * `options.timedOut()` after `options.timeout` ms.
    */
   request(write: (w: MessageWriter, seq: number) => void, options: RequestOptions): Promise<void> {
@@ -210,7 +210,24 @@ export class NetlinkConn {
   private receiveControl(type: number, buf: Uint8Array, off: number, mlen: number, view: DataView): void {
     if (type === NLMSG_ERROR) this.receiveError(buf, off, mlen, view);
     else if (type === NLMSG_OVERRUN) this.handlers.socketError(new NetlinkSocketError('the kernel reported NLMSG_OVERRUN: messages were lost', { code: 'ENOBUFS' }));
-    else if (type !== NLMSG_DONE && type !== NLMSG_NOOP) this.handlers.message(type, buf, off, mlen, view);
+    else if (type === NLMSG_DONE) this.receiveDone(off, mlen, view);
+    else if (type !== NLMSG_NOOP) this.handlers.message(type, buf, off, mlen, view);
+  }
+
+  /**
+   * NLMSG_DONE ends a dump: it settles the request with its sequence number (a dump is sent
+   * with request() and answered by multipart messages, which go to the owner, then DONE).
+   * Its payload, when present, is the dump's errno (negative), 0 when it went well.
+   */
+  private receiveDone(off: number, mlen: number, view: DataView): void {
+    const seq = view.getUint32(off + 8, true);
+    const req = this.pending.get(seq);
+    if (req === undefined) return;
+    this.pending.delete(seq);
+    if (req.timer !== undefined) clearTimeout(req.timer);
+    const errno = mlen >= NLMSG_HDRLEN + 4 ? -view.getInt32(off + NLMSG_HDRLEN, true) : 0;
+    if (errno > 0) req.reject(req.options.refused(errno, undefined, seq));
+    else req.resolve();
   }
 
   private receiveError(buf: Uint8Array, off: number, mlen: number, view: DataView): void {

@@ -10,13 +10,15 @@ import { describe, expect, it } from 'vitest';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The public entry points (package.json "exports"), as source paths. */
-const PUBLIC_ENTRIES = ['src/index.ts', 'src/packet/index.ts', 'src/pcap/index.ts', 'src/netlink/index.ts', 'src/nfqueue/index.ts', 'src/testing/index.ts'];
+const PUBLIC_ENTRIES = ['src/index.ts', 'src/packet/index.ts', 'src/pcap/index.ts', 'src/netlink/index.ts', 'src/nfqueue/index.ts', 'src/nftables-runtime/index.ts', 'src/testing/index.ts'];
 
 /** What each layer may import, besides itself (source folders or files under src/). */
 const ALLOWED: Record<string, (target: string) => boolean> = {
   'src/netlink': () => false,
   'src/packet': (t) => t.startsWith('src/netlink/'),
   'src/nfqueue': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/'),
+  'src/nftables': (t) => t.startsWith('src/netlink/'),
+  'src/nftables-runtime': (t) => t.startsWith('src/netlink/') || t.startsWith('src/nftables/'),
   'src/pcap': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/') || t.startsWith('src/nfqueue/'),
   'src/pool': (t) => !t.startsWith('src/cli/') && !t.startsWith('src/testing/'),
   'src/testing': (t) => !t.startsWith('src/cli/') && !t.startsWith('src/pool/'),
