@@ -35,3 +35,8 @@ export type { QueuePoolOptions, PoolRestartOptions, PoolStats, PoolQueueStats, P
 export type { ThreadCpu } from './pool/messages.js';
 export { formatMetrics, METRICS_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE } from './metrics.js';
 export type { MetricsOptions } from './metrics.js';
+export { diagnoseQueues, formatDiagnosis } from './diagnosis/diagnose.js';
+export type { DiagnoseOptions, QueueDiagnosis, QueueFinding, QueueReport } from './diagnosis/diagnose.js';
+export { ruleQueues, type QueueingRule } from './diagnosis/rules.js';
+export { findQueueHolder, type QueueHolder } from './diagnosis/holder.js';
+export type { NetworkNamespace } from './diagnosis/namespaces.js';

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { NFPROTO_ARP, NFPROTO_BRIDGE, NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_NETDEV } from '../nfqueue/index.js';
+import { FilterSyntaxError, parseFilter, type FilterRule } from './filter.js';
 
 /** A mistake on the command line: exit code 2. */
 export class UsageError extends Error {
@@ -58,12 +59,50 @@ export interface CliOptions {
   netnsPath: string | undefined;
   /** --metrics ADDR:PORT: serve Prometheus metrics there. */
   metrics: { host: string; port: number } | undefined;
+  /** The filter expression after the options, parsed; undefined without one (an iptables/nft rule of the user's selects the packets). */
+  filter: FilterRule[] | undefined;
+  /** The filter's words as given, joined by spaces. */
+  filterText: string | undefined;
+  /** --hook: the hooks the filter's rule is installed at (default: output). */
+  hooks: Hook[];
+  /** --priority: the managed chain's priority (default: the library's). */
+  priority: number | undefined;
+  /** --check: report the rules and holders of the queues, then exit. */
+  check: boolean;
 }
 
-export const HELP = `Usage: nfq-dump [options]
-Dump packets that netfilter queued with -j NFQUEUE, and give each one a verdict.
-Like tcpdump, for a queue: run it in the network namespace of the iptables rule, as root
-(or with CAP_NET_ADMIN).
+/** Netfilter hooks a filter's rule can be installed at. */
+export const HOOKS = ['prerouting', 'input', 'forward', 'output', 'postrouting'] as const;
+/** One of HOOKS. */
+export type Hook = (typeof HOOKS)[number];
+/** The hook of a filter without --hook: the packets this machine sends. */
+export const DEFAULT_HOOK: Hook = 'output';
+
+export const HELP = `Usage: nfq-dump [options] [filter]
+       nfq-dump --check [-q N]
+Dump packets that netfilter queued, and give each one a verdict. Like tcpdump, for a queue,
+as root (or with CAP_NET_ADMIN).
+
+With a filter (nft's words: udp dport 53, tcp dport 443 and ip daddr 10.0.0.0/8), nfq-dump
+installs its own nf_tables rule for the queue and the kernel removes it when nfq-dump exits,
+even on a crash: no iptables needed. Without one, your own rule (iptables -j NFQUEUE, or nft)
+sends the packets: run nfq-dump in that rule's network namespace.
+
+  Filter (after the options)
+      tcp|udp [sport|dport PORT]   a port, a range 1000-2000, or a set { 53, 5353 }
+      ip|ip6 [saddr|daddr CIDR]    10.0.0.0/8, ::1, 2001:db8::/32
+      iifname NAME, oifname NAME   the input or output interface
+      meta mark N                  the packet mark; meta mark & MASK == VALUE
+      and (or nothing), or, ( )    e.g. udp dport 53 or tcp dport 53
+      --hook H             where the rule sees packets: output (default: what this machine
+                           sends), input (what it receives), forward, prerouting,
+                           postrouting; several as input,output
+      --priority N         the rule's chain priority (default: the library's); a
+                           negative one as --priority=-10
+      --check              list the rules that queue to -q N (every queue without -q):
+                           nf_tables (nft, iptables-nft) and iptables-legacy, whether each
+                           has bypass, and which process holds the queue; then exit
+                           (1 when a queue has no rule)
 
   Queue and verdict
   -q, --queue N            queue number(s) to bind: 0 (default), 0-3, 0,2,5-7
@@ -110,10 +149,13 @@ On Ctrl-C (SIGINT), SIGTERM or after --count, every packet still waiting gets it
 the queue is unbound and a summary goes to stderr.
 Exit codes: 0 done, 1 runtime failure (no privileges, queue busy, I/O error), 2 usage error.
 
-Example (as root):
-  iptables -I OUTPUT -p udp --dport 9999 -j NFQUEUE --queue-num 0 --queue-bypass
-  nfq-dump -q 0 &
+Examples (as root):
+  nfq-dump -c 5 udp dport 9999 &            # a rule of its own, gone when it exits
   echo hello > /dev/udp/127.0.0.1/9999
+
+  iptables -I OUTPUT -p udp --dport 9999 -j NFQUEUE --queue-num 0 --queue-bypass
+  nfq-dump -q 0                             # your rule (nft: ... queue num 0 bypass)
+  nfq-dump --check -q 0                     # which rules feed queue 0, who holds it
 `;
 
 const OPTIONS = {
@@ -138,6 +180,9 @@ const OPTIONS = {
   'buffer-size': { type: 'string', short: 'B' },
   'no-status': { type: 'boolean' },
   metrics: { type: 'string' },
+  hook: { type: 'string' },
+  priority: { type: 'string' },
+  check: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -203,16 +248,12 @@ function explainParseError(e: unknown): UsageError {
     if (/does not take an argument/.test(msg)) return new UsageError(`option ${name} does not take a value`);
     return new UsageError(msg);
   }
-  if (err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-    const m = /Unexpected argument '([^']+)'/.exec(msg);
-    return new UsageError(`unexpected argument '${m?.[1] ?? ''}': nfq-dump takes no filter expression (the iptables rule selects the packets)`);
-  }
   return new UsageError(msg);
 }
 
 /** Parses argv (without node and the script). Throws UsageError. */
 export function parseCli(argv: readonly string[]): CliOptions {
-  const parse = () => parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false });
+  const parse = () => parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true });
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse();
@@ -247,8 +288,35 @@ export function parseCli(argv: readonly string[]): CliOptions {
     netns: v.netns,
     netnsPath: undefined,
     metrics: undefined,
+    filter: undefined,
+    filterText: undefined,
+    hooks: [DEFAULT_HOOK],
+    priority: undefined,
+    check: v.check === true,
   };
   if (o.help || o.version) return o;
+  if (parsed.positionals.length > 0) {
+    o.filterText = parsed.positionals.join(' ');
+    try {
+      o.filter = parseFilter(parsed.positionals);
+    } catch (e) {
+      if (e instanceof FilterSyntaxError) throw new UsageError(`bad filter: ${e.message}\n  ${e.pointer().split('\n').join('\n  ')}`);
+      throw e;
+    }
+  }
+  if (v.hook !== undefined) o.hooks = parseHooks(v.hook);
+  if (v.priority !== undefined) {
+    const p = v.priority.trim();
+    if (!/^-?\d+$/.test(p) || Math.abs(Number(p)) > 0x7fffffff) throw new UsageError(`--priority must be a whole number (negative runs earlier), got '${v.priority}'`);
+    o.priority = Number(p);
+  }
+  if (o.filter === undefined && (v.hook !== undefined || v.priority !== undefined)) {
+    throw new UsageError(`${v.hook !== undefined ? '--hook' : '--priority'} places nfq-dump's own rule, which needs a filter such as 'udp dport 53' after the options`);
+  }
+  if (o.check) {
+    const others = Object.keys(v).filter((k) => !['check', 'queue', 'netns', 'json', 'no-status', 'verbose'].includes(k));
+    if (others.length > 0 || o.filter !== undefined) throw new UsageError(`--check reads the rules and exits: it takes only -q, --netns and --json${others.length > 0 ? ` (not --${others[0]})` : ' (not a filter)'}`);
+  }
   if (v.queue !== undefined) o.queues = parseQueueList(v.queue);
   if (v.verdict !== undefined) {
     const vd = v.verdict.toLowerCase();
@@ -299,6 +367,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
       ['--buffer-size', o.bufferSize !== undefined],
       ['--netns', o.netns !== undefined],
       ['--metrics', o.metrics !== undefined],
+      ['a filter', o.filter !== undefined],
+      ['--check', o.check],
     ];
     const bad = live.filter(([, given]) => given).map(([n]) => n);
     if (bad.length > 0) {
@@ -306,6 +376,17 @@ export function parseCli(argv: readonly string[]): CliOptions {
     }
   }
   return o;
+}
+
+/** Parses --hook: one hook or a comma list (`input,output`), without duplicates. */
+export function parseHooks(text: string): Hook[] {
+  const out: Hook[] = [];
+  for (const part of text.split(',')) {
+    const h = part.trim().toLowerCase();
+    if (!(HOOKS as readonly string[]).includes(h)) throw new UsageError(`--hook must be ${HOOKS.join(', ')} (or several, as input,output); got '${part.trim()}'`);
+    if (!out.includes(h as Hook)) out.push(h as Hook);
+  }
+  return out;
 }
 
 /** The name nfq-dump uses for an NFPROTO_* family number. */

@@ -2,7 +2,7 @@
  * Messages nfq-dump prints for runtime failures, phrased so that a person knows what to do.
  */
 import { readFileSync } from 'node:fs';
-import { NetlinkSocketError, QueueKernelError, QueueTimeoutError } from '../index.js';
+import { findQueueHolder, NetlinkSocketError, QueueKernelError, QueueTimeoutError } from '../index.js';
 import { readKernelQueueStats } from '../nfqueue/index.js';
 
 const CAP_NET_ADMIN = 12n;
@@ -18,23 +18,15 @@ export function hasNetAdmin(): boolean | undefined {
   }
 }
 
-/** Who holds queue `q`, from /proc: `netlink port 1234 (process 1234, node)`, or undefined. */
+/**
+ * Who holds queue `q`, from /proc: `netlink port 1234 (process 1234, node)`, or undefined.
+ * The library matches the port id to the process through the socket's inode, so a port id
+ * that is not a pid (a second socket, a worker thread's) still names its process.
+ */
 export function queueOwner(q: number): string | undefined {
-  let portId: number;
-  try {
-    const row = readKernelQueueStats().find((r) => r.queue === q);
-    if (row === undefined) return undefined;
-    portId = row.portId;
-  } catch {
-    return undefined;
-  }
-  // A process's first netlink socket gets its pid as port id.
-  try {
-    const comm = readFileSync(`/proc/${portId}/comm`, 'utf8').trim();
-    return `netlink port ${portId} (process ${portId}, ${comm})`;
-  } catch {
-    return `netlink port ${portId}`;
-  }
+  const h = findQueueHolder(q);
+  if (h === undefined) return undefined;
+  return h.pid === undefined ? `netlink port ${h.portId}` : `netlink port ${h.portId} (process ${h.pid}${h.command !== undefined ? `, ${h.command}` : ''})`;
 }
 
 /** Is queue `q` bound by someone (per /proc)? undefined when /proc is unreadable. */
@@ -51,7 +43,7 @@ function busy(q: number, code: string): string {
   return (
     `queue ${q} is already bound by another process (${code})` +
     (owner !== undefined ? `: ${owner}` : '') +
-    `\n  stop that program, or use another queue number (-q) with a matching iptables rule`
+    `\n  stop that program, or use another queue number (-q) with a rule that feeds it (or a filter: nfq-dump -q N udp dport 53)`
   );
 }
 
@@ -62,7 +54,7 @@ function busy(q: number, code: string): string {
  */
 export function explainOpenError(e: unknown, otherNetns = false): string {
   if (e instanceof QueueKernelError && otherNetns) {
-    return e.step === 'bind' && e.code === 'EBUSY' ? `${e.message}\n  stop that program, or use another queue number (-q) with a matching iptables rule` : e.message;
+    return e.step === 'bind' && e.code === 'EBUSY' ? `${e.message}\n  stop that program, or use another queue number (-q) with a rule that feeds it (or a filter: nfq-dump -q N udp dport 53)` : e.message;
   }
   if (e instanceof QueueKernelError) {
     const q = e.queue;

@@ -2,12 +2,12 @@
  * nfq-dump on a live queue: binds the queues, prints every packet, gives it the verdict,
  * and on exit (count reached, a signal, a broken pipe) unbinds and summarises.
  */
-import { formatMetrics, openQueue, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
+import { diagnoseQueues, formatMetrics, openQueue, type DiagnoseOptions, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
 import { interfaceName } from '../packet/index.js';
 import type { CliOptions } from './args.js';
 import { explainFileError, explainOpenError } from './errors.js';
 import { recordFromPacket, type ShownVerdict } from './format.js';
-import { idleHint, listNfqueueRules } from './idle-hint.js';
+import { idleHint } from './idle-hint.js';
 import { serveMetrics } from './metrics-server.js';
 import { PROG, plural, queueList } from './output.js';
 import { Sink, now } from './sink.js';
@@ -144,6 +144,11 @@ export async function runLive(o: CliOptions): Promise<number> {
   }
   if (o.record !== undefined) options.record = o.record;
   if (o.netnsPath !== undefined) options.netns = o.netnsPath;
+  if (o.filter !== undefined) {
+    // Until openQueue's rule option lands (issue 17 item 2), a filter cannot be installed.
+    process.stderr.write(`${PROG}: this build cannot install a rule for the filter '${o.filterText ?? ''}' yet: leave the filter out and write the rule by hand (README: Rules by hand)\n`);
+    return 1;
+  }
 
   // Signals before the queue exists: nothing to unbind yet, just leave.
   let signalled = 0;
@@ -201,11 +206,11 @@ export async function runLive(o: CliOptions): Promise<number> {
 
   const showIdleHint = async (q: Queue, ms: number): Promise<void> => {
     if (stopping || quiet.size === 0) return;
-    const rules = await listNfqueueRules(o.netnsPath);
+    const diagnose: DiagnoseOptions = {};
+    if (o.netnsPath !== undefined) diagnose.netns = o.netnsPath;
+    const diagnosis = await diagnoseQueues([...quiet], diagnose);
     if (stopping || quiet.size === 0) return;
-    // Our own row is there whenever /proc is readable: none at all means unreadable.
-    const kernel = q.stats().kernel;
-    const input: Parameters<typeof idleHint>[0] = { queues: [...quiet], idleMs: ms, portId: q.portId, rows: kernel.length > 0 ? kernel : undefined, rules };
+    const input: Parameters<typeof idleHint>[0] = { queues: [...quiet], idleMs: ms, portId: q.portId, diagnosis };
     if (o.netns !== undefined) input.netns = o.netns;
     sink.warn(idleHint(input).join('\n'));
   };

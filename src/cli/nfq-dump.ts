@@ -3,10 +3,12 @@
  * nfq-dump: tcpdump for NFQUEUE. Binds one or more queues, prints every queued packet (text,
  * JSON lines, hex), optionally writes a pcap and records the netlink conversation, gives
  * each packet a verdict, and on exit unbinds and summarises (live.ts). `-r FILE` decodes a
- * recorded conversation instead (show-recording.ts). Uses only the package's public entries.
+ * recorded conversation instead (show-recording.ts); `--check` reports the rules that feed a
+ * queue (check.ts). Uses only the package's public entries.
  */
 import { readFileSync } from 'node:fs';
 import { parseCli, HELP, UsageError, type CliOptions } from './args.js';
+import { runCheck } from './check.js';
 import { runLive } from './live.js';
 import { PROG } from './output.js';
 import { runReplay } from './show-recording.js';
@@ -59,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
   }
   routeWarnings(o.verbose);
   if (o.replay !== undefined) return runReplay(o);
+  if (o.check) return runCheck(o);
   return runLive(o);
 }
 

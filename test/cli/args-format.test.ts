@@ -51,10 +51,27 @@ describe('parseCli', () => {
     expect(msg(['--copy-range', '70000'])).toMatch(/--copy-range must be between 0 and 65535/);
     expect(msg(['--meta', '--copy-range', '64'])).toMatch(/--meta copies no packet bytes/);
     expect(msg(['--family', 'ipx'])).toMatch(/--family must be one of/);
-    expect(msg(['udp', 'port', '53'])).toMatch(/unexpected argument 'udp'.*no filter expression/);
+    expect(msg(['udp', 'port', '53'])).toMatch(/bad filter: 'port' is not a udp field.*\n  udp port 53\n      \^/s);
+    expect(msg(['--hook', 'output'])).toMatch(/--hook places nfq-dump's own rule, which needs a filter/);
+    expect(msg(['--hook', 'inbound', 'udp'])).toMatch(/--hook must be prerouting, input, forward, output, postrouting/);
+    expect(msg(['--priority', 'first', 'udp'])).toMatch(/--priority must be a whole number/);
+    expect(msg(['--check', '-c', '3'])).toMatch(/--check .* takes only -q, --netns and --json \(not --count\)/);
+    expect(msg(['--check', 'udp'])).toMatch(/not a filter/);
+    expect(msg(['-r', 'x.pcap', 'udp'])).toMatch(/a filter applies to a live queue/);
     expect(msg(['-r', 'x.pcap', '--verdict', 'drop', '--gso'])).toMatch(/--verdict, --gso apply to a live queue, not to --replay/);
     expect(msg(['--record', 'a.pcap', '-w', 'a.pcap'])).toMatch(/different files/);
     expect(msg(['--json', '--json=1'])).toMatch(/does not take a value/);
+  });
+
+  it('reads a filter after the options, with --hook and --priority', () => {
+    expect(parseCli(['-q', '3', 'udp', 'dport', '53'])).toMatchObject({ queues: [3], filter: [{ protocol: 'udp', dport: 53 }], filterText: 'udp dport 53', hooks: ['output'], priority: undefined });
+    expect(parseCli(['--hook', 'input,OUTPUT,input', '--priority=-5', 'tcp', 'dport', '443', 'and', 'ip', 'daddr', '10.0.0.0/8'])).toMatchObject({
+      hooks: ['input', 'output'],
+      priority: -5,
+      filter: [{ protocol: 'tcp', dport: 443, family: 'ip', daddr: '10.0.0.0/8' }],
+    });
+    expect(parseCli([]).filter).toBeUndefined();
+    expect(parseCli(['--check', '-q', '2'])).toMatchObject({ check: true, queues: [2], queueGiven: true });
   });
 
   it('lets --help and --version through whatever else is given', () => {

@@ -349,7 +349,7 @@ describe('nfq-dump command line', () => {
       [['--verdict', 'maybe'], /--verdict must be accept or drop, got 'maybe'/],
       [['--verdict', 'drop', '--mark', '3'], /--mark goes with --verdict accept/],
       [['-c'], /option -c, --count <value> needs a value|needs a value/],
-      [['tcp', 'port', '80'], /unexpected argument 'tcp'/],
+      [['tcp', 'port', '80'], /bad filter: 'port' is not a tcp field: nft's words are sport and dport/],
       [['-r', 'a.pcap', '--verdict', 'drop'], /--verdict applies to a live queue, not to --replay/],
     ] as const) {
       const r = runCli(args);
@@ -363,7 +363,7 @@ describe('nfq-dump command line', () => {
   it('--help lists every option; --version prints the package version', () => {
     const help = runCli(['--help']);
     expect(help.status).toBe(0);
-    for (const opt of ['--queue', '--verdict', '--mark', '--count', '--json', '--hex', '--write', '--record', '--replay', '--copy-range', '--meta', '--maxlen', '--fail-open', '--gso', '--uid-gid', '--family', '--buffer-size', '--no-status', '--verbose', '--help', '--version']) {
+    for (const opt of ['--queue', '--verdict', '--mark', '--count', '--json', '--hex', '--write', '--record', '--replay', '--copy-range', '--meta', '--maxlen', '--fail-open', '--gso', '--uid-gid', '--family', '--buffer-size', '--no-status', '--verbose', '--hook', '--priority', '--check', '--help', '--version']) {
       expect(help.stdout).toContain(opt);
     }
     expect(help.stdout).toMatch(/Exit codes: 0 done, 1 runtime failure .*, 2 usage error/);
