@@ -2,8 +2,7 @@
  * Messages nfq-dump prints for runtime failures, phrased so that a person knows what to do.
  */
 import { readFileSync } from 'node:fs';
-import { findQueueHolder, NetlinkSocketError, QueueKernelError, QueueTimeoutError } from '../index.js';
-import { readKernelQueueStats } from '../nfqueue/index.js';
+import { findQueueHolder, NetlinkSocketError, QueueKernelError, QueueTimeoutError, readKernelQueueStats } from '../index.js';
 
 const CAP_NET_ADMIN = 12n;
 

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { NetnsTarget } from '../netlink/netns.js';
-import { parseKernelQueueStats, PROC_NFNETLINK_QUEUE, type KernelQueueStats } from '../nfqueue/proc.js';
+import { parseKernelQueueStats, PROC_NFNETLINK_QUEUE, type KernelQueueStats } from '../queue/proc.js';
 import { describeHolder, queueHolder, type QueueHolder } from './holder.js';
 import { listNetworkNamespaces, namespaceInode, type NetworkNamespace } from './namespaces.js';
 import { readNamespaceTables } from './nftables.js';

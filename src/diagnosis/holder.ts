@@ -5,7 +5,7 @@
  * netlink socket, or one opened by a worker thread, gets another number.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { parseKernelQueueStats } from '../nfqueue/proc.js';
+import { parseKernelQueueStats } from '../queue/proc.js';
 
 /** NETLINK_NETFILTER, the protocol column of /proc/net/netlink for nfnetlink sockets. */
 const NETLINK_NETFILTER = 12;

@@ -10,7 +10,7 @@ import { openDefaultTransport } from '../netlink/default-transport.js';
 import { NETLINK_NETFILTER } from '../netlink/constants.js';
 import type { NetnsTarget } from '../netlink/netns.js';
 import type { Transport } from '../netlink/transport.js';
-import { NFNETLINK_QUEUE_PROC_NET } from '../nfqueue/proc.js';
+import { NFNETLINK_QUEUE_PROC_NET } from '../queue/proc.js';
 import { familyName, findQueueRules, listRuleset, type QueueRule } from '../nftables-runtime/index.js';
 import { parseTableNames, ruleQueues, type QueueingRule } from './rules.js';
 
