@@ -4,4 +4,5 @@
  * and the socket that speaks them: batches, dumps, and the whole ruleset in one call.
  */
 export * from '../nftables/index.js';
-export { NftSocket, openNftSocket, listRuleset, familyName, describeOperation, type BatchOperation, type NftSocketOptions } from './nft-socket.js';
+export { NftSocket, openNftSocket, listRuleset, type NftSocketOptions } from './nft-socket.js';
+export { ManagedRules, installManagedRules, defaultTableName, type ManagedRulesOptions, type ManagedRuleInfo, type BackendChoice } from './managed-rules.js';

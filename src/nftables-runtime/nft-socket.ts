@@ -7,42 +7,17 @@
  * The socket matters: a table created with the owner flag belongs to this socket's port id
  * and is deleted by the kernel when the socket closes (or the process dies).
  */
-import { NETLINK_NETFILTER, NLM_F_ACK, NLM_F_DUMP_INTR } from '../netlink/constants.js';
+import { NETLINK_NETFILTER, NLM_F_DUMP_INTR } from '../netlink/constants.js';
 import { NetlinkConn } from '../netlink/conn.js';
 import { openDefaultTransport } from '../netlink/default-transport.js';
 import { NetlinkError, NetlinkSocketError, type RequestInfo } from '../netlink/errors.js';
 import type { NetnsTarget } from '../netlink/netns.js';
 import type { Transport } from '../netlink/transport.js';
-import type { MessageWriter } from '../netlink/writer.js';
 import * as C from '../nftables/constants.js';
 import { NftablesKernelError } from '../nftables/errors.js';
 import type { Ruleset } from '../nftables/queue-rules.js';
-import {
-  NLM_F_APPEND,
-  NLM_F_CREATE,
-  NLM_F_EXCL,
-  decodeChain,
-  decodeRule,
-  decodeTable,
-  encodeBatchBegin,
-  encodeBatchEnd,
-  encodeDelTable,
-  encodeDumpRequest,
-  encodeNewChain,
-  encodeNewRule,
-  encodeNewTable,
-  nftMessageAt,
-  type NftChain,
-  type NftRule,
-  type NftTable,
-} from '../nftables/messages.js';
-
-/** One change in a batch. */
-export type BatchOperation =
-  | { op: 'newtable'; table: NftTable; exclusive?: boolean }
-  | { op: 'deltable'; family: number; name: string }
-  | { op: 'newchain'; chain: NftChain }
-  | { op: 'newrule'; rule: NftRule };
+import { decodeChain, decodeRule, decodeTable, encodeBatchBegin, encodeBatchEnd, encodeDumpRequest, nftMessageAt, type NftChain, type NftRule, type NftTable } from '../nftables/messages.js';
+import { describeOperation, familyName, writeOperation, type BatchOperation } from '../nftables/batch.js';
 
 /** Options of openNftSocket(). */
 export interface NftSocketOptions {
@@ -52,23 +27,6 @@ export interface NftSocketOptions {
   transport?: Transport;
   /** Milliseconds to wait for the kernel's answer to a batch or dump (default 5000). */
   requestTimeout?: number;
-}
-
-const FAMILY_NAMES: Record<number, string> = { [C.NFPROTO_INET]: 'inet', [C.NFPROTO_IPV4]: 'ip', [C.NFPROTO_IPV6]: 'ip6', [C.NFPROTO_ARP]: 'arp', [C.NFPROTO_BRIDGE]: 'bridge', [C.NFPROTO_NETDEV]: 'netdev' };
-
-/** nft's name of an NFPROTO_* family (`1` → `'inet'`). */
-export function familyName(family: number): string {
-  return FAMILY_NAMES[family] ?? `family${family}`;
-}
-
-/** What a batch operation does, for error messages (`'NEWRULE inet t/c'`). */
-export function describeOperation(o: BatchOperation): string {
-  switch (o.op) {
-    case 'newtable': return `NEWTABLE ${familyName(o.table.family)} ${o.table.name}`;
-    case 'deltable': return `DELTABLE ${familyName(o.family)} ${o.name}`;
-    case 'newchain': return `NEWCHAIN ${familyName(o.chain.family)} ${o.chain.table}/${o.chain.name}`;
-    case 'newrule': return `NEWRULE ${familyName(o.rule.family)} ${o.rule.table}/${o.rule.chain}`;
-  }
 }
 
 /** Hints for the errnos a missing kernel feature answers with. */
@@ -84,24 +42,6 @@ function featureHint(errno: number, o: BatchOperation | undefined, batchLevel: b
   }
   if (o?.op === 'deltable' && errno === 1) return 'the table is owned by another netlink socket';
   return undefined;
-}
-
-function writeOperation(w: MessageWriter, o: BatchOperation, seq: number): void {
-  const h = { seq, flags: NLM_F_ACK };
-  switch (o.op) {
-    case 'newtable':
-      encodeNewTable(w, o.table, { seq, flags: NLM_F_ACK | NLM_F_CREATE | (o.exclusive === false ? 0 : NLM_F_EXCL) });
-      return;
-    case 'deltable':
-      encodeDelTable(w, o.family, o.name, h);
-      return;
-    case 'newchain':
-      encodeNewChain(w, o.chain, { seq, flags: NLM_F_ACK | NLM_F_CREATE });
-      return;
-    case 'newrule':
-      encodeNewRule(w, o.rule, { seq, flags: NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND });
-      return;
-  }
 }
 
 interface BatchInFlight {
