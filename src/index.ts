@@ -7,10 +7,14 @@
  * types, the verdict helpers, the errors and the stats. The rest lives behind subpaths:
  * `netfilter-queue/packet` (checksums, IP/Ethernet parsing, interface names),
  * `netfilter-queue/pcap` (capture files, record, replay), `netfilter-queue/netlink` (codecs,
- * transports) and `netfilter-queue/protocol` (nfqueue codecs and constants).
+ * transports), `netfilter-queue/protocol` (nfqueue codecs and constants) and
+ * `netfilter-queue/nftables` (nf_tables codecs, the ruleset dump, managed rules).
  */
 export { openQueue } from './open-queue.js';
-export type { QueueOptions, PacketCallback, CallbackResult } from './queue/queue-options.js';
+export type { QueueOptions, PacketCallback, CallbackResult, RuleOptions } from './queue/queue-options.js';
+export type { QueueRuleSpec, HookName, RuleFamily, ProtocolName, PortMatch, MarkMatch } from './nftables/rule-spec.js';
+export type { FlowMarks, ManagedRuleInfo } from './nftables/managed-plan.js';
+export { RuleError, NftablesKernelError } from './nftables/errors.js';
 export type { QueueFlags } from './nfqueue/config.js';
 export type { Queue } from './queue/queue.js';
 export type { QueueCounters, QueueStats } from './queue/queue-stats.js';
@@ -19,7 +23,7 @@ export { Packet } from './nfqueue/packet.js';
 export { QueuedPacket } from './queue/queued-packet.js';
 export type { PacketTimestamp, PacketVlan } from './nfqueue/packet.js';
 export type { Conntrack, ConntrackTuple } from './nfqueue/conntrack.js';
-export { accept, drop, repeat, stop, requeue } from './nfqueue/verdict.js';
+export { accept, drop, repeat, stop, requeue, acceptFlow, dropFlow } from './nfqueue/verdict.js';
 export type { Verdict, VerdictInput, VerdictName, BatchVerdict } from './nfqueue/verdict.js';
 export type { CopyMode } from './nfqueue/config.js';
 export type { Transport, TransportHandlers } from './netlink/transport.js';

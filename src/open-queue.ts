@@ -1,10 +1,12 @@
 /**
  * openQueue(): the library's front door, above the nfqueue and pcap layers. It checks the
  * arguments, picks the transport (the given one, or the default socket), wraps it with the
- * pcap recorder when `record` is set, starts the Queue and ties it to `signal`.
+ * pcap recorder when `record` is set, starts the Queue and ties it to `signal`. With `rule`,
+ * it installs the queue's own nf_tables rule once the queue is bound (removed at close()).
  */
 import type { Transport } from './netlink/transport.js';
-import { checkOpenArguments, splitOpenArguments, type PacketCallback, type QueueOptions } from './queue/queue-options.js';
+import { checkManagedRule, checkOpenArguments, splitOpenArguments, type ManagedRuleRequest, type PacketCallback, type QueueOptions } from './queue/queue-options.js';
+import { installManagedRules } from './nftables-runtime/managed-rules.js';
 import type { Queue } from './queue/queue.js';
 import { openDefaultQueueTransport, startQueue } from './queue/setup.js';
 import { recordTransport } from './pcap/record-transport.js';
@@ -25,6 +27,27 @@ function chooseTransport(options: QueueOptions): Transport {
 }
 
 /**
+ * Installs the queue's managed rule after the bind (so no packet meets the rule before a
+ * listener); on a failure the queue is closed again and the error thrown.
+ */
+async function installRule(queue: Queue, m: ManagedRuleRequest, options: QueueOptions): Promise<void> {
+  try {
+    const rules = await installManagedRules({
+      rules: m.rules,
+      target: m.target,
+      backend: m.backend,
+      ...(m.flow === undefined ? {} : { flow: m.flow }),
+      ...(options.netns === undefined ? {} : { netns: options.netns }),
+      ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout }),
+    });
+    queue.attachRule(rules);
+  } catch (e) {
+    await queue.close();
+    throw e;
+  }
+}
+
+/**
  * Opens a netlink socket, binds queue `num` (or each of several), sets the copy mode
  * (default: whole packets) and the optional max length and flags, waiting for the kernel's
  * ack at each step. Resolves to the running Queue; rejects with a QueueKernelError that
@@ -40,9 +63,12 @@ export function openQueue(num: number | readonly number[], options?: QueueOption
 export async function openQueue(num: number | readonly number[], callbackOrOptions?: PacketCallback | QueueOptions, maybeOptions?: QueueOptions): Promise<Queue> {
   const { callback, options } = splitOpenArguments(callbackOrOptions, maybeOptions);
   const nums = checkOpenArguments(num, callback, options);
+  const managed = checkManagedRule(nums, options);
   // As Node's own APIs do: an AbortError (a DOMException), with the signal's reason as cause.
   if (options.signal?.aborted === true) throw new DOMException('openQueue: the signal was already aborted', { name: 'AbortError', cause: options.signal.reason });
-  const queue = await startQueue(nums, callback, chooseTransport(options), options);
+  const queueOptions = managed?.flow === undefined ? options : { ...options, managedFlow: managed.flow };
+  const queue = await startQueue(nums, callback, chooseTransport(options), queueOptions);
+  if (managed !== undefined) await installRule(queue, managed, options);
   const signal = options.signal;
   if (signal !== undefined) {
     const onAbort = (): void => {

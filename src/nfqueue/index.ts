@@ -6,7 +6,7 @@
  */
 export * from './constants.js';
 export { Packet, PacketDecodeError, decodePacket, type PacketTimestamp, type PacketVlan } from './packet.js';
-export { accept, drop, repeat, stop, requeue, normalizeVerdict, verdictWord, encodeVerdict, encodeBatchVerdict, beginQueueMessage, MAX_VERDICT_PAYLOAD } from './verdict.js';
+export { accept, drop, repeat, stop, requeue, acceptFlow, dropFlow, normalizeVerdict, verdictWord, encodeVerdict, encodeBatchVerdict, beginQueueMessage, MAX_VERDICT_PAYLOAD } from './verdict.js';
 export type { Verdict, VerdictInput, VerdictName, BatchVerdict, RequestHeader } from './verdict.js';
 export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue, flagBits, type CopyMode, type QueueFlags } from './config.js';
 export { verdictName, hookName, configCommandName, copyModeName, flagNames, attributeName, messageTypeName } from './names.js';

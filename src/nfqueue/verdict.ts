@@ -33,6 +33,12 @@ export interface Verdict {
   vlan?: { proto: number; tci: number };
   /** Replacement link-layer header (bridge family). */
   l2hdr?: Uint8Array;
+  /**
+   * With 'accept' or 'drop': the rest of this packet's connection gets the same verdict in
+   * the kernel, without being queued again (flow verdicts: needs a queue opened with a
+   * managed `rule` and the `flow` option).
+   */
+  flow?: boolean;
 }
 
 /** What a packet callback may answer: a name or a Verdict object. */
@@ -48,6 +54,14 @@ export function accept(options: Omit<Verdict, 'verdict' | 'queue' | 'bypass'> = 
 /** Drop the packet. */
 export function drop(): Verdict {
   return { verdict: 'drop' };
+}
+/** Accept the packet and the rest of its connection, which is no longer queued (flow verdict). */
+export function acceptFlow(options: Omit<Verdict, 'verdict' | 'queue' | 'bypass' | 'flow'> = {}): Verdict {
+  return { ...options, verdict: 'accept', flow: true };
+}
+/** Drop the packet and the rest of its connection, which is no longer queued (flow verdict). */
+export function dropFlow(): Verdict {
+  return { verdict: 'drop', flow: true };
 }
 /** Send the packet through the current hook again (optionally with a new mark). */
 export function repeat(options: Omit<Verdict, 'verdict' | 'queue' | 'bypass'> = {}): Verdict {
@@ -110,6 +124,10 @@ export function normalizeVerdict(input: unknown): Verdict {
   const v = input as Verdict;
   verdictWord(v); // validates the name and the requeue target
   if (v.mark !== undefined) checkU32('mark', v.mark);
+  if (v.flow !== undefined) {
+    if (typeof v.flow !== 'boolean') throw new TypeError(`verdict flow must be a boolean, got ${typeof v.flow}`);
+    if (v.flow && v.verdict !== 'accept' && v.verdict !== 'drop') throw new RangeError(`a flow verdict is 'accept' or 'drop', got '${v.verdict}'`);
+  }
   if (v.connmark !== undefined) checkU32('connmark', v.connmark);
   if (v.priority !== undefined) checkU32('priority', v.priority);
   if (v.payload !== undefined) {

@@ -7,7 +7,7 @@
  */
 import type { NetnsTarget } from '../netlink/netns.js';
 import { NftablesKernelError } from '../nftables/errors.js';
-import { planManagedRules, planRemoval, type FlowMarks, type ManagedPlan, type QueueBackend } from '../nftables/managed-plan.js';
+import { planManagedRules, planRemoval, type FlowMarks, type ManagedPlan, type ManagedRuleInfo, type QueueBackend } from '../nftables/managed-plan.js';
 import type { CheckedRule, QueueTarget } from '../nftables/rule-spec.js';
 import { familyName } from '../nftables/batch.js';
 import { openNftSocket, type NftSocket } from './nft-socket.js';
@@ -28,20 +28,6 @@ export interface ManagedRulesOptions {
   tableName?: string;
   /** The socket to install on (default: a new one; it is closed by remove()/close()). */
   socket?: NftSocket;
-}
-
-/** What a managed rule reports in `stats()`. */
-export interface ManagedRuleInfo {
-  /** The tables, as nft names them (`'inet nfqueue_1234_q0'`). */
-  tables: string[];
-  /** `'queue'`: the native queue expression; `'compat'`: xt NFQUEUE through nft_compat. */
-  backend: QueueBackend;
-  /** The queues the rule sends to. */
-  queues: { first: number; total: number; bypass: boolean };
-  /** The flow verdict bits, when flow verdicts are on. */
-  flow: FlowMarks | undefined;
-  /** The port id of the nf_tables socket that owns the tables. */
-  ownerPortId: number;
 }
 
 /** The default table name of a managed queue: whose (pid) and which queues. */

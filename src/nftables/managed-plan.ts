@@ -30,6 +30,20 @@ export const DEFAULT_FLOW_MARKS: Readonly<FlowMarks> = { accept: 0x40000000, dro
 /** Which queue expression a managed rule uses: the native one, or xt NFQUEUE through nft_compat. */
 export type QueueBackend = 'queue' | 'compat';
 
+/** What a managed rule reports in a queue's `stats()`. */
+export interface ManagedRuleInfo {
+  /** The tables, as nft names them (`'inet nfqueue_1234_q0'`). */
+  tables: string[];
+  /** `'queue'`: the native queue expression; `'compat'`: xt NFQUEUE through nft_compat. */
+  backend: QueueBackend;
+  /** The queues the rule sends to. */
+  queues: { first: number; total: number; bypass: boolean };
+  /** The flow verdict bits, when flow verdicts are on. */
+  flow: FlowMarks | undefined;
+  /** The port id of the nf_tables socket that owns the tables. */
+  ownerPortId: number;
+}
+
 /** Checks a `flow` option (true: the default bits); throws RuleError naming the field. */
 export function checkFlowMarks(v: unknown, field = 'flow'): FlowMarks | undefined {
   if (v === undefined || v === false) return undefined;

@@ -7,6 +7,9 @@ import { validateNetnsTarget, type NetnsTarget } from '../netlink/netns.js';
 import type { Packet } from '../nfqueue/packet.js';
 import { normalizeVerdict, type VerdictInput } from '../nfqueue/verdict.js';
 import { copyModeValue, type CopyMode, type QueueFlags } from '../nfqueue/config.js';
+import { checkRuleSpecs, type CheckedRule, type QueueRuleSpec, type QueueTarget } from '../nftables/rule-spec.js';
+import { checkFlowMarks, type FlowMarks } from '../nftables/managed-plan.js';
+import { RuleError } from '../nftables/errors.js';
 
 export type { QueueFlags } from '../nfqueue/config.js';
 
@@ -71,6 +74,67 @@ export interface QueueOptions {
    * make a fixture that `replay()` plays back in tests. Wraps `transport` when one is given.
    */
   record?: string;
+  /**
+   * A rule the queue installs for itself: `{ hook: 'input', protocol: 'udp', dport: 53 }`
+   * (see QueueRuleSpec), or several. It lives in an nf_tables table owned by the process
+   * (`nfqueue_<pid>_q<num>`): removed at close(), and by the kernel should the process die.
+   * Packets go to the queue number (or the range of `num`) with bypass.
+   */
+  rule?: QueueRuleSpec | readonly QueueRuleSpec[];
+  /** How the managed rule is installed (only with `rule`). */
+  ruleOptions?: RuleOptions;
+  /**
+   * Flow verdicts (only with `rule`): answers such as `acceptFlow()` / `{ verdict: 'drop',
+   * flow: true }` decide for the rest of the connection, which the kernel then accepts or
+   * drops without queueing. `true` reserves two mark bits (0x40000000 accept, 0x80000000
+   * drop) in the packet and connection marks; `{ accept, drop }` picks others.
+   */
+  flow?: boolean | FlowMarks;
+  /** @internal flow bits of a rule installed by someone else (the pool's main thread). */
+  managedFlow?: FlowMarks;
+}
+
+/** How a managed rule is installed. */
+export interface RuleOptions {
+  /** Accept packets when nobody listens on the queue (default true). */
+  bypass?: boolean;
+  /** With a range of queues: spread by CPU instead of by flow hash (default false). */
+  cpuFanout?: boolean;
+  /** `'queue'`: the native queue expression; `'compat'`: xt NFQUEUE via nft_compat; `'auto'` (default): the native one where the kernel has it. */
+  backend?: 'auto' | 'queue' | 'compat';
+}
+
+/** A checked managed rule: the rules, where they send, the flow bits. */
+export interface ManagedRuleRequest {
+  rules: CheckedRule[];
+  target: QueueTarget;
+  flow: FlowMarks | undefined;
+  backend: 'auto' | 'queue' | 'compat';
+}
+
+/**
+ * Checks the `rule`, `ruleOptions` and `flow` options for queues `nums` (which must form one
+ * contiguous range); undefined without `rule`. Throws RuleError naming the bad field.
+ */
+export function checkManagedRule(nums: readonly number[], o: Pick<QueueOptions, 'rule' | 'ruleOptions' | 'flow'>): ManagedRuleRequest | undefined {
+  const flow = checkFlowMarks(o.flow, 'flow');
+  if (o.rule === undefined) {
+    if (flow !== undefined) throw new RuleError('flow', 'flow verdicts need a managed rule: give the option rule too');
+    if (o.ruleOptions !== undefined) throw new RuleError('ruleOptions', 'applies to a managed rule: give the option rule too');
+    return undefined;
+  }
+  const rules = checkRuleSpecs(o.rule, 'rule');
+  const ro = (o.ruleOptions ?? {}) as Record<string, unknown>;
+  if (ro === null || typeof ro !== 'object') throw new RuleError('ruleOptions', 'must be an object');
+  for (const k of Object.keys(ro)) if (!['bypass', 'cpuFanout', 'backend'].includes(k)) throw new RuleError(`ruleOptions.${k}`, 'is not a rule option: use bypass, cpuFanout, backend');
+  for (const k of ['bypass', 'cpuFanout'] as const) if (ro[k] !== undefined && typeof ro[k] !== 'boolean') throw new RuleError(`ruleOptions.${k}`, `must be a boolean, got ${typeof ro[k]}`);
+  const backend = ro.backend ?? 'auto';
+  if (backend !== 'auto' && backend !== 'queue' && backend !== 'compat') throw new RuleError('ruleOptions.backend', `must be 'auto', 'queue' or 'compat', got ${JSON.stringify(backend)}`);
+  const sorted = [...nums].sort((a, b) => a - b);
+  if (sorted.some((n, i) => n !== sorted[0]! + i)) throw new RuleError('rule', `a managed rule sends to one contiguous range of queues, got ${nums.join(', ')}`);
+  const target: QueueTarget = { first: sorted[0]!, total: sorted.length, bypass: ro.bypass !== false };
+  if (ro.cpuFanout === true) target.cpuFanout = true;
+  return { rules, target, flow, backend };
 }
 
 /**

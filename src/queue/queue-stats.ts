@@ -1,5 +1,6 @@
 /** The counters a Queue keeps, and the stats it reports (its counters plus /proc's rows). */
 import type { KernelQueueStats } from './proc.js';
+import type { ManagedRuleInfo } from '../nftables/managed-plan.js';
 
 /** Counters kept by the library. */
 export interface QueueCounters {
@@ -35,6 +36,8 @@ export interface QueueCounters {
 export interface QueueStats extends QueueCounters {
   /** Rows of /proc/net/netfilter/nfnetlink_queue for our queues (absent if unreadable). */
   kernel: KernelQueueStats[];
+  /** The managed rule (openQueue's `rule`): its tables, backend (`'queue'` or `'compat'`), queues and flow bits. */
+  rule?: ManagedRuleInfo;
 }
 
 /** A fresh set of counters, all zero. */

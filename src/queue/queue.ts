@@ -29,6 +29,14 @@ import { AsyncVerdicts } from './async-verdicts.js';
 import { drainBeforeUnbind } from './close-drain.js';
 import { salvagePacketId } from '../nfqueue/salvage.js';
 import { PacketIterator, DEFAULT_MAX_OUTSTANDING } from './packet-iterator.js';
+import { flowVerdictMark, type FlowMarks, type ManagedRuleInfo } from '../nftables/managed-plan.js';
+import { RuleError } from '../nftables/errors.js';
+
+/** A rule installed for this queue (openQueue's `rule`): removed first at close(). */
+export interface QueueRuleHandle {
+  info(): ManagedRuleInfo;
+  remove(): Promise<void>;
+}
 
 export type { QueueFlags, QueueOptions, PacketCallback, CallbackResult } from './queue-options.js';
 export type { QueueCounters, QueueStats } from './queue-stats.js';
@@ -75,6 +83,11 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
   private closePromise: Promise<void> | undefined;
   private warned = false;
   private overflowReported = false;
+  /** Flow verdict bits, when the queue's managed rule has flow verdicts. */
+  private readonly flow: FlowMarks | undefined;
+  /** With flow verdicts: the mark of each packet waiting for an async answer (a flow verdict keeps its other bits). */
+  private readonly flowPacketMarks: Map<number, number> | undefined;
+  private managedRule: QueueRuleHandle | undefined;
 
   /** @internal use openQueue() */
   constructor(queues: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions) {
@@ -93,6 +106,8 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     this.requestTimeout = options.requestTimeout ?? 5000;
     this.verdictTimeout = options.verdictTimeout ?? Infinity;
     this.maxInFlight = options.maxInFlight ?? Infinity;
+    this.flow = options.managedFlow;
+    this.flowPacketMarks = this.flow === undefined ? undefined : new Map();
     this.conn = new NetlinkConn(transport, {
       message: (type, buf, off, len, view) => {
         if (type === C.NFQ_TYPE_PACKET) this.onPacketMessage(buf, off, len, view);
@@ -232,8 +247,10 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
       this.callbackFailed(pkt.queue, pkt.id, e, 'threw');
       return;
     }
-    if (isThenable(result)) this.asyncVerdicts.track(pkt.queue, pkt.id, result);
-    else this.answer(pkt.queue, pkt.id, result);
+    if (isThenable(result)) {
+      this.flowPacketMarks?.set(pkt.queue * 0x100000000 + pkt.id, pkt.mark ?? 0);
+      this.asyncVerdicts.track(pkt.queue, pkt.id, result);
+    } else this.answer(pkt.queue, pkt.id, result, pkt.mark);
   }
 
   private callbackFailed(queue: number, id: number, e: unknown, how: string): void {
@@ -243,10 +260,11 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     this.report(new CallbackError(`packet callback ${how} for packet ${id} on queue ${queue}: ${err.message}; gave it the default verdict '${this.defaultVerdict.verdict}'`, queue, id, e));
   }
 
-  private answer(queue: number, id: number, result: unknown): void {
+  private answer(queue: number, id: number, result: unknown, mark?: number): void {
     let v: Verdict;
     try {
       v = normalizeVerdict(result);
+      if (v.flow === true) v = this.flowVerdict(queue, id, v, mark);
     } catch (e) {
       this.callbackFailed(queue, id, e, 'answered an invalid verdict');
       return;
@@ -301,6 +319,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
   private writeVerdict(queue: number, id: number, v: Verdict): void {
     const conn = this.conn;
     if (conn.isClosed) return;
+    if (this.flowPacketMarks !== undefined) this.flowPacketMarks.delete(queue * 0x100000000 + id);
     const seq = conn.nextSeq();
     this.ring.remember(seq, KIND_VERDICT, queue, id);
     encodeVerdict(conn.out, queue, id, v, { seq, pid: conn.portId });
@@ -318,7 +337,8 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     if (!this.asyncVerdicts.isWaiting(queue, id)) {
       throw new VerdictStateError(`packet ${id} on queue ${queue} is not waiting for a verdict (already answered, or unknown)`, queue, id);
     }
-    const v = normalizeVerdict(verdict);
+    let v = normalizeVerdict(verdict);
+    if (v.flow === true) v = this.flowVerdict(queue, id, v);
     this.asyncVerdicts.take(queue, id);
     this.writeVerdict(queue, id, v);
     this.iteration?.released();
@@ -344,6 +364,25 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     countVerdict(this.counters, v);
     this.conn.flush();
     this.iteration?.released();
+  }
+
+  /**
+   * A flow verdict as sent: ACCEPT with the packet's mark (or the verdict's own), its flow
+   * bits replaced by the accept or drop bits. The managed rule's flow chain, next on the
+   * hook, copies them to the connection mark (and drops the packet for drop).
+   */
+  private flowVerdict(queue: number, id: number, v: Verdict, mark?: number): Verdict {
+    const flow = this.flow;
+    if (flow === undefined) throw new RuleError('flow', `a flow verdict for packet ${id} on queue ${queue} needs a queue opened with a managed rule and flow verdicts: openQueue(num, callback, { rule, flow: true })`);
+    const current = v.mark ?? mark ?? this.flowPacketMarks?.get(queue * 0x100000000 + id) ?? 0;
+    const out: Verdict = { ...v, verdict: 'accept', mark: flowVerdictMark(current, flow, v.verdict === 'drop' ? 'drop' : 'accept') };
+    delete out.flow;
+    return out;
+  }
+
+  /** @internal attaches the rule openQueue installed: stats() shows it, close() removes it first. */
+  attachRule(rule: QueueRuleHandle): void {
+    this.managedRule = rule;
   }
 
   /** @internal sends a config request and resolves on the kernel's ack. */
@@ -374,7 +413,9 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     } catch {
       // /proc unreadable (no procfs, or another namespace): library counters only.
     }
-    return { ...c, verdicts: { ...c.verdicts }, kernel };
+    const out: QueueStats = { ...c, verdicts: { ...c.verdicts }, kernel };
+    if (this.managedRule !== undefined) out.rule = this.managedRule.info();
+    return out;
   }
 
   /**
@@ -389,6 +430,8 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
 
   private async doClose(): Promise<void> {
     this.closing = true;
+    // The managed rule goes first, so that no packet meets a rule without its listener.
+    if (this.managedRule !== undefined) await this.managedRule.remove().catch((e: unknown) => this.report(toError(e)));
     this.iteration?.end();
     this.asyncVerdicts.stop();
     this.overrunWatch.stop();

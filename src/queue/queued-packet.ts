@@ -40,6 +40,19 @@ export class QueuedPacket extends Packet {
     this.answerWith('drop');
   }
 
+  /**
+   * Accepts this packet and the rest of its connection, which the kernel no longer queues
+   * (iteration only; needs a queue with a managed rule and the `flow` option).
+   */
+  acceptFlow(options?: Omit<Verdict, 'verdict' | 'queue' | 'bypass' | 'flow'>): void {
+    this.answerWith({ ...options, verdict: 'accept', flow: true });
+  }
+
+  /** Drops this packet and the rest of its connection, which the kernel no longer queues (see acceptFlow()). */
+  dropFlow(): void {
+    this.answerWith({ verdict: 'drop', flow: true });
+  }
+
   private answerWith(v: VerdictInput): void {
     const answerer = this.#answerer;
     if (answerer === undefined) {

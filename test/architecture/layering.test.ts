@@ -20,7 +20,7 @@ const ALLOWED: Record<string, (target: string) => boolean> = {
   'src/nfqueue': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/'),
   'src/nftables': (t) => t.startsWith('src/netlink/'),
   'src/nftables-runtime': (t) => t.startsWith('src/netlink/') || t.startsWith('src/nftables/'),
-  'src/queue': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/') || t.startsWith('src/nfqueue/'),
+  'src/queue': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/') || t.startsWith('src/nfqueue/') || t.startsWith('src/nftables/'),
   'src/pcap': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/') || t.startsWith('src/nfqueue/'),
   'src/diagnosis': (t) => ['src/netlink/', 'src/nfqueue/', 'src/queue/', 'src/nftables/', 'src/nftables-runtime/'].some((l) => t.startsWith(l)),
   'src/pool': (t) => !t.startsWith('src/cli/') && !t.startsWith('src/testing/'),
