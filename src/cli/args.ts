@@ -4,7 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 import { NFPROTO_ARP, NFPROTO_BRIDGE, NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_NETDEV } from '../nfqueue/index.js';
-import { FilterSyntaxError, parseFilter, type FilterRule } from './filter.js';
+import { RuleError, type QueueRuleSpec } from '../index.js';
+import { checkRuleSpecs, type HookName } from '../nftables-runtime/index.js';
+import { FilterSyntaxError, parseFilter, rulesAt, type FilterRule } from './filter.js';
 
 /** A mistake on the command line: exit code 2. */
 export class UsageError extends Error {
@@ -69,12 +71,14 @@ export interface CliOptions {
   priority: number | undefined;
   /** --check: report the rules and holders of the queues, then exit. */
   check: boolean;
+  /** The filter at its hooks: openQueue's `rule` option (checked). */
+  rule: QueueRuleSpec[] | undefined;
 }
 
 /** Netfilter hooks a filter's rule can be installed at. */
-export const HOOKS = ['prerouting', 'input', 'forward', 'output', 'postrouting'] as const;
+export const HOOKS: readonly HookName[] = ['prerouting', 'input', 'forward', 'output', 'postrouting'];
 /** One of HOOKS. */
-export type Hook = (typeof HOOKS)[number];
+export type Hook = HookName;
 /** The hook of a filter without --hook: the packets this machine sends. */
 export const DEFAULT_HOOK: Hook = 'output';
 
@@ -293,6 +297,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     hooks: [DEFAULT_HOOK],
     priority: undefined,
     check: v.check === true,
+    rule: undefined,
   };
   if (o.help || o.version) return o;
   if (parsed.positionals.length > 0) {
@@ -309,6 +314,16 @@ export function parseCli(argv: readonly string[]): CliOptions {
     const p = v.priority.trim();
     if (!/^-?\d+$/.test(p) || Math.abs(Number(p)) > 0x7fffffff) throw new UsageError(`--priority must be a whole number (negative runs earlier), got '${v.priority}'`);
     o.priority = Number(p);
+  }
+  if (o.filter !== undefined) {
+    o.rule = rulesAt(o.filter, o.hooks, o.priority);
+    try {
+      checkRuleSpecs(o.rule);
+    } catch (e) {
+      // The library's own check, before anything is bound: iifname at output, and the like.
+      if (e instanceof RuleError) throw new UsageError(`the filter cannot be installed as written: ${e.message.replace(/^rule(\[\d+\])?\./, '')}${/iif|oif/.test(e.field) ? ' (choose the hook with --hook)' : ''}`);
+      throw e;
+    }
   }
   if (o.filter === undefined && (v.hook !== undefined || v.priority !== undefined)) {
     throw new UsageError(`${v.hook !== undefined ? '--hook' : '--priority'} places nfq-dump's own rule, which needs a filter such as 'udp dport 53' after the options`);

@@ -8,35 +8,24 @@
  *   filter := term ('or' term)*
  *   term   := factor (['and'] factor)*          -- juxtaposition is `and`, as in nft
  *   factor := match | '(' filter ')'
- *   match  := ('tcp'|'udp') [('sport'|'dport') ports]
+ *   match  := ('tcp'|'udp'|'udplite'|'sctp') [('sport'|'dport') ports]
  *           | 'ip' ['saddr'|'daddr' cidr4] | 'ip6' ['saddr'|'daddr' cidr6]
  *           | ['meta'] ('iifname'|'oifname') name
  *           | 'meta' 'mark' (value | '&' mask '==' value)
- *           | 'meta' 'l4proto' ('tcp'|'udp') | 'meta' 'nfproto' ('ipv4'|'ipv6')
+ *           | 'meta' 'l4proto' (name | number) | 'meta' 'nfproto' ('ipv4'|'ipv6')
  *   ports  := port | port '-' port | '{' ports (',' ports)* '}'
  * A set `{ a, b }` (ports, addresses or names) means a or b. One managed rule is a
  * conjunction, so `or` and sets expand into several rules (at most MAX_FILTER_RULES).
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { NetfilterQueueError } from '../index.js';
+import { NetfilterQueueError, RuleError, type QueueRuleSpec } from '../index.js';
+import { parsePrefix, PROTOCOLS, type HookName, type PortMatch, type ProtocolName } from '../nftables-runtime/index.js';
 
-/** A port match: one port or an inclusive range. */
-export type FilterPorts = number | readonly [number, number];
+/** One rule of a filter: openQueue's `rule` data without the hook and priority (which come from --hook and --priority). */
+export type FilterRule = Omit<QueueRuleSpec, 'hook' | 'priority'>;
 
-/** One rule of a filter, in the shape of openQueue's `rule` option (without hook and priority). */
-export interface FilterRule {
-  /** 'ip' or 'ip6' when an address or `meta nfproto` names one; absent: both. */
-  family?: 'ip' | 'ip6';
-  protocol?: 'tcp' | 'udp';
-  sport?: FilterPorts;
-  dport?: FilterPorts;
-  /** CIDR text as written (`10.0.0.0/8`, `::1`). */
-  saddr?: string;
-  daddr?: string;
-  iif?: string;
-  oif?: string;
-  mark?: number | { value: number; mask: number };
-}
+/** Protocols whose ports a rule can match (nft: `udp dport 53`, `sctp sport 9`). */
+const PORT_PROTOCOLS = ['tcp', 'udp', 'udplite', 'sctp'] as const;
 
 /** How many rules one filter may expand into (through `or` and sets). */
 export const MAX_FILTER_RULES = 64;
@@ -128,7 +117,8 @@ const TCPDUMP_WORDS: Readonly<Record<string, string>> = {
   '!=': 'a managed rule cannot negate a match: leave it out, or write the rule by hand (README: rules by hand)',
   '&&': "write 'and'",
   '||': "write 'or'",
-  icmp: 'a managed rule matches tcp or udp (ports) only; leave the protocol out to queue all of it',
+  icmp: 'write meta l4proto icmp (nft matches icmp fields, which a managed rule does not)',
+  icmpv6: 'write meta l4proto icmpv6 (nft matches icmpv6 fields, which a managed rule does not)',
   th: "write tcp or udp before sport/dport (e.g. udp dport 53)",
 };
 
@@ -215,7 +205,9 @@ class Parser {
     if (t.quoted) this.fail(`expected a match such as udp dport 53, got the name "${t.text}"`, t.at);
     switch (t.text) {
       case 'tcp':
-      case 'udp': {
+      case 'udp':
+      case 'udplite':
+      case 'sctp': {
         const protocol = t.text;
         const proto: Match = { field: 'protocol', value: protocol, at: t.at };
         const w = this.peek();
@@ -232,7 +224,7 @@ class Parser {
         const fam: Match = { field: 'family', value: family, at: t.at };
         const w = this.peek();
         if (w === undefined || !this.isWord(w, 'saddr', 'daddr')) {
-          if (w !== undefined && !w.quoted && /^[a-z]+$/.test(w.text) && !['and', 'or', 'tcp', 'udp', 'ip', 'ip6', 'meta', 'iifname', 'oifname'].includes(w.text)) {
+          if (w !== undefined && !w.quoted && /^[a-z]+$/.test(w.text) && !['and', 'or', ...PORT_PROTOCOLS, 'ip', 'ip6', 'meta', 'iifname', 'oifname'].includes(w.text)) {
             this.fail(`'${w.text}' is not an ${family} field a managed rule matches: use saddr or daddr`, w.at);
           }
           return [[fam]];
@@ -251,7 +243,7 @@ class Parser {
       default: {
         const hint = TCPDUMP_WORDS[t.text];
         if (hint !== undefined) this.fail(`'${t.text}' is not supported: ${hint}`, t.at);
-        return this.fail(`unknown match '${t.text}': expected tcp, udp, ip, ip6, iifname, oifname or meta`, t.at);
+        return this.fail(`unknown match '${t.text}': expected tcp, udp, udplite, sctp, ip, ip6, iifname, oifname or meta`, t.at);
       }
     }
   }
@@ -263,10 +255,7 @@ class Parser {
       case 'oifname':
         return this.parseSet(`an interface name after 'meta ${key.text}'`, (v) => this.ifname(v)).map((m) => [{ field: key.text === 'iifname' ? 'iif' : 'oif', value: m.value, at: m.at }]);
       case 'l4proto':
-        return this.parseSet("tcp or udp after 'meta l4proto'", (v) => {
-          if (v.text !== 'tcp' && v.text !== 'udp') this.fail(`a managed rule matches l4proto tcp or udp, got '${v.text}'`, v.at);
-          return v.text;
-        }).map((m) => [{ field: 'protocol', value: m.value, at: m.at }]);
+        return this.parseSet("a protocol after 'meta l4proto'", (v) => this.protocol(v)).map((m) => [{ field: 'protocol', value: m.value, at: m.at }]);
       case 'nfproto':
         return this.parseSet("ipv4 or ipv6 after 'meta nfproto'", (v) => {
           if (v.text !== 'ipv4' && v.text !== 'ipv6') this.fail(`meta nfproto takes ipv4 or ipv6, got '${v.text}'`, v.at);
@@ -317,7 +306,7 @@ class Parser {
     }
   }
 
-  port(t: Token): FilterPorts {
+  port(t: Token): PortMatch {
     const m = /^(\d+)(?:-(\d+))?$/.exec(t.text);
     if (m === null || t.quoted) return this.fail(`expected a port (0-65535) or a range such as 1000-2000, got '${t.text}'`, t.at);
     const a = Number(m[1]);
@@ -337,12 +326,24 @@ class Parser {
   }
 
   ifname(t: Token): string {
-    // The kernel's rule for device names (dev_valid_name): 1-15 bytes, no '/', ':' or space.
-    if (t.text === '' || Buffer.byteLength(t.text) > 15 || /[/:\s]/.test(t.text) || t.text === '.' || t.text === '..') {
-      this.fail(`'${t.text}' is not an interface name (1-15 characters, no '/', ':' or spaces)`, t.at);
+    // The kernel's rule for device names (dev_valid_name): 1-15 bytes, no '/', ':' or space;
+    // nft's trailing '*' matches every name with that prefix.
+    const name = t.text.endsWith('*') ? t.text.slice(0, -1) : t.text;
+    if (t.text === '' || Buffer.byteLength(name) > 15 || /[/:\s*]/.test(name) || name === '.' || name === '..') {
+      this.fail(`'${t.text}' is not an interface name (1-15 characters, no '/', ':' or spaces; a trailing * matches a prefix)`, t.at);
     }
-    if (t.text.includes('*')) this.fail(`interface wildcards ('${t.text}') are not supported by a managed rule: name the interface`, t.at);
     return t.text;
+  }
+
+  /** A protocol name nft knows (tcp, udp, udplite, sctp, icmp, icmpv6) or a number 0-255. */
+  protocol(t: Token): ProtocolName | number {
+    if (!t.quoted && /^\d+$/.test(t.text)) {
+      const n = Number(t.text);
+      if (n > 255) this.fail(`protocol number ${t.text} is out of range (0-255)`, t.at);
+      return n;
+    }
+    if (t.quoted || !Object.hasOwn(PROTOCOLS, t.text)) this.fail(`expected a protocol (${Object.keys(PROTOCOLS).join(', ')}) or a number 0-255, got '${t.text}'`, t.at);
+    return t.text as ProtocolName;
   }
 
   cidr(t: Token, family: 'ip' | 'ip6'): string {
@@ -358,43 +359,19 @@ class Parser {
     const p = t.text.slice(slash + 1);
     const prefixAt = t.at + slash + 1;
     if (!/^\d{1,3}$/.test(p) || Number(p) > bits) this.fail(`prefix length must be 0-${bits}, got '${p}'`, prefixAt);
-    const bytes = v4 ? ipv4Bytes(addr) : ipv6Bytes(addr);
-    if (!hostBitsClear(bytes, Number(p))) this.fail(`${t.text} has address bits past its /${p} prefix: did you mean ${networkOf(bytes, Number(p), v4)}/${p}?`, t.at);
+    try {
+      parsePrefix('address', t.text);
+    } catch (e) {
+      if (!(e instanceof RuleError)) throw e;
+      this.fail(`${t.text} has address bits past its /${p} prefix: did you mean ${networkOf(parsePrefix('address', addr).network, Number(p), v4)}/${p}?`, t.at);
+    }
     return t.text;
   }
 }
 
-function ipv4Bytes(a: string): number[] {
-  return a.split('.').map(Number);
-}
-
-/** The 16 bytes of a valid IPv6 address text (with `::` and an optional dotted IPv4 tail). */
-function ipv6Bytes(a: string): number[] {
-  let text = a;
-  const tail: number[] = [];
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted !== null) {
-    tail.push(...ipv4Bytes(dotted[1]!));
-    text = text.slice(0, -dotted[1]!.length);
-    if (text.endsWith(':') && !text.endsWith('::')) text = text.slice(0, -1);
-  }
-  const [head, rest] = text.split('::') as [string, string | undefined];
-  const groups = (s: string | undefined): number[] => (s === undefined || s === '' ? [] : s.split(':').map((g) => parseInt(g, 16)));
-  const h = groups(head);
-  const r = groups(rest);
-  const words = rest === undefined ? h : [...h, ...new Array<number>(8 - tail.length / 2 - h.length - r.length).fill(0), ...r];
-  return [...words.flatMap((w) => [w >> 8, w & 0xff]), ...tail];
-}
-
-function hostBitsClear(bytes: readonly number[], prefix: number): boolean {
-  return bytes.every((b, i) => {
-    const keep = Math.max(0, Math.min(8, prefix - i * 8));
-    return (b & (0xff >> keep)) === 0;
-  });
-}
-
-function networkOf(bytes: readonly number[], prefix: number, v4: boolean): string {
-  const net = bytes.map((b, i) => b & ~(0xff >> Math.max(0, Math.min(8, prefix - i * 8))) & 0xff);
+/** The network of an address under a prefix, as text (`10.0.0.0`, `fe80::`). */
+function networkOf(bytes: Uint8Array, prefix: number, v4: boolean): string {
+  const net = [...bytes].map((b, i) => b & ~(0xff >> Math.max(0, Math.min(8, prefix - i * 8))) & 0xff);
   if (v4) return net.join('.');
   const words: string[] = [];
   for (let i = 0; i < 16; i += 2) words.push(((net[i]! << 8) | net[i + 1]!).toString(16));
@@ -403,7 +380,7 @@ function networkOf(bytes: readonly number[], prefix: number, v4: boolean): strin
 
 const FIELD_WORDS: Readonly<Record<keyof FilterRule, string>> = {
   family: 'the address family (ip or ip6)',
-  protocol: 'the protocol (tcp or udp)',
+  protocol: 'the protocol',
   sport: 'sport',
   dport: 'dport',
   saddr: 'saddr',
@@ -456,4 +433,12 @@ export function parseFilter(words: string | readonly string[]): FilterRule[] {
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * The filter's rules placed at each of `hooks` (one rule per alternative and hook), with
+ * `priority` when given: the data for openQueue's `rule` option.
+ */
+export function rulesAt(filter: readonly FilterRule[], hooks: readonly HookName[], priority?: number): QueueRuleSpec[] {
+  return hooks.flatMap((hook) => filter.map((r) => (priority === undefined ? { ...r, hook } : { ...r, hook, priority })));
 }

@@ -144,11 +144,7 @@ export async function runLive(o: CliOptions): Promise<number> {
   }
   if (o.record !== undefined) options.record = o.record;
   if (o.netnsPath !== undefined) options.netns = o.netnsPath;
-  if (o.filter !== undefined) {
-    // Until openQueue's rule option lands (issue 17 item 2), a filter cannot be installed.
-    process.stderr.write(`${PROG}: this build cannot install a rule for the filter '${o.filterText ?? ''}' yet: leave the filter out and write the rule by hand (README: Rules by hand)\n`);
-    return 1;
-  }
+  if (o.rule !== undefined) options.rule = o.rule;
 
   // Signals before the queue exists: nothing to unbind yet, just leave.
   let signalled = 0;
@@ -203,6 +199,11 @@ export async function runLive(o: CliOptions): Promise<number> {
   const extras = [o.write !== undefined ? `writing ${o.write}` : '', o.record !== undefined ? `recording ${o.record}` : ''].filter((x) => x !== '');
   const inNetns = o.netns !== undefined ? ` in network namespace ${o.netns}` : '';
   process.stderr.write(`${PROG}: listening on ${queueList(o.queues)}${inNetns} (${mode}), verdict ${v}${extras.length > 0 ? `, ${extras.join(', ')}` : ''}; Ctrl-C to stop\n`);
+  const managed = queue.stats().rule;
+  if (managed !== undefined && o.filterText !== undefined) {
+    const how = managed.backend === 'queue' ? 'nft queue expression' : 'NFQUEUE target through nft_compat, as this kernel has no nft queue expression';
+    process.stderr.write(`${PROG}: rule '${o.filterText}' at ${o.hooks.join(', ')} installed in table ${managed.tables.join(', ')} (${how}; bypass); it goes when nfq-dump exits\n`);
+  }
 
   const showIdleHint = async (q: Queue, ms: number): Promise<void> => {
     if (stopping || quiet.size === 0) return;

@@ -3,7 +3,8 @@
 // FilterSyntaxError; rendered rules parse back to themselves). No privileges.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FilterSyntaxError, MAX_FILTER_RULES, parseFilter, type FilterRule } from '../../src/cli/filter.js';
+import { FilterSyntaxError, MAX_FILTER_RULES, parseFilter, rulesAt, type FilterRule } from '../../src/cli/filter.js';
+import { checkRuleSpecs } from '../../src/nftables-runtime/index.js';
 import { NetfilterQueueError } from '../../src/index.js';
 
 /** The error parseFilter throws for `text`, with the word its position points at. */
@@ -33,6 +34,8 @@ describe('parseFilter', () => {
     expect(parseFilter('udp dport == 53')).toEqual([{ protocol: 'udp', dport: 53 }]);
     expect(parseFilter('udp dport 7-7')).toEqual([{ protocol: 'udp', dport: 7 }]);
     expect(parseFilter('ip')).toEqual([{ family: 'ip' }]);
+    expect(parseFilter('meta l4proto { icmp, icmpv6, 47 }')).toEqual([{ protocol: 'icmp' }, { protocol: 'icmpv6' }, { protocol: 47 }]);
+    expect(parseFilter('sctp dport 9 iifname veth*')).toEqual([{ protocol: 'sctp', dport: 9, iif: 'veth*' }]);
   });
 
   it('expands or, sets and parentheses into one rule per alternative', () => {
@@ -68,7 +71,9 @@ describe('parseFilter', () => {
       ['host 10.0.0.1', 'host', /ip saddr and ip daddr/],
       ['not udp', 'not', /cannot negate/],
       ['udp dport != 53', '!=', /cannot negate/],
-      ['icmp', 'icmp', /tcp or udp/],
+      ['icmp', 'icmp', /write meta l4proto icmp/],
+      ['meta l4proto 300', '300', /out of range/],
+      ['meta l4proto gre', 'gre', /expected a protocol \(tcp, udp/],
       ['bogus', 'bogus', /unknown match 'bogus'/],
       ['udp dport { }', '}', /empty set/],
       ['udp dport { 53 5353 }', '5353', /',' or '}'/],
@@ -78,7 +83,7 @@ describe('parseFilter', () => {
       ['and udp', 'and', /needs a match before it/],
       ['udp dport 53 or', '', /the filter ends/],
       ['iifname averyveryverylongname', 'averyveryverylongname', /not an interface name/],
-      ['iifname eth*', 'eth*', /wildcards/],
+      ['iifname e*th', 'e*th', /not an interface name/],
       ['iifname "eth0', '"eth0', /no closing "/],
       ['udp dport = 5', '=', /unexpected '='/],
       ['ip daddr 1.2.3.4 extra', 'extra', /unknown match 'extra'/],
@@ -106,6 +111,16 @@ describe('parseFilter', () => {
     })();
     expect(error2.position).toBe(error.position);
     expect(error2.pointer()).toBe('udp dport 53 and ip daddr 300.0.0.1\n                          ^');
+  });
+
+  it('places every alternative at every hook, with the priority', () => {
+    expect(rulesAt(parseFilter('udp or tcp'), ['input', 'output'], 10)).toEqual([
+      { protocol: 'udp', hook: 'input', priority: 10 },
+      { protocol: 'tcp', hook: 'input', priority: 10 },
+      { protocol: 'udp', hook: 'output', priority: 10 },
+      { protocol: 'tcp', hook: 'output', priority: 10 },
+    ]);
+    expect(rulesAt([{}], ['output'])).toEqual([{ hook: 'output' }]);
   });
 
   it('refuses an empty filter and one that expands too far', () => {
@@ -167,7 +182,7 @@ const ruleText: fc.Arbitrary<{ rule: FilterRule; text: string }> = fc
     if (r.sport !== undefined || r.dport !== undefined) rule.protocol ??= 'udp';
     if (r.sport !== undefined) parts.push(`${rule.protocol} sport ${portText(r.sport)}`);
     if (r.dport !== undefined) parts.push(`${rule.protocol} dport ${portText(r.dport)}`);
-    if (parts.length === 0 && rule.protocol !== undefined) parts.push(rule.protocol);
+    if (parts.length === 0 && rule.protocol !== undefined) parts.push(String(rule.protocol));
     if (r.saddr !== undefined || r.daddr !== undefined) rule.family = 'ip';
     if (r.saddr !== undefined) parts.push(`ip saddr ${r.saddr}`);
     if (r.daddr !== undefined) parts.push(`ip daddr ${r.daddr}`);
@@ -194,6 +209,8 @@ describe('parseFilter fuzz', () => {
     fc.assert(
       fc.property(ruleText, ruleText, (a, b) => {
         expect(parseFilter(a.text)).toEqual([a.rule]);
+        // What the parser accepts, the library's own rule check accepts (forward has both interfaces).
+        expect(() => checkRuleSpecs(rulesAt(parseFilter(a.text), ['forward'], -5))).not.toThrow();
         const both = parseFilter(`${a.text} or ( ${b.text} )`);
         expect(both).toContainEqual(a.rule);
         expect(both).toContainEqual(b.rule);

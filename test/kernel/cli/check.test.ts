@@ -3,9 +3,10 @@
 // iptables-legacy, and an nft-native `queue` rule where the kernel has that expression; a
 // queue held by an nfq-dump started for the purpose. The report must name each rule, its
 // bypass, and the holder's pid (checked against the pid we started).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetns, kernelTestsUnavailable, type Child, type Netns } from '../../support/netns.js';
 import { CLI, ensureBuilt } from '../../support/cli.js';
+import { nfqDumpStarter } from './dump-process.js';
 
 const skip = kernelTestsUnavailable();
 const NODE = process.execPath;
@@ -13,19 +14,12 @@ const NODE = process.execPath;
 describe.skipIf(skip !== undefined)('nfq-dump --check (kernel, root)', () => {
   let ns: Netns;
   let other: Netns;
-  const running: Child[] = [];
+  const startDump = nfqDumpStarter(() => ns);
 
   beforeAll(() => {
     ensureBuilt();
     ns = createNetns('clichk');
     other = createNetns('clichko');
-  });
-
-  afterEach(async () => {
-    for (const c of running.splice(0)) {
-      c.kill('SIGKILL');
-      await c.exited;
-    }
   });
 
   afterAll(async () => {
@@ -34,13 +28,8 @@ describe.skipIf(skip !== undefined)('nfq-dump --check (kernel, root)', () => {
   });
 
   /** An nfq-dump holding `queue` in the namespace, once bound. */
-  async function holder(queue: number): Promise<Child> {
-    const c = ns.spawn([NODE, CLI, '-q', String(queue), '--no-status'], { env: { NFQ_DUMP_IDLE_HINT_MS: '0' } });
-    running.push(c);
-    await ns.waitForQueueBound(queue, 10_000).catch((e: Error) => {
-      throw new Error(`${e.message}\n${c.transcript()}`);
-    });
-    return c;
+  function holder(queue: number): Promise<Child> {
+    return startDump(['-q', String(queue)], queue);
   }
 
   function check(queue: number, extra: string[] = []): { status: number | null; stdout: string; stderr: string } {
