@@ -46,7 +46,10 @@ export function listNetworkNamespaces(limit = 64): NetworkNamespace[] {
   for (const name of named) add(`/run/netns/${name}`, name);
   let pids: string[] = [];
   try {
-    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+    // Lowest pids first: a namespace is named after its oldest process (init, a container's first).
+    pids = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .sort((a, b) => Number(a) - Number(b));
   } catch {
     // no /proc
   }
