@@ -6,7 +6,7 @@
  */
 import type { Transport } from './netlink/transport.js';
 import { checkManagedRule, checkOpenArguments, splitOpenArguments, type ManagedRuleRequest, type PacketCallback, type QueueOptions } from './queue/queue-options.js';
-import { installManagedRules } from './nftables-runtime/managed-rules.js';
+import { installManagedRules, type ManagedRulesOptions } from './nftables-runtime/managed-rules.js';
 import type { Queue } from './queue/queue.js';
 import { openDefaultQueueTransport, startQueue } from './queue/setup.js';
 import { recordTransport } from './pcap/record-transport.js';
@@ -32,19 +32,20 @@ function chooseTransport(options: QueueOptions): Transport {
  */
 async function installRule(queue: Queue, m: ManagedRuleRequest, options: QueueOptions): Promise<void> {
   try {
-    const rules = await installManagedRules({
-      rules: m.rules,
-      target: m.target,
-      backend: m.backend,
-      ...(m.flow === undefined ? {} : { flow: m.flow }),
-      ...(options.netns === undefined ? {} : { netns: options.netns }),
-      ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout }),
-    });
-    queue.attachRule(rules);
+    queue.attachRule(await installManagedRules(managedRulesOptions(m, options)));
   } catch (e) {
     await queue.close();
     throw e;
   }
+}
+
+/** What installManagedRules() needs for a checked `rule` option (openQueue's or the pool's). */
+export function managedRulesOptions(m: ManagedRuleRequest, options: Pick<QueueOptions, 'netns' | 'requestTimeout'>): ManagedRulesOptions {
+  const o: ManagedRulesOptions = { rules: m.rules, target: m.target, backend: m.backend };
+  if (m.flow !== undefined) o.flow = m.flow;
+  if (options.netns !== undefined) o.netns = options.netns;
+  if (options.requestTimeout !== undefined) o.requestTimeout = options.requestTimeout;
+  return o;
 }
 
 /**

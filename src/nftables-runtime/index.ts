@@ -5,4 +5,4 @@
  */
 export * from '../nftables/index.js';
 export { NftSocket, openNftSocket, listRuleset, type NftSocketOptions } from './nft-socket.js';
-export { ManagedRules, installManagedRules, defaultTableName, type ManagedRulesOptions, type BackendChoice } from './managed-rules.js';
+export { ManagedRules, installManagedRules, probeQueueRuleSupport, defaultTableName, type QueueRuleSupport, type ManagedRulesOptions, type BackendChoice } from './managed-rules.js';

@@ -9,7 +9,10 @@ import type { NetnsTarget } from '../netlink/netns.js';
 import { NftablesKernelError } from '../nftables/errors.js';
 import { planManagedRules, planRemoval, type FlowMarks, type ManagedPlan, type ManagedRuleInfo, type QueueBackend } from '../nftables/managed-plan.js';
 import type { CheckedRule, QueueTarget } from '../nftables/rule-spec.js';
-import { familyName } from '../nftables/batch.js';
+import { familyName, type BatchOperation } from '../nftables/batch.js';
+import { NFPROTO_INET, NFT_TABLE_F_OWNER } from '../nftables/constants.js';
+import type { Expr } from '../nftables/expressions.js';
+import { compatQueueExpr, nativeQueueExpr } from '../nftables/rule-spec.js';
 import { openNftSocket, type NftSocket } from './nft-socket.js';
 
 /** Which backend to use: try the native queue expression first and fall back (`'auto'`, the default), or only one. */
@@ -110,5 +113,49 @@ export async function installManagedRules(o: ManagedRulesOptions): Promise<Manag
   } catch (e) {
     socket.close();
     throw e;
+  }
+}
+
+/** What this kernel offers a managed rule. */
+export interface QueueRuleSupport {
+  /** nf_tables with owned tables (NFT_TABLE_F_OWNER, Linux 5.12+). */
+  ownedTables: boolean;
+  /** The native queue expression (CONFIG_NFT_QUEUE). */
+  queue: boolean;
+  /** The xtables NFQUEUE target through nft_compat (CONFIG_NFT_COMPAT). */
+  compat: boolean;
+}
+
+/**
+ * Asks the kernel what a managed rule can use: a throwaway owned table, then one rule per
+ * queue expression in a chain without a hook (no packet ever meets it), each batch
+ * all-or-nothing; the table is deleted, and goes with the socket anyway.
+ */
+export async function probeQueueRuleSupport(options: Pick<ManagedRulesOptions, 'netns' | 'requestTimeout'> = {}): Promise<QueueRuleSupport> {
+  const socket = openNftSocket(options);
+  socket.setKeepAlive(false);
+  const family = NFPROTO_INET;
+  const table = `nfqueue_probe_${process.pid}`;
+  const accepted = async (expressions: Expr[] | undefined): Promise<boolean> => {
+    const ops: BatchOperation[] = [
+      { op: 'newtable', table: { family, name: table, flags: NFT_TABLE_F_OWNER } },
+      { op: 'newchain', chain: { family, table, name: 'probe' } },
+    ];
+    if (expressions !== undefined) ops.push({ op: 'newrule', rule: { family, table, chain: 'probe', expressions } });
+    try {
+      await socket.batch(ops);
+    } catch {
+      return false;
+    }
+    await socket.batch([{ op: 'deltable', family, name: table }]);
+    return true;
+  };
+  try {
+    const target = { first: 0, total: 1, bypass: true };
+    const ownedTables = await accepted(undefined);
+    if (!ownedTables) return { ownedTables, queue: false, compat: false };
+    return { ownedTables, queue: await accepted([nativeQueueExpr(target)]), compat: await accepted([compatQueueExpr(target)]) };
+  } finally {
+    socket.close();
   }
 }

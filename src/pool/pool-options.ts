@@ -38,7 +38,8 @@ export function handlerHref(h: unknown): string {
 /** Queue options a worker gets: everything but what cannot cross a thread (checked here). */
 export function workerQueueOptions(o: QueuePoolOptions): QueueOptions {
   const rest: Record<string, unknown> = { ...o };
-  for (const k of ['queues', 'workers', 'handler', 'onError', 'signal', 'restart']) delete rest[k];
+  // The managed rule is the main thread's (one rule for the whole range); workers only need its flow bits.
+  for (const k of ['queues', 'workers', 'handler', 'onError', 'signal', 'restart', 'rule', 'ruleOptions', 'flow']) delete rest[k];
   if ('transport' in rest) throw new TypeError('option transport cannot be given to a pool: each worker opens its own socket');
   if ('record' in rest) throw new TypeError('option record cannot be given to a pool: record one queue with openQueue() instead');
   for (const [k, v] of Object.entries(rest)) {

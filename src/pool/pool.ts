@@ -13,6 +13,10 @@ import { newQueueCounters as zeroCounters, type QueueCounters } from '../queue/q
 import { readKernelQueueStats, type KernelQueueStats } from '../queue/proc.js';
 import { PoolWorkerError, type PoolQueueStats, type PoolRestartOptions, type PoolStats, type PoolWorkerEvent, type PoolWorkerState, type PoolWorkerStats, type QueuePoolOptions } from './pool-types.js';
 import { handlerHref, parsePoolQueues, workerQueueOptions } from './pool-options.js';
+import { checkManagedRule } from '../queue/queue-options.js';
+import type { QueueRuleHandle } from '../queue/queue.js';
+import { installManagedRules } from '../nftables-runtime/managed-rules.js';
+import { managedRulesOptions } from '../open-queue.js';
 import { deserializeError, type FromWorker, type ThreadCpu, type ToWorker, type WorkerQueueStats, type WorkerStart } from './messages.js';
 
 export { parsePoolQueues } from './pool-options.js';
@@ -60,6 +64,7 @@ export class QueuePool extends EventEmitter {
   private readonly slots: Slot[];
   private readonly start: Omit<WorkerStart, 'worker' | 'queues'>;
   private readonly onError: ((err: Error) => void) | undefined;
+  private managedRule: QueueRuleHandle | undefined;
   private readonly restart: Required<PoolRestartOptions> | false;
   private readonly keepAlive: boolean;
   private statsSeq = 0;
@@ -241,6 +246,11 @@ export class QueuePool extends EventEmitter {
    * kernel's /proc row for each queue. Asks every worker, so it is async; a worker whose
    * event loop does not answer within 2 s is shown with `answered: false`.
    */
+  /** @internal attaches the managed rule openQueuePool installed: stats() shows it, close() removes it first. */
+  attachRule(rule: QueueRuleHandle): void {
+    this.managedRule = rule;
+  }
+
   async stats(): Promise<PoolStats> {
     const answers = await Promise.all(this.slots.map(async (s) => (s.state === 'closed' ? s.final : await this.ask(s))));
     const total: QueueCounters = zeroCounters();
@@ -263,7 +273,9 @@ export class QueuePool extends EventEmitter {
       // /proc unreadable: library counters only.
     }
     queues.sort((x, y) => x.queue - y.queue);
-    return { ...total, kernel, queues, workers };
+    const out: PoolStats = { ...total, kernel, queues, workers };
+    if (this.managedRule !== undefined) out.rule = this.managedRule.info();
+    return out;
   }
 
   /**
@@ -272,6 +284,8 @@ export class QueuePool extends EventEmitter {
    */
   close(): Promise<void> {
     this.closePromise ??= (async () => {
+      // The managed rule goes first, so that no packet meets it without a listener.
+      if (this.managedRule !== undefined) await this.managedRule.remove().catch((e: unknown) => this.onError?.(e instanceof Error ? e : new Error(String(e))));
       await Promise.all(this.slots.map((s) => this.stopWorker(s)));
       this.emit('close');
     })();
@@ -322,8 +336,20 @@ export async function openQueuePool(options: QueuePoolOptions): Promise<QueuePoo
   if (options.signal?.aborted === true) throw new DOMException('openQueuePool: the signal was already aborted', { name: 'AbortError', cause: options.signal.reason });
   const r = options.restart as unknown;
   if (r !== undefined && r !== false && (r === null || typeof r !== 'object')) throw new TypeError('option restart must be false or an object such as { maxRestarts: 10 }');
-  const pool = new QueuePool(queues, w, { handler, options: workerQueueOptions(options) }, options);
+  const managed = checkManagedRule(queues, options);
+  const workerOptions = workerQueueOptions(options);
+  if (managed?.flow !== undefined) workerOptions.managedFlow = managed.flow;
+  const pool = new QueuePool(queues, w, { handler, options: workerOptions }, options);
   await pool.open();
+  if (managed !== undefined) {
+    // One rule spreading over the pool's queues, owned by a socket of this (the main) thread.
+    try {
+      pool.attachRule(await installManagedRules(managedRulesOptions(managed, options)));
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+  }
   const signal = options.signal;
   if (signal !== undefined) {
     const onAbort = (): void => void pool.close();
