@@ -94,8 +94,9 @@ sends the packets: run nfq-dump in that rule's network namespace.
 
   Filter (after the options)
       tcp|udp [sport|dport PORT]   a port, a range 1000-2000, or a set { 53, 5353 }
+                                   (also udplite, sctp; meta l4proto icmp|icmpv6|N)
       ip|ip6 [saddr|daddr CIDR]    10.0.0.0/8, ::1, 2001:db8::/32
-      iifname NAME, oifname NAME   the input or output interface
+      iifname NAME, oifname NAME   the input or output interface (eth* for a prefix)
       meta mark N                  the packet mark; meta mark & MASK == VALUE
       and (or nothing), or, ( )    e.g. udp dport 53 or tcp dport 53
       --hook H             where the rule sees packets: output (default: what this machine
