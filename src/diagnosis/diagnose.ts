@@ -105,6 +105,13 @@ export async function diagnoseQueues(queues?: number | readonly number[] | { rea
     }
   }
 
+  // A managed rule's table belongs to a socket: name its process too.
+  for (const rule of rules) {
+    if (rule.tableOwner === undefined) continue;
+    const h = queueHolder(rule.tableOwner, netlinkTable);
+    if (h.pid !== undefined) rule.tableOwnerProcess = h.command === undefined ? { pid: h.pid } : { pid: h.pid, command: h.command };
+  }
+
   const numbers =
     queues === undefined
       ? [...new Set([...(kernel ?? []).map((r) => r.queue), ...rules.flatMap((r) => (r.last - r.first < 64 ? Array.from({ length: r.last - r.first + 1 }, (_, i) => r.first + i) : [r.first]))])].sort((a, b) => a - b)
@@ -183,7 +190,10 @@ export function formatDiagnosis(d: QueueDiagnosis): string[] {
     const held = r.holder !== undefined ? `held by ${describeHolder(r.holder)}` : d.kernel === undefined ? 'holder unknown (/proc unreadable)' : 'not held by any program';
     lines.push(`queue ${r.queue}: ${held}`);
     if (r.rules.length === 0) lines.push(`  no rule in ${d.namespace} sends packets here`);
-    for (const rule of r.rules) lines.push(`  ${rule.text}${rule.bypass ? '' : '   <- no bypass'}`);
+    for (const rule of r.rules) {
+      const owner = rule.tableOwnerProcess === undefined ? '' : ` (process ${rule.tableOwnerProcess.pid}${rule.tableOwnerProcess.command === undefined ? '' : `, ${rule.tableOwnerProcess.command}`})`;
+      lines.push(`  ${rule.text}${owner}${rule.bypass ? '' : '   <- no bypass'}`);
+    }
     for (const e of r.elsewhere) lines.push(`  in network namespace ${e.namespace.label}: ${e.rule.text}`);
   }
   for (const f of d.findings) lines.push(`${f.code}: ${f.message}`);

@@ -27,6 +27,8 @@ export interface QueueingRule {
   handle?: number;
   /** The netlink port id owning the table (a managed rule's table dies with that socket). */
   tableOwner?: number;
+  /** The process with that socket, when /proc shows it. */
+  tableOwnerProcess?: { pid: number; command?: string };
   /** The rule as a person recognises it: iptables-save's line, or an nft-like account. */
   text: string;
 }

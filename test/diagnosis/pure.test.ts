@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeHolder, findQueueHolder, parseNetlinkSockets, queueHolder } from '../../src/diagnosis/holder.js';
+import { queueingRuleOf } from '../../src/diagnosis/nftables.js';
 import { parseIptablesSaveRules, parseTableNames, ruleQueues } from '../../src/diagnosis/rules.js';
 
 const NETLINK = `sk               Eth Pid        Groups   Rmem     Wmem     Dump  Locks    Drops    Inode
@@ -86,5 +87,35 @@ COMMIT
     expect(parseTableNames('filter\nmangle\n')).toEqual(['filter', 'mangle']);
     expect(parseTableNames('')).toEqual([]);
     expect(parseTableNames(undefined)).toEqual([]);
+  });
+});
+
+describe('nf_tables queue rules as the diagnosis reports them', () => {
+  const table = { family: 1, name: 'nfqueue_42_q3', flags: 2, owner: 4242 };
+  const chain = { family: 1, table: 'nfqueue_42_q3', name: 'input', hook: { hooknum: 1, priority: 0 } };
+  const rule = { family: 1, table: 'nfqueue_42_q3', chain: 'input', handle: 7n, expressions: [] };
+
+  it('a native queue rule in an owned table', () => {
+    const r = queueingRuleOf({ table, chain, rule, target: { first: 3, total: 2, bypass: true, cpuFanout: true, backend: 'queue' }, owned: true, ownerPortId: 4242 });
+    expect(r).toEqual({
+      source: 'nftables',
+      family: 'inet',
+      table: 'nfqueue_42_q3',
+      chain: 'input',
+      first: 3,
+      last: 4,
+      bypass: true,
+      via: 'queue',
+      handle: 7,
+      tableOwner: 4242,
+      text: 'nft: inet nfqueue_42_q3 input handle 7 (input hook): queue num 3-4 bypass fanout, in a table owned by netlink port 4242 (a managed rule: it goes when that socket closes)',
+    });
+  });
+
+  it("iptables-nft's NFQUEUE target, without bypass, in a plain table", () => {
+    const r = queueingRuleOf({ table: { family: 2, name: 'filter' }, chain: { family: 2, table: 'filter', name: 'OUTPUT', hook: { hooknum: 3, priority: 0 } }, rule: { ...rule, family: 2, table: 'filter', chain: 'OUTPUT' }, target: { first: 0, total: 1, bypass: false, backend: 'compat' }, owned: false, ownerPortId: undefined });
+    expect(r).toMatchObject({ family: 'ip', via: 'NFQUEUE', bypass: false, first: 0, last: 0 });
+    expect(r.tableOwner).toBeUndefined();
+    expect(r.text).toBe('nft: ip filter OUTPUT handle 7 (output hook): NFQUEUE target, queue 0');
   });
 });

@@ -78,6 +78,15 @@ describe.skipIf(skip !== undefined)('nfq-dump --check (kernel, root)', () => {
     expect(r.stdout).toMatch(/^ {2}nft: inet clichk out handle \d+ \(output hook\): queue num 23 bypass$/m);
   });
 
+  it("nfq-dump's own managed rule: the owned table, and the process owning it", async () => {
+    const h = await startDump(['-q', '25', 'udp', 'dport', '5625'], 25);
+    for (let i = 0; i < 200 && !/installed in table/.test(h.stderr()); i++) await new Promise((r) => setTimeout(r, 25));
+    const r = check(25);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`queue 25: held by process ${h.pid} (node)`);
+    expect(r.stdout).toMatch(new RegExp(`^ {2}nft: inet nfqueue_${h.pid}_q25 \\S+ handle \\d+ \\(output hook\\): (NFQUEUE target, queue 25|queue num 25) bypass, in a table owned by netlink port \\d+ \\(a managed rule: it goes when that socket closes\\) \\(process ${h.pid}, node\\)$`, 'm'));
+  });
+
   it('a queue that no rule feeds: exit 1, not held, and the rule of another namespace named', () => {
     other.exec(['iptables-nft', '-w', '-A', 'INPUT', '-j', 'NFQUEUE', '--queue-num', '24', '--queue-bypass']);
     const r = check(24);
