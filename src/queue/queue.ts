@@ -358,6 +358,9 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     if (v.priority !== undefined) normalizeVerdict({ verdict: 'accept', priority: v.priority });
     if (this.conn.isClosed) throw new VerdictStateError('the queue is closed', queue, maxId);
     this.asyncVerdicts.takeUpTo(queue, maxId);
+    if (this.flowPacketMarks !== undefined) {
+      for (const key of this.flowPacketMarks.keys()) if (Math.floor(key / 0x100000000) === queue && key % 0x100000000 <= maxId) this.flowPacketMarks.delete(key);
+    }
     const seq = this.conn.nextSeq();
     this.ring.remember(seq, KIND_BATCH, queue, maxId);
     encodeBatchVerdict(this.conn.out, queue, maxId, v, { seq, pid: this.conn.portId });
