@@ -155,6 +155,34 @@ describe('maxOutstanding is a bound', () => {
   });
 });
 
+describe('verdictTimeout under for await', () => {
+  it('gives the default verdict to handed-out and held packets past it, and reports each', async () => {
+    const errors: Error[] = [];
+    const { q, fake } = await open({ maxOutstanding: 2, verdictTimeout: 30, defaultVerdict: 'drop', unansweredWarning: 0, onError: (e) => void errors.push(e) });
+    const first = nextId;
+    fake.deliver(burst(5)[0]!);
+    const it = q[Symbol.asyncIterator]();
+    const a = (await it.next()).value!;
+    (await it.next()).value!.accept();
+    const c = (await it.next()).value!; // room again after the accept
+    await new Promise((r) => setTimeout(r, 80));
+    expect(() => a.accept()).toThrow(VerdictStateError);
+    expect(() => c.accept()).toThrow(VerdictStateError);
+    expect(q.stats()).toMatchObject({ pending: 0, timedOut: 4 });
+    expect(errors.map((e) => e.name)).toEqual(['VerdictTimeoutError', 'VerdictTimeoutError', 'VerdictTimeoutError', 'VerdictTimeoutError']);
+    expect(errors[0]!.message).toContain(`packet ${first} on queue 0 waited 30 ms for its answer`);
+    await tick();
+    const vs = fake.verdicts();
+    expect(vs.map((v) => [v.id, v.word])).toEqual([
+      [first + 1, ACCEPT],
+      [first, DROP],
+      [first + 2, DROP],
+      [first + 3, DROP],
+      [first + 4, DROP],
+    ]);
+  });
+});
+
 describe('verdicts leave in batches', () => {
   it('a loop answering a 64-packet datagram sends its 64 verdicts in one datagram', async () => {
     const { q, fake } = await open({});
