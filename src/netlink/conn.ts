@@ -134,6 +134,11 @@ export class NetlinkConn {
     else if (!this.inDatagram) this.scheduleFlush();
   }
 
+  /** Like written(), for an owner that sends by itself soon after: sends at once only past FLUSH_THRESHOLD. */
+  writtenUnsent(): void {
+    if (this.out.length >= FLUSH_THRESHOLD) this.flush();
+  }
+
   /** Sends at the end of this microtask turn whatever has been written by then. */
   scheduleFlush(): void {
     if (this.flushScheduled) return;

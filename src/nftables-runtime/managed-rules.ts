@@ -38,6 +38,13 @@ export function defaultTableName(target: QueueTarget, pid = process.pid): string
   return target.total > 1 ? `nfqueue_${pid}_q${target.first}_${target.first + target.total - 1}` : `nfqueue_${pid}_q${target.first}`;
 }
 
+/**
+ * Set once the kernel refused the native queue expression: later 'auto' installs go straight
+ * to compat (each refusal costs the kernel a module-load attempt). The kernel is the same
+ * in every namespace, so one flag per process is right.
+ */
+let nativeQueueMissing = false;
+
 function isMissingExpression(e: unknown): boolean {
   return e instanceof NftablesKernelError && (e.errno === 2 || e.errno === 95) && e.operation.startsWith('NEWRULE');
 }
@@ -104,10 +111,12 @@ export async function installManagedRules(o: ManagedRulesOptions): Promise<Manag
   try {
     const choice = o.backend ?? 'auto';
     if (choice !== 'auto') return await attempt(choice);
+    if (nativeQueueMissing) return await attempt('compat');
     try {
       return await attempt('queue');
     } catch (e) {
       if (!isMissingExpression(e)) throw e;
+      nativeQueueMissing = true;
       return await attempt('compat');
     }
   } catch (e) {

@@ -17,7 +17,7 @@ import * as C from '../nftables/constants.js';
 import { NftablesKernelError } from '../nftables/errors.js';
 import type { Ruleset } from '../nftables/queue-rules.js';
 import { decodeChain, decodeRule, decodeTable, encodeBatchBegin, encodeBatchEnd, encodeDumpRequest, nftMessageAt, type NftChain, type NftRule, type NftTable } from '../nftables/messages.js';
-import { describeOperation, familyName, writeOperation, type BatchOperation } from '../nftables/batch.js';
+import { attributeAtOffset, describeOperation, familyName, writeOperation, type BatchOperation, type OffendingAttribute } from '../nftables/batch.js';
 
 /** Options of openNftSocket(). */
 export interface NftSocketOptions {
@@ -29,19 +29,24 @@ export interface NftSocketOptions {
   requestTimeout?: number;
 }
 
-/** Hints for the errnos a missing kernel feature answers with. */
-function featureHint(errno: number, o: BatchOperation | undefined, batchLevel: boolean): string | undefined {
+/** Kernel modules behind expression names, for hints (`queue` → CONFIG_NFT_QUEUE). */
+const EXPRESSION_CONFIG: Record<string, string> = { queue: 'CONFIG_NFT_QUEUE', target: 'CONFIG_NFT_COMPAT', match: 'CONFIG_NFT_COMPAT', ct: 'CONFIG_NFT_CT', counter: 'CONFIG_NF_TABLES', meta: 'CONFIG_NF_TABLES', payload: 'CONFIG_NF_TABLES' };
+
+/** What the user should hear about an errno, given the operation and the attribute the kernel pointed at. */
+function featureHint(errno: number, o: BatchOperation | undefined, batchLevel: boolean, at: OffendingAttribute | undefined): string | undefined {
   if (batchLevel && errno === 95) return 'this kernel has no nf_tables (CONFIG_NF_TABLES)';
   if (batchLevel && errno === 1) return 'changing nf_tables needs CAP_NET_ADMIN';
   if (o?.op === 'newtable' && errno === 95 && ((o.table.flags ?? 0) & C.NFT_TABLE_F_OWNER) !== 0) return 'this kernel has no owned tables (NFT_TABLE_F_OWNER, Linux 5.12+)';
   if (o?.op === 'newtable' && errno === 17) return `a table named ${o.table.name} already exists`;
-  if (o?.op === 'newchain' && errno === 97) return `this kernel has no nf_tables family ${familyName(o.chain.family)} (CONFIG_NF_TABLES_${familyName(o.chain.family).toUpperCase()})`;
-  if (o?.op === 'newrule' && errno === 2) {
-    const names = [...new Set(o.rule.expressions.map((e) => (e.type === 'other' ? e.name : e.type)))];
-    return `this kernel lacks one of the expressions ${names.join(', ')} (e.g. \`queue\` needs CONFIG_NFT_QUEUE), or the table or chain does not exist`;
+  if (o?.op === 'newchain' && errno === 97) return `this kernel has no nf_tables family ${familyName(o.chain.family)}`;
+  if (o?.op === 'newchain' && errno === 2 && at?.attribute === 'NFTA_CHAIN_TYPE') return `this kernel has no chain type ${o.chain.type ?? '?'} for family ${familyName(o.chain.family)}`;
+  if (o?.op === 'newrule' && errno === 2 && at?.expression !== undefined) {
+    const name = at.expression.name;
+    return `this kernel has no \`${name}\` expression (expression ${at.expression.index + 1} of the rule${EXPRESSION_CONFIG[name] === undefined ? '' : `; ${EXPRESSION_CONFIG[name]}`})`;
   }
+  if (o?.op === 'newrule' && errno === 2 && at?.attribute === 'NFTA_RULE_CHAIN') return `there is no chain ${o.rule.chain} in table ${familyName(o.rule.family)} ${o.rule.table}`;
   if (o?.op === 'deltable' && errno === 1) return 'the table is owned by another netlink socket';
-  return undefined;
+  return at === undefined ? undefined : `the kernel points at ${at.attribute}${at.expression === undefined ? '' : ` (expression ${at.expression.index + 1}, ${at.expression.name})`}`;
 }
 
 interface BatchInFlight {
@@ -194,7 +199,8 @@ export class NftSocket {
     if (extAck?.message !== undefined) ack.message = extAck.message;
     if (extAck?.offset !== undefined) ack.offset = extAck.offset;
     const request: RequestInfo = { type: 0, seq, what };
-    return new NftablesKernelError(errno, what, request, ack, featureHint(errno, o, batchLevel));
+    const at = o !== undefined && ack.offset !== undefined ? attributeAtOffset(o, ack.offset) : undefined;
+    return new NftablesKernelError(errno, what, request, ack, featureHint(errno, o, batchLevel, at));
   }
 
   private onUnmatchedError(errno: number, seq: number, extAck: { message?: string; offset?: number } | undefined): void {

@@ -2,8 +2,9 @@
  * The changes a batch can carry, described as data, and how each is written: every message
  * asks for an ack (NLM_F_ACK), so the kernel answers each one and a refusal names it.
  */
-import { NLM_F_ACK } from '../netlink/constants.js';
-import type { MessageWriter } from '../netlink/writer.js';
+import { AttributeDecoder } from '../netlink/attributes.js';
+import { NLM_F_ACK, NLMSG_HDRLEN } from '../netlink/constants.js';
+import { MessageWriter } from '../netlink/writer.js';
 import * as C from './constants.js';
 import { NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, encodeDelTable, encodeNewChain, encodeNewRule, encodeNewTable, type NftChain, type NftRule, type NftTable } from './messages.js';
 
@@ -47,4 +48,45 @@ export function writeOperation(w: MessageWriter, o: BatchOperation, seq: number)
       encodeNewRule(w, o.rule, { seq, flags: NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND });
       return;
   }
+}
+
+const ATTRIBUTE_NAMES: Record<BatchOperation['op'], Record<number, string>> = {
+  newtable: { [C.NFTA_TABLE_NAME]: 'NFTA_TABLE_NAME', [C.NFTA_TABLE_FLAGS]: 'NFTA_TABLE_FLAGS', [C.NFTA_TABLE_USERDATA]: 'NFTA_TABLE_USERDATA' },
+  deltable: { [C.NFTA_TABLE_NAME]: 'NFTA_TABLE_NAME' },
+  newchain: { [C.NFTA_CHAIN_TABLE]: 'NFTA_CHAIN_TABLE', [C.NFTA_CHAIN_NAME]: 'NFTA_CHAIN_NAME', [C.NFTA_CHAIN_HOOK]: 'NFTA_CHAIN_HOOK', [C.NFTA_CHAIN_POLICY]: 'NFTA_CHAIN_POLICY', [C.NFTA_CHAIN_TYPE]: 'NFTA_CHAIN_TYPE', [C.NFTA_CHAIN_FLAGS]: 'NFTA_CHAIN_FLAGS' },
+  newrule: { [C.NFTA_RULE_TABLE]: 'NFTA_RULE_TABLE', [C.NFTA_RULE_CHAIN]: 'NFTA_RULE_CHAIN', [C.NFTA_RULE_EXPRESSIONS]: 'NFTA_RULE_EXPRESSIONS', [C.NFTA_RULE_COMPAT]: 'NFTA_RULE_COMPAT', [C.NFTA_RULE_USERDATA]: 'NFTA_RULE_USERDATA' },
+};
+
+/** The attribute a kernel error's extended-ack offset points at, in an operation's message. */
+export interface OffendingAttribute {
+  /** Its name, e.g. `'NFTA_RULE_CHAIN'`. */
+  attribute: string;
+  /** For an offset inside a rule's expressions: which one (0-based) and its name. */
+  expression?: { index: number; name: string };
+}
+
+/**
+ * Names the attribute at `offset` (bytes from the start of the message, as the kernel's
+ * NLMSGERR_ATTR_OFFS counts) in the message `o` is sent as; undefined when none is there.
+ */
+export function attributeAtOffset(o: BatchOperation, offset: number): OffendingAttribute | undefined {
+  const w = new MessageWriter(256);
+  writeOperation(w, o, 0);
+  const bytes = w.finish();
+  const ad = new AttributeDecoder(bytes, NLMSG_HDRLEN + 4, bytes.length);
+  while (ad.next()) {
+    const start = ad.valueOffset - 4;
+    if (offset < start || offset >= ad.valueOffset + ad.valueLength) continue;
+    const attribute = ATTRIBUTE_NAMES[o.op][ad.type] ?? `attribute ${ad.type}`;
+    if (o.op !== 'newrule' || ad.type !== C.NFTA_RULE_EXPRESSIONS) return { attribute };
+    const list = ad.nestedDecoder();
+    for (let i = 0; list.next(); i++) {
+      if (offset >= list.valueOffset - 4 && offset < list.valueOffset + list.valueLength) {
+        const e = o.rule.expressions[i];
+        return { attribute, expression: { index: i, name: e === undefined ? '?' : e.type === 'other' ? e.name : e.type } };
+      }
+    }
+    return { attribute };
+  }
+  return undefined;
 }

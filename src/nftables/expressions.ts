@@ -6,6 +6,7 @@
  * Attribute order follows libnftnl's, so our messages compare byte for byte with its.
  */
 import { AttributeDecoder } from '../netlink/attributes.js';
+import { NLA_F_NESTED } from '../netlink/constants.js';
 import { NetlinkDecodeError } from '../netlink/errors.js';
 import type { MessageWriter } from '../netlink/writer.js';
 import * as C from './constants.js';
@@ -201,7 +202,7 @@ export function encodeExpr(w: MessageWriter, e: Expr): void {
   w.beginNest(C.NFTA_LIST_ELEM);
   w.attrString(C.NFTA_EXPR_NAME, e.type === 'other' ? e.name : e.type);
   if (e.type === 'other') {
-    if (e.data !== undefined) w.attrBytes(C.NFTA_EXPR_DATA | 0x8000, e.data);
+    if (e.data !== undefined) w.attrBytes(C.NFTA_EXPR_DATA | NLA_F_NESTED, e.data);
   } else {
     w.beginNest(C.NFTA_EXPR_DATA);
     writeBody(w, e);

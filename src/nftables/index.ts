@@ -19,5 +19,5 @@ export {
 } from './rule-spec.js';
 export { describeExpr, formatData, formatVerdict, metaKeyName, ctKeyName } from './describe.js';
 export { findQueueRules, type Ruleset, type QueueRule } from './queue-rules.js';
-export { familyName, describeOperation, writeOperation, type BatchOperation } from './batch.js';
+export { familyName, describeOperation, writeOperation, attributeAtOffset, type BatchOperation, type OffendingAttribute } from './batch.js';
 export { planManagedRules, planRemoval, checkFlowMarks, flowVerdictMark, tableComment, queueChainName, DEFAULT_FLOW_MARKS, type FlowMarks, type QueueBackend, type ManagedRuleInfo, type ManagedPlan, type ManagedPlanInput } from './managed-plan.js';

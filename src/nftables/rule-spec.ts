@@ -134,7 +134,7 @@ export function parsePrefix(field: string, value: unknown): AddressPrefix {
   if (typeof value !== 'string') throw new RuleError(field, `must be an address or CIDR string, got ${typeof value}`);
   const slash = value.indexOf('/');
   const addr = slash < 0 ? value : value.slice(0, slash);
-  const version = isIP(addr);
+  const version = addr.includes('%') ? 0 : isIP(addr); // a zone (fe80::1%eth0) is not part of a packet's address
   if (version !== 4 && version !== 6) throw new RuleError(field, `${JSON.stringify(value)} is not an IPv4 or IPv6 address`);
   const bits = version === 4 ? 32 : 128;
   let prefixLength = bits;

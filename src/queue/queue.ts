@@ -6,7 +6,8 @@
  * Hot path: the connection walks a received datagram in place; each packet message is
  * decoded, handed to the callback, and a synchronous answer is encoded at once into the
  * connection's shared writer. All verdicts written while handling one datagram (or in one
- * microtask turn, for async answers) leave in one datagram. Every request carries its own
+ * microtask turn, for async answers; or until a `for await` loop has caught up, see
+ * packet-iterator.ts) leave in one datagram. Every request carries its own
  * sequence number, so a kernel error can be tied to the packet or step that caused it.
  */
 import { EventEmitter } from 'node:events';
@@ -28,7 +29,7 @@ import { OverrunWatch } from './overrun-watch.js';
 import { AsyncVerdicts } from './async-verdicts.js';
 import { drainBeforeUnbind } from './close-drain.js';
 import { salvagePacketId } from '../nfqueue/salvage.js';
-import { PacketIterator, DEFAULT_MAX_OUTSTANDING } from './packet-iterator.js';
+import { PacketIterator, DEFAULT_MAX_OUTSTANDING, DEFAULT_UNANSWERED_WARNING } from './packet-iterator.js';
 import { flowVerdictMark, type FlowMarks, type ManagedRuleInfo } from '../nftables/managed-plan.js';
 import { RuleError } from '../nftables/errors.js';
 
@@ -57,16 +58,28 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
 
 type VerdictName = Verdict['verdict'];
 
+/** What the 'unanswered' event carries: the oldest packet a `for await` loop has not answered. */
+export interface UnansweredInfo {
+  queue: number;
+  id: number;
+  /** How long it has waited for its answer, in ms (at least unansweredWarning). */
+  waitedMs: number;
+  /** Packets handed out and not answered. */
+  outstanding: number;
+}
+
 /**
  * A bound queue (or several). Create it with openQueue(). Events: 'error' (non-fatal
  * problems, when no onError option is given), 'overrun' (ENOBUFS: the kernel dropped
- * messages because the receive buffer was full), 'close'.
+ * messages because the receive buffer was full), 'unanswered' (a `for await` loop left a
+ * packet unanswered for unansweredWarning ms; without a listener, a process warning), 'close'.
  */
 export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, AsyncDisposable {
   /** The queue numbers this Queue serves. */
   readonly queues: readonly number[];
   private readonly conn: NetlinkConn;
-  private readonly callback: (packet: QueuedPacket) => CallbackResult;
+  /** The packet callback; undefined when opened without one. */
+  private readonly callback: ((packet: QueuedPacket) => CallbackResult) | undefined;
   /** Set when opened without a callback: packets go to `for await`. */
   private readonly iteration: PacketIterator | undefined;
   private readonly defaultVerdict: Verdict;
@@ -94,13 +107,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     super();
     const self = this;
     this.queues = Object.freeze(queues);
-    if (callback === undefined) {
-      this.iteration = new PacketIterator(this, transport, options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING);
-      this.callback = this.iteration.callback;
-    } else {
-      this.iteration = undefined;
-      this.callback = callback;
-    }
+    this.callback = callback;
     this.defaultVerdict = normalizeVerdict(options.defaultVerdict ?? 'accept');
     this.onError = options.onError;
     this.requestTimeout = options.requestTimeout ?? 5000;
@@ -108,6 +115,25 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     this.maxInFlight = options.maxInFlight ?? Infinity;
     this.flow = options.managedFlow;
     this.flowPacketMarks = this.flow === undefined ? undefined : new Map();
+    this.iteration =
+      callback !== undefined
+        ? undefined
+        : new PacketIterator(
+            {
+              write: (queue, id, v) => this.writeVerdict(queue, id, v, true),
+              resolve: (p, v) => (v.flow === true ? this.flowVerdict(p.queue, p.id, v, p.mark) : v),
+              flush: () => this.conn.flush(),
+              close: () => this.close(),
+              timedOut: (queue, id) => this.verdictTimedOut(queue, id),
+              unanswered: (p, waitedMs, outstanding) => this.unanswered({ queue: p.queue, id: p.id, waitedMs, outstanding }),
+            },
+            transport,
+            {
+              maxOutstanding: options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING,
+              verdictTimeout: this.verdictTimeout,
+              unansweredWarning: options.unansweredWarning ?? DEFAULT_UNANSWERED_WARNING,
+            },
+          );
     this.conn = new NetlinkConn(transport, {
       message: (type, buf, off, len, view) => {
         if (type === C.NFQ_TYPE_PACKET) this.onPacketMessage(buf, off, len, view);
@@ -134,12 +160,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
           this.callbackFailed(queue, id, e, 'rejected');
           this.conn.scheduleFlush();
         },
-        timedOut: (queue, id) => {
-          this.counters.timedOut++;
-          this.writeVerdict(queue, id, this.defaultVerdict);
-          this.report(new VerdictTimeoutError(`packet ${id} on queue ${queue} waited ${this.verdictTimeout} ms for its callback; gave it the default verdict '${this.defaultVerdict.verdict}'`, queue, id));
-          this.iteration?.released();
-        },
+        timedOut: (queue, id) => this.verdictTimedOut(queue, id),
         flush: () => this.conn.flush(),
         get closing() {
           return self.closing;
@@ -183,7 +204,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
 
   /** @internal packets whose callback (or loop) has not answered yet. */
   get pendingCount(): number {
-    return this.asyncVerdicts.size;
+    return this.asyncVerdicts.size + (this.iteration?.size ?? 0);
   }
 
   /**
@@ -230,7 +251,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
       this.writeVerdict(pkt.queue, pkt.id, this.defaultVerdict);
       return;
     }
-    if (this.asyncVerdicts.size >= this.maxInFlight) {
+    if (this.maxInFlight !== Infinity && this.pendingCount >= this.maxInFlight) {
       this.counters.overflowed++;
       this.writeVerdict(pkt.queue, pkt.id, this.defaultVerdict);
       if (!this.overflowReported) {
@@ -240,9 +261,14 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
       return;
     }
     this.overflowReported = false;
+    const callback = this.callback;
+    if (callback === undefined) {
+      this.iteration?.push(pkt);
+      return;
+    }
     let result: CallbackResult;
     try {
-      result = this.callback(pkt);
+      result = callback(pkt);
     } catch (e) {
       this.callbackFailed(pkt.queue, pkt.id, e, 'threw');
       return;
@@ -251,6 +277,25 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
       this.flowPacketMarks?.set(pkt.queue * 0x100000000 + pkt.id, pkt.mark ?? 0);
       this.asyncVerdicts.track(pkt.queue, pkt.id, result);
     } else this.answer(pkt.queue, pkt.id, result, pkt.mark);
+  }
+
+  private verdictTimedOut(queue: number, id: number): void {
+    this.counters.timedOut++;
+    this.writeVerdict(queue, id, this.defaultVerdict);
+    const whose = this.iteration === undefined ? 'its callback' : 'its answer';
+    this.report(new VerdictTimeoutError(`packet ${id} on queue ${queue} waited ${this.verdictTimeout} ms for ${whose}; gave it the default verdict '${this.defaultVerdict.verdict}'`, queue, id));
+  }
+
+  /** A `for await` loop has left a packet unanswered for long: said once, to a listener or as a warning. */
+  private unanswered(info: UnansweredInfo): void {
+    if (this.listenerCount('unanswered') > 0) {
+      this.emit('unanswered', info);
+      return;
+    }
+    process.emitWarning(
+      `nfqueue: packet ${info.id} on queue ${info.queue} has waited ${info.waitedMs} ms for its answer from the for await loop (${info.outstanding} handed out and unanswered); the kernel holds it until then or until close(). Answer every packet, or set unansweredWarning`,
+      { code: 'NFQUEUE_UNANSWERED' },
+    );
   }
 
   private callbackFailed(queue: number, id: number, e: unknown, how: string): void {
@@ -316,7 +361,8 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
 
   // ------------------------------------------------------------------ send path
 
-  private writeVerdict(queue: number, id: number, v: Verdict): void {
+  /** Writes a verdict into the shared writer; `unsent`: the caller (the iterator) sends it. */
+  private writeVerdict(queue: number, id: number, v: Verdict, unsent = false): void {
     const conn = this.conn;
     if (conn.isClosed) return;
     if (this.flowPacketMarks !== undefined) this.flowPacketMarks.delete(queue * 0x100000000 + id);
@@ -324,7 +370,8 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     this.ring.remember(seq, KIND_VERDICT, queue, id);
     encodeVerdict(conn.out, queue, id, v, { seq, pid: conn.portId });
     countVerdict(this.counters, v);
-    conn.written();
+    if (unsent) conn.writtenUnsent();
+    else conn.written();
   }
 
   /**
@@ -334,6 +381,10 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
    */
   setVerdict(queue: number, id: number, verdict: VerdictInput): void {
     checkQueueNumber(queue);
+    if (this.iteration !== undefined) {
+      this.iteration.answerById(queue, id, verdict);
+      return;
+    }
     if (!this.asyncVerdicts.isWaiting(queue, id)) {
       throw new VerdictStateError(`packet ${id} on queue ${queue} is not waiting for a verdict (already answered, or unknown)`, queue, id);
     }
@@ -341,7 +392,6 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     if (v.flow === true) v = this.flowVerdict(queue, id, v);
     this.asyncVerdicts.take(queue, id);
     this.writeVerdict(queue, id, v);
-    this.iteration?.released();
   }
 
   /**
@@ -358,12 +408,15 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     if (v.priority !== undefined) normalizeVerdict({ verdict: 'accept', priority: v.priority });
     if (this.conn.isClosed) throw new VerdictStateError('the queue is closed', queue, maxId);
     this.asyncVerdicts.takeUpTo(queue, maxId);
+    this.iteration?.takeUpTo(queue, maxId);
+    if (this.flowPacketMarks !== undefined) {
+      for (const key of this.flowPacketMarks.keys()) if (Math.floor(key / 0x100000000) === queue && key % 0x100000000 <= maxId) this.flowPacketMarks.delete(key);
+    }
     const seq = this.conn.nextSeq();
     this.ring.remember(seq, KIND_BATCH, queue, maxId);
     encodeBatchVerdict(this.conn.out, queue, maxId, v, { seq, pid: this.conn.portId });
     countVerdict(this.counters, v);
     this.conn.flush();
-    this.iteration?.released();
   }
 
   /**
@@ -404,7 +457,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
   /** The library's counters and the kernel's (from /proc) for this queue's numbers. */
   stats(): QueueStats {
     const c = this.counters;
-    c.pending = this.asyncVerdicts.size;
+    c.pending = this.pendingCount;
     let kernel: KernelQueueStats[] = [];
     try {
       const rows = readKernelQueueStatsOf(this.conn.transport);
@@ -438,6 +491,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     // Let a synchronous callback that called close() finish and write its verdict first.
     await Promise.resolve();
     this.asyncVerdicts.takeAll((queue, id) => this.writeVerdict(queue, id, this.defaultVerdict));
+    this.iteration?.takeAll((queue, id) => this.writeVerdict(queue, id, this.defaultVerdict));
     this.conn.flush();
     await drainBeforeUnbind(this.conn, this.queues, this.defaultVerdict.verdict === 'accept', this.requestTimeout);
     this.overrunWatch.check(); // a last look, while the queue is still bound and no longer fed

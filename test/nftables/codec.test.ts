@@ -96,7 +96,7 @@ describe('nf_tables codecs', () => {
         expect(back).toEqual(list);
         expect(encodeList(back)).toEqual(b);
       }),
-      { numRuns: 3000 },
+      { numRuns: 1500 },
     );
   });
 
@@ -112,7 +112,7 @@ describe('nf_tables codecs', () => {
         expect(back).toEqual(r);
         expect(oneMessage((w) => encodeNewRule(w, back, { seq }))).toEqual(rb);
       }),
-      { numRuns: 1500 },
+      { numRuns: 800 },
     );
   });
 
@@ -160,7 +160,7 @@ describe('nf_tables codecs', () => {
           if (!(e instanceof NetlinkDecodeError)) throw e;
         }
       }),
-      { numRuns: 6000 },
+      { numRuns: 3000 },
     );
   });
 });

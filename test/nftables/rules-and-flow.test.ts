@@ -45,6 +45,7 @@ describe('queue rules as data', () => {
       [{ hook: 'input', saddr: '10.0.0.0/33' }, 'rule.saddr'],
       [{ hook: 'input', daddr: 'fd00::1/64' }, 'rule.daddr'],
       [{ hook: 'input', daddr: 'example.com' }, 'rule.daddr'],
+      [{ hook: 'input', saddr: 'fe80::1%eth0' }, 'rule.saddr'],
       [{ hook: 'input', saddr: '10.0.0.0/8', daddr: '::1' }, 'rule.daddr'],
       [{ hook: 'input', family: 'ip6', saddr: '10.0.0.0/8' }, 'rule.saddr'],
       [{ hook: 'input', protocol: 'icmp', daddr: '::1' }, 'rule.protocol'],

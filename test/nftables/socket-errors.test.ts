@@ -11,24 +11,40 @@ import * as C from '../../src/nftables/constants.js';
 import { NftablesKernelError } from '../../src/nftables/errors.js';
 import { NftSocket } from '../../src/nftables-runtime/nft-socket.js';
 
-/** An NLMSG_ERROR answering the message with `seq` and `type` (capped), optionally with ext-ack text. */
-function nlError(seq: number, type: number, errno: number, text?: string): Uint8Array {
+/** An NLMSG_ERROR answering the message with `seq` and `type` (capped), optionally with ext-ack text and offset. */
+function nlError(seq: number, type: number, errno: number, text?: string, offset?: number): Uint8Array {
   const msg = text === undefined ? new Uint8Array(0) : new TextEncoder().encode(`${text}\0`);
-  const tlv = text === undefined ? 0 : (4 + msg.length + 3) & ~3;
-  const b = new Uint8Array(16 + 4 + 16 + tlv);
+  const tlvs: Uint8Array[] = [];
+  if (text !== undefined) {
+    const t = new Uint8Array((4 + msg.length + 3) & ~3);
+    new DataView(t.buffer).setUint16(0, 4 + msg.length, true);
+    new DataView(t.buffer).setUint16(2, 1, true); // NLMSGERR_ATTR_MSG
+    t.set(msg, 4);
+    tlvs.push(t);
+  }
+  if (offset !== undefined) {
+    const t = new Uint8Array(8);
+    const v = new DataView(t.buffer);
+    v.setUint16(0, 8, true);
+    v.setUint16(2, 2, true); // NLMSGERR_ATTR_OFFS
+    v.setUint32(4, offset, true);
+    tlvs.push(t);
+  }
+  const tlvLen = tlvs.reduce((a, t) => a + t.length, 0);
+  const b = new Uint8Array(16 + 4 + 16 + tlvLen);
   const v = new DataView(b.buffer);
   v.setUint32(0, b.length, true);
   v.setUint16(4, 2, true);
-  v.setUint16(6, 0x100 | (text === undefined ? 0 : 0x200), true);
+  v.setUint16(6, 0x100 | (tlvLen > 0 ? 0x200 : 0), true);
   v.setUint32(8, seq, true);
   v.setInt32(16, -errno, true);
   v.setUint32(20, 36, true);
   v.setUint16(24, type, true);
   v.setUint32(28, seq, true);
-  if (text !== undefined) {
-    v.setUint16(36, 4 + msg.length, true);
-    v.setUint16(38, 1, true);
-    b.set(msg, 40);
+  let at = 36;
+  for (const t of tlvs) {
+    b.set(t, at);
+    at += t.length;
   }
   return b;
 }
@@ -83,12 +99,17 @@ describe('nf_tables socket errors', () => {
     expect(seen.slice(1, 4).every((m) => (m.flags & 4) !== 0)).toBe(true);
   });
 
-  it('the failing message is named, with the errno, the extended-ack text and the missing feature', async () => {
-    const e = await refusal((m) => m.slice(1, 4).map((x) => nlError(x.seq, x.type, x.type === 0x0a06 ? 2 : 0, x.type === 0x0a06 ? 'Expression type not found' : undefined)));
+  it('the failing message is named, with the errno, the extended-ack text, and what the ext-ack offset points at', async () => {
+    // Offset 60: NLMSG header and nfgenmsg (20), NFTA_RULE_TABLE (20), NFTA_RULE_CHAIN (12),
+    // the NFTA_RULE_EXPRESSIONS and NFTA_LIST_ELEM headers (8): the first expression's name.
+    const e = await refusal((m) => m.slice(1, 4).map((x) => (x.type === 0x0a06 ? nlError(x.seq, x.type, 2, 'Expression type not found', 60) : nlError(x.seq, x.type, 0))));
     expect(e.operation).toBe('NEWRULE inet nfqueue_1_q0/input');
     expect(e.code).toBe('ENOENT');
     expect(e.extAckMessage).toBe('Expression type not found');
-    expect(e.message).toMatch(/Expression type not found.*CONFIG_NFT_QUEUE/);
+    expect(e.extAckOffset).toBe(60);
+    expect(e.message).toBe('nf_tables refused NEWRULE inet nfqueue_1_q0/input (ENOENT: Expression type not found): this kernel has no `queue` expression (expression 1 of the rule; CONFIG_NFT_QUEUE)');
+    const chain = await refusal((m) => m.slice(1, 4).map((x) => nlError(x.seq, x.type, x.type === 0x0a06 ? 2 : 0, undefined, x.type === 0x0a06 ? 40 : undefined)));
+    expect(chain.message).toMatch(/no chain input in table inet nfqueue_1_q0/);
   });
 
   it('a kernel without owned tables (before 5.12) refuses NEWTABLE with EOPNOTSUPP: the error says so', async () => {

@@ -23,6 +23,7 @@ const ENTRIES: Readonly<Record<string, string>> = {
   '/netlink': 'dist/netlink/index.js',
   '/protocol': 'dist/nfqueue/index.js',
   '/testing': 'dist/testing/index.js',
+  '/nftables': 'dist/nftables-runtime/index.js',
 };
 
 /** `code` with every `from 'netfilter-queue[/subpath]'` pointed at the built files in dist/. */

@@ -10,7 +10,7 @@ import { openQueue } from '../../../src/open-queue.js';
 import { acceptFlow, dropFlow } from '../../../src/nfqueue/verdict.js';
 import { nativeTransportUnavailable } from '../../../src/netlink/native-transport.js';
 import { RuleError } from '../../../src/nftables/errors.js';
-import { createNetns, kernelTestsUnavailable, sendTcp, sendUdp, sinkSummary, startTcpSink, startUdpSink, type Netns } from '../../support/netns.js';
+import { createNetns, kernelTestsUnavailable, runCommand, sendTcp, sendUdp, sinkSummary, startTcpSink, startUdpSink, type Netns } from '../../support/netns.js';
 import type { Packet } from '../../../src/nfqueue/packet.js';
 
 const skip = kernelTestsUnavailable() ?? nativeTransportUnavailable();
@@ -67,8 +67,11 @@ describe.skipIf(skip !== undefined)('flow verdicts on the kernel', () => {
       expect((await sinkSummary(sink)).received).toBe(30);
       expect(calls).toBe(1);
       expect(ns.queueRow(10)?.lastId).toBe(1);
-      const ct = ns.exec(['conntrack', '-L', '-p', 'udp', '--dport', '9990']);
-      expect(ct).toMatch(/sport=40001 dport=9990 .*mark=1073741829 /); // 0x40000005: the accept bit and the user's 0x5
+      // conntrack's own view of the connection mark, where the conntrack tool is installed.
+      if (runCommand(['conntrack', '--version']).status === 0) {
+        const ct = ns.exec(['conntrack', '-L', '-p', 'udp', '--dport', '9990']);
+        expect(ct).toMatch(/sport=40001 dport=9990 .*mark=1073741829 /); // 0x40000005: the accept bit and the user's 0x5
+      } else console.warn('conntrack (the tool) is not installed: the connection mark is not read back');
       // All 30 reached postrouting still carrying the user's packet mark 0x7 (the flow bit cleared).
       expect(ns.exec(['nft', 'list', 'chain', 'ip', 'user', 'post'])).toMatch(/counter packets 30 /);
     } finally {

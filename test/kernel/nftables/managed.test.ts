@@ -77,6 +77,27 @@ describe.skipIf(skip !== undefined)('managed rules on the kernel', () => {
     expect((await sinkSummary(after)).received).toBe(3);
   });
 
+  it('IPv6 and interfaces: a rule on daddr ::1 and oif lo queues the IPv6 datagrams only, not the IPv4 ones to the same port', async () => {
+    let calls = 0;
+    const q = await openQueue(9, () => {
+      calls++;
+      return 'accept';
+    }, { netns: netns(), rule: { hook: 'output', protocol: 'udp', dport: 9985, daddr: '::1', oif: 'lo' } });
+    try {
+      expect(ruleset()).toMatch(/udp dport 9985 ip6 daddr ::1 oifname "lo" counter packets 0 bytes 0 queue num 9 bypass/);
+      const v6 = await startUdpSink(ns, 9985, { family: 6, host: '::1', count: 4, timeoutMs: 8000 });
+      const v4 = await startUdpSink(ns, 9985, { family: 4, host: '127.0.0.1', count: 3, timeoutMs: 8000 });
+      await sendUdp(ns, '::1', 9985, { family: 6, count: 4, rate: 200 });
+      await sendUdp(ns, '127.0.0.1', 9985, { count: 3, rate: 200 });
+      expect((await sinkSummary(v6)).received).toBe(4);
+      expect((await sinkSummary(v4)).received).toBe(3);
+      expect(calls).toBe(4);
+      expect(ns.queueRow(9)?.lastId).toBe(4);
+    } finally {
+      await q.close();
+    }
+  });
+
   it('kill -9 of the process holding the queue: the kernel empties the ruleset within a second, and traffic passes', async () => {
     const holder = ns.spawnNode(HOLDER, ['5', '9994']);
     const ready = await holder.waitForJson<{ ready?: boolean; tables?: string[] }>((j) => j.ready === true, 15_000);

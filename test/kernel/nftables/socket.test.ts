@@ -7,6 +7,7 @@
  * reads back from the kernel's dump of nft's rule.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
 import { nativeTransportUnavailable } from '../../../src/netlink/native-transport.js';
 import * as C from '../../../src/nftables/constants.js';
 import { describeExpr } from '../../../src/nftables/describe.js';
@@ -93,6 +94,14 @@ describe.skipIf(skip !== undefined)('nf_tables socket on the kernel', () => {
     } finally {
       s.close();
     }
+  });
+
+  it('without CAP_NET_ADMIN the kernel refuses the whole batch at BATCH_BEGIN: the error says what is missing', async () => {
+    const probe = fileURLToPath(new URL('./nft-probe.mjs', import.meta.url));
+    const child = ns.spawn(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-net_admin', process.execPath, probe]);
+    const out = await child.waitForJson<{ ok?: boolean; error?: { name: string; code: string; message: string } }>((j) => j.ok !== undefined || j.error !== undefined, 15_000);
+    expect(out.error).toEqual({ name: 'NftablesKernelError', code: 'EPERM', message: expect.stringMatching(/the batch \(EPERM\): changing nf_tables needs CAP_NET_ADMIN/) });
+    expect(ns.exec(['nft', 'list', 'ruleset']).trim()).toBe('');
   });
 
   const cases: { spec: QueueRuleSpec; nft: string }[] = [
