@@ -164,6 +164,29 @@ describe.skipIf(skip !== undefined)('flow verdicts on the kernel', () => {
     }
   });
 
+  it('for await: packet.acceptFlow() decides the flow, the rest passes without being queued', async () => {
+    const q = await openQueue(16, { netns: netns(), rule: { hook: 'output', protocol: 'udp', dport: 9987 }, flow: true });
+    let seen = 0;
+    const loop = (async () => {
+      for await (const p of q) {
+        seen++;
+        p.acceptFlow();
+      }
+    })();
+    try {
+      const sink = await startUdpSink(ns, 9987, { count: 10, timeoutMs: 8000 });
+      await sendUdp(ns, '127.0.0.1', 9987, { count: 1, sport: 40004 });
+      await until(() => seen === 1);
+      await sendUdp(ns, '127.0.0.1', 9987, { count: 9, sport: 40004 });
+      expect((await sinkSummary(sink)).received).toBe(10);
+      expect(seen).toBe(1);
+      expect(ns.queueRow(16)?.lastId).toBe(1);
+    } finally {
+      await q.close();
+      await loop;
+    }
+  });
+
   it('a flow verdict without flow verdicts turned on is a RuleError, and the packet gets the default verdict', async () => {
     const errors: Error[] = [];
     const q = await openQueue(14, () => acceptFlow(), { netns: netns(), rule: { hook: 'output', protocol: 'udp', dport: 9989 }, onError: (e) => errors.push(e) });
