@@ -6,9 +6,9 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseEthernetHeader, interfaceName, formatHwaddr } from '../../../src/packet/index.js';
-import { decodePacket, decodeConntrack, ctInfoName } from '../../../src/nfqueue/index.js';
-import { setInterfaceNameSource } from '../../../src/packet/ifnames.js';
+import { parseEthernetHeader, interfaceName, formatHwaddr } from '../../src/packet/index.js';
+import { decodePacket, decodeConntrack, ctInfoName } from '../../src/nfqueue/index.js';
+import { setInterfaceNameSource } from '../../src/packet/ifnames.js';
 
 const NESTED = 0x8000;
 function attr(type: number, value: Uint8Array | number[]): Buffer {
