@@ -1,10 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Files that flood the kernel to provoke overruns on purpose: they run last and one at a
- * time, so their floods neither starve the other files nor meet another flood.
+ * Files that flood the kernel for seconds on end (overruns on purpose, close during a
+ * flood): they run last and one at a time, so their floods neither starve the other files
+ * nor meet another flood.
  */
-const SERIAL = ['test/kernel/robustness/overload.test.ts', 'test/kernel/robustness/fallback-overrun.test.ts'];
+const SERIAL = ['test/kernel/robustness/overload.test.ts', 'test/kernel/robustness/fallback-overrun.test.ts', 'test/kernel/robustness/shutdown.test.ts'];
 
 export default defineConfig({
   test: {
