@@ -1,11 +1,19 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Files that flood the kernel for seconds on end (overruns on purpose, close during a
- * flood): they run last and one at a time, so their floods neither starve the other files
- * nor meet another flood.
+ * Files whose assertions depend on timing: floods that provoke overruns on purpose, close
+ * during a flood, a restart measured in ms, and zero-loss bursts into the fallback socket's
+ * short queue (~130 packets, see test/kernel/queue.test.ts). They run after the others, one
+ * at a time, so no other file's load stalls their consumers and no flood meets another.
  */
-const SERIAL = ['test/kernel/robustness/overload.test.ts', 'test/kernel/robustness/fallback-overrun.test.ts', 'test/kernel/robustness/shutdown.test.ts'];
+const SERIAL = [
+  'test/kernel/robustness/overload.test.ts',
+  'test/kernel/robustness/fallback-overrun.test.ts',
+  'test/kernel/robustness/shutdown.test.ts',
+  'test/kernel/pool/pool.test.ts',
+  'test/kernel/queue.test.ts',
+  'test/kernel/iteration.test.ts',
+];
 
 export default defineConfig({
   test: {
