@@ -12,7 +12,6 @@ const SERIAL = [
   'test/kernel/robustness/shutdown.test.ts',
   'test/kernel/pool/pool.test.ts',
   'test/kernel/queue.test.ts',
-  'test/kernel/iteration.test.ts',
 ];
 
 export default defineConfig({
