@@ -6,6 +6,7 @@
  */
 import { AttributeDecoder, type RawAttribute } from '../netlink/attributes.js';
 import { NetlinkDecodeError } from '../netlink/errors.js';
+import { formatIpv4, formatIpv6 } from '../packet/ip-names.js';
 
 // enum ctattr_type
 export const CTA_TUPLE_ORIG = 1;
@@ -93,33 +94,6 @@ export interface Conntrack {
   unknown?: RawAttribute[];
 }
 
-function ipv4(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-}
-
-function ipv6(b: Uint8Array): string {
-  const parts: string[] = [];
-  for (let i = 0; i < 16; i += 2) parts.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-  // Compress the longest run of zero groups (RFC 5952).
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (parts[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && parts[j] === '0') j++;
-    if (j - i > bestLen && j - i > 1) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return parts.join(':');
-  return `${parts.slice(0, best).join(':')}::${parts.slice(best + bestLen).join(':')}`;
-}
-
 function check(d: AttributeDecoder, what: string): void {
   if (d.error !== undefined) throw new NetlinkDecodeError(`bad conntrack ${what}: ${d.error.message}`, d.error.offset, d.error.truncated);
 }
@@ -131,10 +105,10 @@ function decodeTuple(d: AttributeDecoder): ConntrackTuple {
       const ip = d.nestedDecoder();
       while (ip.next()) {
         const b = ip.bytes();
-        if (ip.type === CTA_IP_V4_SRC && b.byteLength >= 4) t.src = ipv4(b);
-        else if (ip.type === CTA_IP_V4_DST && b.byteLength >= 4) t.dst = ipv4(b);
-        else if (ip.type === CTA_IP_V6_SRC && b.byteLength >= 16) t.src = ipv6(b);
-        else if (ip.type === CTA_IP_V6_DST && b.byteLength >= 16) t.dst = ipv6(b);
+        if (ip.type === CTA_IP_V4_SRC && b.byteLength >= 4) t.src = formatIpv4(b);
+        else if (ip.type === CTA_IP_V4_DST && b.byteLength >= 4) t.dst = formatIpv4(b);
+        else if (ip.type === CTA_IP_V6_SRC && b.byteLength >= 16) t.src = formatIpv6(b);
+        else if (ip.type === CTA_IP_V6_DST && b.byteLength >= 16) t.dst = formatIpv6(b);
       }
       check(ip, 'tuple address');
     } else if (d.type === CTA_TUPLE_PROTO) {

@@ -9,7 +9,8 @@
  * except withTransportPayload(), which builds a new packet.
  */
 import { NetfilterQueueError } from '../netlink/errors.js';
-import { IPPROTO_TCP, IPPROTO_UDP, IPV6_AH, IPV6_DSTOPTS, IPV6_FRAGMENT, IPV6_HOPOPTS, IPV6_ROUTING } from './ip.js';
+import { IPPROTO_TCP, IPPROTO_UDP } from './ip.js';
+import { MAX_IPV6_EXTENSION_HEADERS, walkIpv6Headers } from './ipv6-headers.js';
 
 
 /** Where the headers of an IP packet are. */
@@ -51,31 +52,12 @@ export function ipLayout(packet: Uint8Array): IpLayout {
   }
   if (version === 6) {
     if (packet.byteLength < 40) throw new ChecksumError(`IPv6 packet of ${packet.byteLength} bytes is shorter than its 40-byte header`);
-    let next = packet[6]!;
-    let off = 40;
-    let fragment = false;
-    for (;;) {
-      if (next === IPV6_HOPOPTS || next === IPV6_ROUTING || next === IPV6_DSTOPTS) {
-        if (off + 8 > packet.byteLength) throw new ChecksumError('IPv6 extension header runs past the packet');
-        const n = packet[off]!;
-        off += (packet[off + 1]! + 1) * 8;
-        next = n;
-      } else if (next === IPV6_FRAGMENT) {
-        if (off + 8 > packet.byteLength) throw new ChecksumError('IPv6 fragment header runs past the packet');
-        const n = packet[off]!;
-        const fo = view(packet).getUint16(off + 2, false);
-        if ((fo & 0xfff9) !== 0) fragment = true; // offset != 0 or more fragments
-        off += 8;
-        next = n;
-      } else if (next === IPV6_AH) {
-        if (off + 8 > packet.byteLength) throw new ChecksumError('IPv6 AH header runs past the packet');
-        const n = packet[off]!;
-        off += (packet[off + 1]! + 2) * 4;
-        next = n;
-      } else break;
-      if (off > packet.byteLength) throw new ChecksumError('IPv6 extension headers run past the packet');
-    }
-    return { version: 6, ipHeaderLength: off, protocol: next, l4Offset: off, fragment };
+    const chain = walkIpv6Headers(packet);
+    if (chain.tooMany) throw new ChecksumError(`more than ${MAX_IPV6_EXTENSION_HEADERS} IPv6 extension headers`);
+    if (chain.truncated) throw new ChecksumError('IPv6 extension headers run past the packet');
+    // Offset 0 and no more fragments is an atomic fragment (RFC 6946): a whole packet.
+    const fragment = chain.fragment !== undefined && (chain.fragment.offset !== 0 || chain.fragment.more);
+    return { version: 6, ipHeaderLength: chain.offset, protocol: chain.protocol, l4Offset: chain.offset, fragment };
   }
   throw new ChecksumError(`not an IP packet (version ${version})`);
 }

@@ -142,4 +142,3 @@ export function formatIpv6(b: Uint8Array, off = 0): string {
   return `${head}::${tail}`;
 }
 
-// IPv6 extension headers skipped on the way to the transport header (RFC 8200 §4).

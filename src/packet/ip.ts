@@ -10,6 +10,7 @@
  * are not an IP packet, and whatever could be read otherwise.
  */
 import { formatIpv4, formatIpv6, icmpTypeName, ipProtocolName, isIcmpError, tcpFlagsText } from './ip-names.js';
+import { IPV6_NONE, walkIpv6Headers } from './ipv6-headers.js';
 
 export { formatIpv4, formatIpv6, icmpTypeName, ipProtocolName, tcpFlagsText, TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_ECE, TCP_CWR } from './ip-names.js';
 
@@ -113,14 +114,17 @@ export interface IpPacketInfo {
   truncated: boolean;
 }
 
-/** IPv6 extension headers that may precede the transport header (RFC 8200 §4), and 'no next header'. */
-export const IPV6_HOPOPTS = 0;
-export const IPV6_ROUTING = 43;
-export const IPV6_FRAGMENT = 44;
-export const IPV6_AH = 51;
-export const IPV6_DSTOPTS = 60;
-export const IPV6_MOBILITY = 135;
-export const IPV6_NONE = 59;
+export {
+  IPV6_HOPOPTS,
+  IPV6_ROUTING,
+  IPV6_FRAGMENT,
+  IPV6_ESP,
+  IPV6_AH,
+  IPV6_DSTOPTS,
+  IPV6_MOBILITY,
+  IPV6_NONE,
+  MAX_IPV6_EXTENSION_HEADERS,
+} from './ipv6-headers.js';
 
 /**
  * Decodes the IP header and the transport header of `packet` (bytes from the network header
@@ -172,41 +176,10 @@ function parse(b: Uint8Array, wireLength: number | undefined, depth: number): Ip
     const plen = v.getUint16(4, false);
     // Payload length 0: a jumbogram or a GSO packet; use the length we were told.
     const total = plen === 0 && (wireLength ?? n) > 40 ? (wireLength ?? n) : 40 + plen;
-    let next = b[6]!;
-    let off = 40;
-    let truncated = false;
-    let fragment: { offset: number; more: boolean } | undefined;
-    let ipId: number | undefined;
-    for (let hops = 0; hops < 16; hops++) {
-      if (next === IPV6_HOPOPTS || next === IPV6_ROUTING || next === IPV6_DSTOPTS || next === IPV6_MOBILITY) {
-        if (off + 2 > n) {
-          truncated = true;
-          break;
-        }
-        const len = (b[off + 1]! + 1) * 8;
-        next = b[off]!;
-        off += len;
-      } else if (next === IPV6_FRAGMENT) {
-        if (off + 8 > n) {
-          truncated = true;
-          break;
-        }
-        const fo = v.getUint16(off + 2, false);
-        fragOffset = fo & 0xfff8;
-        fragment = { offset: fragOffset, more: (fo & 1) !== 0 };
-        ipId = v.getUint32(off + 4, false);
-        next = b[off]!;
-        off += 8;
-      } else if (next === IPV6_AH) {
-        if (off + 2 > n) {
-          truncated = true;
-          break;
-        }
-        const len = (b[off + 1]! + 2) * 4;
-        next = b[off]!;
-        off += len;
-      } else break;
-    }
+    const chain = walkIpv6Headers(b);
+    const next = chain.protocol;
+    const off = chain.offset;
+    if (chain.fragment !== undefined) fragOffset = chain.fragment.offset;
     info = {
       version: 6,
       src: formatIpv6(b, 8),
@@ -220,10 +193,12 @@ function parse(b: Uint8Array, wireLength: number | undefined, depth: number): Ip
       flowLabel: word & 0xfffff,
       transportOffset: off,
       payloadLength: Math.max(0, total - off),
-      truncated: truncated || off > n,
+      truncated: chain.truncated || off > n,
     };
-    if (ipId !== undefined) info.ipId = ipId;
-    if (fragment !== undefined) info.fragment = fragment;
+    if (chain.fragment !== undefined) {
+      info.ipId = chain.fragment.id;
+      info.fragment = { offset: chain.fragment.offset, more: chain.fragment.more };
+    }
     if (next === IPV6_NONE) return info;
   } else {
     return undefined;

@@ -11,12 +11,13 @@ import { Worker } from 'node:worker_threads';
 import { NetfilterQueueError } from '../netlink/errors.js';
 import { newQueueCounters as zeroCounters, type QueueCounters } from '../queue/queue-stats.js';
 import { readKernelQueueStats, type KernelQueueStats } from '../queue/proc.js';
-import { PoolWorkerError, type PoolQueueStats, type PoolRestartOptions, type PoolStats, type PoolWorkerEvent, type PoolWorkerState, type PoolWorkerStats, type QueuePoolOptions } from './pool-types.js';
+import { PoolWorkerError, type PoolQueueStats, type PoolStats, type PoolWorkerEvent, type PoolWorkerState, type PoolWorkerStats, type QueuePoolOptions } from './pool-types.js';
 import { handlerHref, parsePoolQueues, workerQueueOptions } from './pool-options.js';
 import { checkManagedRule } from '../queue/queue-options.js';
 import type { QueueRuleHandle } from '../queue/queue.js';
 import { installManagedRules } from '../nftables-runtime/managed-rules.js';
 import { managedRulesOptions } from '../open-queue.js';
+import { decideRestart, resolveRestartPolicy, type RestartPolicy } from './restart-policy.js';
 import { deserializeError, type FromWorker, type ThreadCpu, type ToWorker, type WorkerQueueStats, type WorkerStart } from './messages.js';
 
 export { parsePoolQueues } from './pool-options.js';
@@ -65,7 +66,7 @@ export class QueuePool extends EventEmitter {
   private readonly start: Omit<WorkerStart, 'worker' | 'queues'>;
   private readonly onError: ((err: Error) => void) | undefined;
   private managedRule: QueueRuleHandle | undefined;
-  private readonly restart: Required<PoolRestartOptions> | false;
+  private readonly restart: RestartPolicy | false;
   private readonly keepAlive: boolean;
   private statsSeq = 0;
   private readonly statsWaiters = new Map<number, (m: Extract<FromWorker, { type: 'stats' }>) => void>();
@@ -79,8 +80,7 @@ export class QueuePool extends EventEmitter {
     this.start = start;
     this.onError = options.onError;
     this.keepAlive = options.keepAlive !== false;
-    const r = options.restart;
-    this.restart = r === false ? false : { maxRestarts: r?.maxRestarts ?? 10, windowMs: r?.windowMs ?? 60_000, maxDelayMs: r?.maxDelayMs ?? 5000 };
+    this.restart = resolveRestartPolicy(options.restart);
     this.slots = Array.from({ length: workers }, (_, index) => ({
       index,
       queues: queues.filter((_, i) => i % workers === index),
@@ -170,9 +170,9 @@ export class QueuePool extends EventEmitter {
 
   private scheduleRestart(slot: Slot, reason: Error | string): void {
     const policy = this.restart;
-    const now = Date.now();
-    if (policy !== false) slot.recent = slot.recent.filter((t) => now - t < policy.windowMs);
-    if (policy === false || slot.recent.length >= policy.maxRestarts) {
+    const decision = policy === false ? undefined : decideRestart(slot.recent, Date.now(), policy);
+    if (decision !== undefined) slot.recent = decision.recent;
+    if (policy === false || decision === undefined || !decision.restart) {
       slot.state = 'failed';
       const why = policy === false ? 'restarts are off' : `it was restarted ${policy.maxRestarts} time${policy.maxRestarts === 1 ? '' : 's'} within ${policy.windowMs} ms and died again`;
       const cause = typeof reason === 'string' ? undefined : reason;
@@ -186,10 +186,6 @@ export class QueuePool extends EventEmitter {
       );
       return;
     }
-    // The first restart at once (its queues are unserved meanwhile), then doubling from 100 ms.
-    const n = slot.recent.length;
-    const delay = n === 0 ? 0 : Math.min(policy.maxDelayMs, 100 * 2 ** (n - 1));
-    slot.recent.push(now);
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
       if (this.closePromise !== undefined) return;
@@ -206,7 +202,7 @@ export class QueuePool extends EventEmitter {
           this.scheduleRestart(slot, err);
         },
       );
-    }, delay);
+    }, decision.delayMs);
     if (!this.keepAlive) slot.timer.unref();
   }
 
@@ -334,8 +330,7 @@ export async function openQueuePool(options: QueuePoolOptions): Promise<QueuePoo
   if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('option onError must be a function');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError('option signal must be an AbortSignal');
   if (options.signal?.aborted === true) throw new DOMException('openQueuePool: the signal was already aborted', { name: 'AbortError', cause: options.signal.reason });
-  const r = options.restart as unknown;
-  if (r !== undefined && r !== false && (r === null || typeof r !== 'object')) throw new TypeError('option restart must be false or an object such as { maxRestarts: 10 }');
+  resolveRestartPolicy(options.restart); // checked before any thread starts
   const managed = checkManagedRule(queues, options);
   const workerOptions = workerQueueOptions(options);
   if (managed?.flow !== undefined) workerOptions.managedFlow = managed.flow;

@@ -7,7 +7,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { readmeExample, importingBuiltPackage } from '../support/readme.js';
-import { createNetns, startUdpSink, sinkSummary, sendUdp, type Netns } from '../support/netns.js';
+import { countDelivered, createNetns, sendUdp, type Netns } from '../support/netns.js';
 
 let ns: Netns;
 let dir: string;
@@ -38,10 +38,10 @@ describe('README for await example', () => {
     ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', '9', '-m', 'comment', '--comment', 'discard');
     const app = ns.spawn([process.execPath, file]);
     await app.waitForLine(/queue 1 bound/, 15_000);
-    const sink = await startUdpSink(ns, 7400, { count: 30, timeoutMs: 20_000 });
+    const delivered = countDelivered(ns, 7400);
     await sendUdp(ns, '127.0.0.1', 7400, { count: 30 });
     await sendUdp(ns, '127.0.0.1', 9, { count: 10 });
-    expect((await sinkSummary(sink, 25_000)).received).toBe(30);
+    expect(await delivered.waitFor(30, 25_000)).toBe(30);
     expect(ns.counter('mangle', 'POSTROUTING', 'mark32').pkts).toBe(30);
     expect(ns.counter('mangle', 'POSTROUTING', 'discard').pkts).toBe(0);
     app.kill('SIGTERM');

@@ -3,10 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseIpPacket, formatIpv6, formatIpv4, tcpFlagsText, ipProtocolName, icmpTypeName } from '../../src/packet/index.js';
+import { hex } from '../support/bytes.js';
 
-function hex(s: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
-}
 
 /** An IPv4 header (20 bytes) followed by `l4`. */
 function ipv4(proto: number, l4: Uint8Array, o: { src?: number[]; dst?: number[]; ttl?: number; id?: number; frag?: number; totalLength?: number } = {}): Uint8Array {

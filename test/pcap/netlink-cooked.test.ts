@@ -5,19 +5,19 @@ import {
   decodeNetlinkCooked,
   encodeNetlinkCooked,
 } from '../../src/pcap/index.js';
-import { hex, toHex } from '../support/pcap.js';
+import { hex, hexString } from '../support/bytes.js';
 
 describe('LINKTYPE_NETLINK cooked header', () => {
   it('encodes an outgoing NETLINK_NETFILTER datagram', () => {
     expect(ARPHRD_NETLINK).toBe(824);
     const rec = encodeNetlinkCooked('out', 12, hex('10000000 0100 0000 01000000 00000000'));
-    expect(toHex(rec)).toBe(
+    expect(hexString(rec)).toBe(
       '0004' + '0338' + '0000' + '0000000000000000' + '000c' + '10000000010000000100000000000000',
     );
   });
 
   it('encodes an incoming datagram with packet type 0', () => {
-    expect(toHex(encodeNetlinkCooked('in', 0, hex('ab')))).toBe('0000033800000000000000000000' + '0000' + 'ab');
+    expect(hexString(encodeNetlinkCooked('in', 0, hex('ab')))).toBe('0000033800000000000000000000' + '0000' + 'ab');
   });
 
   it('decodes what it encodes, as a view', () => {
@@ -26,7 +26,7 @@ describe('LINKTYPE_NETLINK cooked header', () => {
     expect(d.direction).toBe('in');
     expect(d.packetType).toBe(0);
     expect(d.protocol).toBe(12);
-    expect(toHex(d.datagram)).toBe('0102030405');
+    expect(hexString(d.datagram)).toBe('0102030405');
     expect(d.datagram.buffer).toBe(rec.buffer);
     expect(decodeNetlinkCooked(encodeNetlinkCooked('out', 16, hex(''))).direction).toBe('out');
   });

@@ -7,7 +7,8 @@ import {
   PcapWriter,
   readPcap,
 } from '../../src/pcap/index.js';
-import { Bytes, concat, hex, ngBlock, shbBody, toHex } from '../support/pcap.js';
+import { Bytes, concat, ngBlock, shbBody } from '../support/pcap.js';
+import { hex, hexString } from '../support/bytes.js';
 
 function formatError(fn: () => unknown): PcapFormatError {
   try {
@@ -35,7 +36,7 @@ describe('readPcap: classic pcap', () => {
       expect(cap.interfaces).toEqual([{ linktype: 253, snaplen: 8 }]);
       const expectTs = (ns: bigint) => (nanosecond ? ns : (ns / 1000n) * 1000n);
       expect(
-        cap.records.map((r) => ({ ...r, data: toHex(r.data) })),
+        cap.records.map((r) => ({ ...r, data: hexString(r.data) })),
       ).toEqual([
         { linktype: 253, interfaceId: 0, timestampNs: expectTs(ts), data: '00112233', originalLength: 4 },
         { linktype: 253, interfaceId: 0, timestampNs: expectTs(3_999_999_999n), data: '', originalLength: 0 },
@@ -60,7 +61,7 @@ describe('readPcap: classic pcap', () => {
     // second record's usec field is 1000000 (0x000f4240): out of range but accepted as is
     const cap = readPcap(bytes);
     expect(cap.interfaces).toEqual([{ linktype: 101, snaplen: 65535 }]);
-    expect(cap.records.map((r) => [r.linktype, r.timestampNs, toHex(r.data), r.originalLength])).toEqual([
+    expect(cap.records.map((r) => [r.linktype, r.timestampNs, hexString(r.data), r.originalLength])).toEqual([
       [101, 17_000_000_000n, 'aabbcc', 5],
       [101, 17_000_001_000n, 'dd', 1],
     ]);
@@ -137,7 +138,7 @@ describe('readPcap: classic pcap', () => {
     const outer = new Uint8Array(inner.length + 7);
     outer.set(inner, 3);
     const cap = readPcap(outer.subarray(3, 3 + inner.length));
-    expect(toHex(cap.records[0]!.data)).toBe('abcd');
+    expect(hexString(cap.records[0]!.data)).toBe('abcd');
   });
 });
 
@@ -184,7 +185,7 @@ describe('readPcap: pcapng', () => {
         { linktype: 253, snaplen: 0 },
         { linktype: 101, snaplen: 3 },
       ]);
-      expect(cap.records.map((r) => ({ ...r, data: toHex(r.data) }))).toEqual([
+      expect(cap.records.map((r) => ({ ...r, data: hexString(r.data) }))).toEqual([
         { linktype: 101, interfaceId: 1, timestampNs: 1_500_000_000n, data: '0a0b', originalLength: 9 },
         { linktype: 253, interfaceId: 0, timestampNs: 4_294_967_301n, data: '0102030405', originalLength: 5 },
         { linktype: 253, interfaceId: 0, timestampNs: 0n, data: 'c0ffee00', originalLength: 4 },
@@ -194,7 +195,7 @@ describe('readPcap: pcapng', () => {
 
   it('checks the byte-literal start of the little-endian section', () => {
     const bytes = twoInterfaceSection(true);
-    expect(toHex(bytes.subarray(0, 28))).toBe(
+    expect(hexString(bytes.subarray(0, 28))).toBe(
       '0a0d0d0a' + '1c000000' + '4d3c2b1a' + '0100' + '0000' + 'ffffffffffffffff' + '1c000000',
     );
   });
@@ -208,7 +209,7 @@ describe('readPcap: pcapng', () => {
     const cap = readPcap(concat(twoInterfaceSection(true), sectionB));
     expect(cap.interfaces.map((i) => i.linktype)).toEqual([253, 101, 1]);
     const last = cap.records[cap.records.length - 1]!;
-    expect([last.linktype, last.interfaceId, last.timestampNs, toHex(last.data)]).toEqual([1, 2, 7000n, '99']);
+    expect([last.linktype, last.interfaceId, last.timestampNs, hexString(last.data)]).toEqual([1, 2, 7000n, '99']);
     // a packet in the second section cannot refer to the first section's interface 1
     const bad = concat(
       twoInterfaceSection(true),
@@ -236,7 +237,7 @@ describe('readPcap: pcapng', () => {
     const pb = new Bytes(le).u16(0).u16(0).u32(0).u32(42).u32(1).u32(1).raw([0x55]).pad4().done();
     const cap = readPcap(concat(ngBlock(le, 0x0a0d0d0a, shbBody(le)), ngBlock(le, 1, idb), ngBlock(le, 2, pb)));
     expect(cap.records[0]!.timestampNs).toBe(42_000n);
-    expect(toHex(cap.records[0]!.data)).toBe('55');
+    expect(hexString(cap.records[0]!.data)).toBe('55');
   });
 
   it('cuts a simple packet block at the interface snaplen', () => {
@@ -244,7 +245,7 @@ describe('readPcap: pcapng', () => {
     const idb = new Bytes(le).u16(101).u16(0).u32(2).done();
     const spb = new Bytes(le).u32(4).raw([1, 2, 3, 4]).done();
     const cap = readPcap(concat(ngBlock(le, 0x0a0d0d0a, shbBody(le)), ngBlock(le, 1, idb), ngBlock(le, 3, spb)));
-    expect(toHex(cap.records[0]!.data)).toBe('0102');
+    expect(hexString(cap.records[0]!.data)).toBe('0102');
     expect(cap.records[0]!.originalLength).toBe(4);
   });
 

@@ -10,7 +10,7 @@ import {
   nowNs,
   readPcapFile,
 } from '../../src/pcap/index.js';
-import { hex, toHex } from '../support/pcap.js';
+import { hex, hexString } from '../support/bytes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pcap-writer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,13 +22,13 @@ describe('PcapWriter', () => {
   });
 
   it('writes a microsecond little-endian header', () => {
-    expect(toHex(new PcapWriter(LINKTYPE_NETLINK).header())).toBe(
+    expect(hexString(new PcapWriter(LINKTYPE_NETLINK).header())).toBe(
       'd4c3b2a1' + '0200' + '0400' + '00000000' + '00000000' + '00000400' + 'fd000000',
     );
   });
 
   it('writes a nanosecond header with a custom snaplen', () => {
-    expect(toHex(new PcapWriter(LINKTYPE_RAW, { snaplen: 65535, nanosecond: true }).header())).toBe(
+    expect(hexString(new PcapWriter(LINKTYPE_RAW, { snaplen: 65535, nanosecond: true }).header())).toBe(
       '4d3cb2a1' + '0200' + '0400' + '00000000' + '00000000' + 'ffff0000' + '65000000',
     );
   });
@@ -36,7 +36,7 @@ describe('PcapWriter', () => {
   it('writes a record with a {sec, nsec} timestamp in microseconds', () => {
     const rec = new PcapWriter(LINKTYPE_RAW).record(hex('deadbeef'), { sec: 0x01020304, nsec: 123_456_789 });
     // 123456789 ns -> 123456 us = 0x0001e240
-    expect(toHex(rec)).toBe('04030201' + '40e20100' + '04000000' + '04000000' + 'deadbeef');
+    expect(hexString(rec)).toBe('04030201' + '40e20100' + '04000000' + '04000000' + 'deadbeef');
   });
 
   it('writes a record with a bigint timestamp in nanoseconds', () => {
@@ -44,14 +44,14 @@ describe('PcapWriter', () => {
       hex('aa'),
       5_000_000_000n + 7n,
     );
-    expect(toHex(rec)).toBe('05000000' + '07000000' + '01000000' + '01000000' + 'aa');
+    expect(hexString(rec)).toBe('05000000' + '07000000' + '01000000' + '01000000' + 'aa');
   });
 
   it('cuts data at snaplen and keeps the original length', () => {
     const rec = new PcapWriter(LINKTYPE_RAW, { snaplen: 2 }).record(hex('010203'), { sec: 0, nsec: 0 });
-    expect(toHex(rec)).toBe('00000000' + '00000000' + '02000000' + '03000000' + '0102');
+    expect(hexString(rec)).toBe('00000000' + '00000000' + '02000000' + '03000000' + '0102');
     const rec2 = new PcapWriter(LINKTYPE_RAW).record(hex('0102'), 0n, 1500);
-    expect(toHex(rec2.subarray(8, 16))).toBe('02000000' + 'dc050000');
+    expect(hexString(rec2.subarray(8, 16))).toBe('02000000' + 'dc050000');
   });
 
   it('defaults the timestamp to now', () => {
@@ -90,7 +90,7 @@ describe('PcapFileWriter', () => {
     expect(() => f.write(hex('00'))).toThrow(/closed/);
     const cap = readPcapFile(path);
     expect(cap.format).toBe('pcap');
-    expect(cap.records.map((r) => [toHex(r.data), r.timestampNs])).toEqual([
+    expect(cap.records.map((r) => [hexString(r.data), r.timestampNs])).toEqual([
       ['0102', 1_000_002_000n],
       ['03', 0n],
     ]);
@@ -103,6 +103,6 @@ describe('PcapFileWriter', () => {
     f1.close();
     const f2 = new PcapFileWriter(path, LINKTYPE_NETLINK, { nanosecond: true });
     f2.close();
-    expect(toHex(readFileSync(path))).toBe(toHex(new PcapWriter(LINKTYPE_NETLINK, { nanosecond: true }).header()));
+    expect(hexString(readFileSync(path))).toBe(hexString(new PcapWriter(LINKTYPE_NETLINK, { nanosecond: true }).header()));
   });
 });

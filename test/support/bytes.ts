@@ -33,6 +33,11 @@ export function hex(s: string): Uint8Array {
   return out;
 }
 
+/** Plain lowercase hex "0102ff" of bytes, as pcap tools and the fixtures' sidecars write it. */
+export function hexString(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
 /** Hex dump "01 02 ff" of bytes, for readable assertion failures. */
 export function toHex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');

@@ -1,28 +1,8 @@
 // Shared byte builders for the pcap tests (not a test file itself).
 
-/** Bytes from a hex string; whitespace is ignored. */
-export function hex(s: string): Uint8Array {
-  const clean = s.replace(/\s+/g, '');
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
+import { concat } from './bytes.js';
 
-/** Lowercase hex of some bytes. */
-export function toHex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-}
-
-/** Concatenate byte arrays. */
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
+export { concat };
 
 /** A little builder of fixed-width integers in one byte order. */
 export class Bytes {

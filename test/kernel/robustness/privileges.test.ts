@@ -5,7 +5,7 @@
  * such a user gets no kernel counters: see README, Robustness.)
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createNetns, startUdpSink, sinkSummary, sendUdp, type Netns } from '../../support/netns.js';
+import { countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
 import { CONSUMER, stopConsumer, consumerStats, flood, type ConsumerLine } from '../../support/robustness.js';
 
 let ns: Netns;
@@ -37,9 +37,9 @@ describe('privileges', () => {
     expect(ready.openError).toBeUndefined();
     expect(ready.uid).toBe(65534);
     await ns.waitForQueueBound(41, 10_000, { copyMode: 2 });
-    const sink = await startUdpSink(ns, 9401, { count: 200, timeoutMs: 20_000, quiet: true });
+    const delivered = countDelivered(ns, 9401);
     await sendUdp(ns, '127.0.0.1', 9401, { count: 200, rate: 2000 });
-    expect((await sinkSummary(sink, 20_000)).received).toBe(200);
+    expect(await delivered.waitFor(200)).toBe(200);
     const { stats } = await consumerStats(c);
     expect(stats.verdicts.accept).toBe(200);
     expect(ns.queueRow(41)?.waiting).toBe(0);
@@ -63,9 +63,9 @@ describe('privileges', () => {
     const userDropped = ns.queueRow(42)?.userDropped ?? 0;
     expect(userDropped).toBeGreaterThan(0);
     // The socket keeps being served after the overrun: fresh traffic passes.
-    const sink = await startUdpSink(ns, 9402, { count: 50, timeoutMs: 20_000, quiet: true });
+    const delivered = countDelivered(ns, 9402);
     await sendUdp(ns, '127.0.0.1', 9402, { count: 50, rate: 500 });
-    expect((await sinkSummary(sink, 25_000)).received).toBe(50);
+    expect(await delivered.waitFor(50, 25_000)).toBe(50);
     const closed = await stopConsumer(c);
     // …and the library, which cannot read that table, heard of them through ENOBUFS.
     expect(closed.stats.kernel).toEqual([]);

@@ -6,34 +6,19 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseEthernetHeader, interfaceName, formatHwaddr } from '../../../src/packet/index.js';
-import { decodePacket, decodeConntrack, ctInfoName } from '../../../src/nfqueue/index.js';
-import { setInterfaceNameSource } from '../../../src/packet/ifnames.js';
+import { parseEthernetHeader, interfaceName, formatHwaddr } from '../../src/packet/index.js';
+import { decodePacket, decodeConntrack, ctInfoName } from '../../src/nfqueue/index.js';
+import { setInterfaceNameSource } from '../../src/packet/ifnames.js';
+import { attr, be16, be32, nest, nfgenmsg, nlmsg } from '../support/bytes.js';
 
-const NESTED = 0x8000;
-function attr(type: number, value: Uint8Array | number[]): Buffer {
-  const v = Buffer.from(value);
-  const b = Buffer.alloc((4 + v.length + 3) & ~3);
-  b.writeUInt16LE(4 + v.length, 0);
-  b.writeUInt16LE(type, 2);
-  v.copy(b, 4);
-  return b;
-}
-const be16 = (n: number): number[] => [n >> 8, n & 0xff];
-const be32 = (n: number): number[] => [n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
-const nest = (type: number, ...kids: Buffer[]): Buffer => attr(type | NESTED, Buffer.concat(kids));
-
-function packetMessage(family: number, queue: number, attrs: Buffer[]): Buffer {
-  const body = Buffer.concat([Buffer.from([family, 0, ...be16(queue)]), ...attrs]);
-  const h = Buffer.alloc(16);
-  h.writeUInt32LE(16 + body.length, 0);
-  h.writeUInt16LE(0x0300, 4);
-  return Buffer.concat([h, body]);
+/** A PACKET message (type 0x0300) of `family` on `queue` holding `attrs`. */
+function packetMessage(family: number, queue: number, attrs: Uint8Array[]): Uint8Array {
+  return nlmsg({ type: 0x0300 }, nfgenmsg(family, queue), ...attrs);
 }
 
 describe('decoding attributes this kernel does not emit', () => {
   it('conntrack: NFQA_CT tuples, status, mark, id and NFQA_CT_INFO', () => {
-    const tuple = (src: number[], dst: number[], sport: number, dport: number): Buffer[] => [
+    const tuple = (src: number[], dst: number[], sport: number, dport: number): Uint8Array[] => [
       nest(1, attr(1, src), attr(2, dst)),
       nest(2, attr(1, [17]), attr(2, be16(sport)), attr(3, be16(dport))),
     ];
@@ -62,7 +47,7 @@ describe('decoding attributes this kernel does not emit', () => {
   it('conntrack over IPv6 with an ICMPv6 tuple', () => {
     const a6 = [0xfd, 0, 2, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
     const b6 = [0xfd, 0, 2, 2, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
-    const ct = Buffer.concat([nest(1, nest(1, attr(3, a6), attr(4, b6)), nest(2, attr(1, [58]), attr(7, be16(9)), attr(8, [128]), attr(9, [0])))]);
+    const ct = nest(1, nest(1, attr(3, a6), attr(4, b6)), nest(2, attr(1, [58]), attr(7, be16(9)), attr(8, [128]), attr(9, [0])));
     expect(decodeConntrack(ct).orig).toEqual({ src: 'fd00:202:1::2', dst: 'fd00:202:2::2', proto: 58, icmpId: 9, icmpType: 128, icmpCode: 0 });
   });
 
