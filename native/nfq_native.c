@@ -63,6 +63,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 #include "batch_layout.h"
@@ -687,9 +688,21 @@ static int wait_readable(nl_sock *s, int fd, short *revents) {
   }
 }
 
+// How long the receive thread lets datagrams gather under load (see receive_thread).
+#define COALESCE_NS 50000
+#define BUSY_GAP_NS 1000000
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void *receive_thread(void *arg) {
   nl_sock *s = (nl_sock *)arg;
   short ev = 0;
+  int64_t last_batch = 0;
+  int busy = 0;
   for (;;) {
     // The credit: the JS thread prepared s->slots and is done with the last batch.
     int w = wait_readable(s, s->credit_fd, &ev);
@@ -699,6 +712,7 @@ static void *receive_thread(void *arg) {
     if (w > 0) {
       uint64_t v;
       if (read(s->credit_fd, &v, sizeof v) < 0) continue;
+      busy = last_batch != 0 && now_ns() - last_batch < BUSY_GAP_NS;
       for (;;) {
         int n = receive_batch(s, s->slots, b);
         if (n != 0) {
@@ -708,6 +722,13 @@ static void *receive_thread(void *arg) {
         w = wait_readable(s, s->fd, &ev);
         if (w == 0) return NULL;
         if (w < 0) break;
+        // Under load (the last batch was full, or this wait followed a batch closely), the
+        // first datagram is rarely alone: let a few more arrive so that one hand-over to JS
+        // carries them all, as the uv mode's batches do while JS is busy.
+        if (busy) {
+          struct timespec ts = {0, COALESCE_NS};
+          nanosleep(&ts, NULL);
+        }
         if (ev & POLLERR) {
           // A pending socket error (ENOBUFS after an overrun): recvmmsg reports it.
           continue;
@@ -722,6 +743,7 @@ static void *receive_thread(void *arg) {
       b->err = -w;
       b->ended = 1;
     }
+    last_batch = b->count > 0 ? now_ns() : 0;
     if (napi_call_threadsafe_function(s->tsfn, NULL, napi_tsfn_blocking) != napi_ok || b->ended) return NULL;
   }
 }
@@ -743,13 +765,22 @@ static void give_credit(nl_sock *s) {
   while (w < 0 && errno == EINTR);
 }
 
-// The thread-safe function's call: data NULL is the thread's batch, data 1 a resume.
+// The thread-safe function's calls: data NULL is the thread's batch; RESUME_CALL delivers a
+// batch held while paused; CREDIT_CALL gives the thread its next credit.
 #define RESUME_CALL ((void *)1)
+#define CREDIT_CALL ((void *)2)
 static void on_thread_batch(napi_env env, napi_value js_cb, void *context, void *data) {
   nl_sock *s = (nl_sock *)context;
   (void)js_cb;
   if (env == NULL || s->closed) return;
   if (data == RESUME_CALL && !s->held) return;
+  if (data == CREDIT_CALL) {
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    give_credit(s);
+    napi_close_handle_scope(env, scope);
+    return;
+  }
   if (!s->reading) {
     s->held = 1;  // paused: the batch waits in the slab for setReading(h, true)
     return;
@@ -765,7 +796,10 @@ static void on_thread_batch(napi_env env, napi_value js_cb, void *context, void 
   } else {
     deliver(s, b);
   }
-  give_credit(s);
+  // The next credit comes from a later call, once the microtasks of this one have run: the
+  // verdicts JS queued for this batch are sent by then, and the packets they let through
+  // wait in the socket to be read as one batch, not one by one as they arrive.
+  if (!s->closed && s->reading && !s->thread_ended) napi_call_threadsafe_function(s->tsfn, CREDIT_CALL, napi_tsfn_nonblocking);
   napi_close_handle_scope(env, scope);
 }
 

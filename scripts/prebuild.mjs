@@ -149,7 +149,8 @@ N-API ${manifest.napiVersion} runs. The official Node 20+ binaries need glibc 2.
 Ubuntu 20.04, RHEL/Rocky/Alma 8, Amazon Linux 2023, Fedora 29+ and later); unofficial or
 distribution builds of Node run on older systems (RHEL/CentOS 7, Amazon Linux 2: glibc 2.17;
 Debian 8: 2.19; Ubuntu 16.04: 2.23). Only old, stable symbols are used: recvmmsg
-(GLIBC_2.12), sendmmsg (GLIBC_2.14), memcpy (GLIBC_2.14 on x86-64), eventfd (GLIBC_2.7);
+(GLIBC_2.12), sendmmsg (GLIBC_2.14), memcpy (GLIBC_2.14 on x86-64), eventfd (GLIBC_2.7),
+clock_gettime (GLIBC_2.17 on x86-64, in libc since 2.17);
 pthread_create and pthread_join are bound to their pre-2.34 versions (GLIBC_2.2.5 on x86-64,
 2.17 on arm64, 2.4 on arm); arm64's glibc starts at 2.17, arm's (EABI) at 2.4.
 \`_FORTIFY_SOURCE\` is off so no \`__*_chk\` symbols with newer versions appear.
