@@ -31,7 +31,9 @@ node -e "
   const files = p.files.map((f) => f.path);
   console.log('tarball: ' + p.filename + ': ' + p.size + ' bytes packed, ' + p.unpackedSize + ' unpacked, ' + files.length + ' files');
   for (const f of files.filter((f) => f.startsWith('prebuilds/'))) console.log('  ' + f + ' ' + p.files.find((x) => x.path === f).size + ' bytes');
-  const need = ['prebuilds/linux-x64/nfq_native.glibc.node', 'prebuilds/linux-arm64/nfq_native.glibc.node', 'prebuilds/linux-x64/nfq_native.musl.node', 'dist/index.js', 'dist/index.d.ts', 'native/nfq_native.c'];
+  const need = ['x64', 'arm64', 'arm'].flatMap((a) => ['glibc', 'musl'].map((l) => 'prebuilds/linux-' + a + '/nfq_native.' + l + '.node'));
+  need.push('dist/index.js', 'dist/index.d.ts', 'native/nfq_native.c', 'native/batch_layout.h', 'binding.gyp');
+  if (p.size >= 1 << 20) { console.error('the tarball is ' + p.size + ' bytes, over 1 MiB'); process.exit(1); }
   const missing = need.filter((f) => !files.includes(f));
   const sources = files.filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f));
   if (missing.length || sources.length) { console.error('missing: ' + missing.join(', ') + '; TypeScript sources: ' + sources.join(', ')); process.exit(1); }
