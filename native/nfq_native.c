@@ -702,6 +702,7 @@ static void *receive_thread(void *arg) {
   nl_sock *s = (nl_sock *)arg;
   short ev = 0;
   int64_t last_batch = 0;
+  unsigned last_count = 0;
   int busy = 0;
   for (;;) {
     // The credit: the JS thread prepared s->slots and is done with the last batch.
@@ -712,7 +713,7 @@ static void *receive_thread(void *arg) {
     if (w > 0) {
       uint64_t v;
       if (read(s->credit_fd, &v, sizeof v) < 0) continue;
-      busy = last_batch != 0 && now_ns() - last_batch < BUSY_GAP_NS;
+      busy = last_count > 1 && now_ns() - last_batch < BUSY_GAP_NS;
       for (;;) {
         int n = receive_batch(s, s->slots, b);
         if (n != 0) {
@@ -722,9 +723,10 @@ static void *receive_thread(void *arg) {
         w = wait_readable(s, s->fd, &ev);
         if (w == 0) return NULL;
         if (w < 0) break;
-        // Under load (the last batch was full, or this wait followed a batch closely), the
-        // first datagram is rarely alone: let a few more arrive so that one hand-over to JS
-        // carries them all, as the uv mode's batches do while JS is busy.
+        // Under load (the last batch had several datagrams and was handed over less than
+        // BUSY_GAP_NS ago) the first datagram is rarely alone: let a few more arrive so that
+        // one hand-over to JS carries them all, as the uv mode's batches do while JS is busy.
+        // One packet at a time (request and answer) never waits.
         if (busy) {
           struct timespec ts = {0, COALESCE_NS};
           nanosleep(&ts, NULL);
@@ -743,7 +745,8 @@ static void *receive_thread(void *arg) {
       b->err = -w;
       b->ended = 1;
     }
-    last_batch = b->count > 0 ? now_ns() : 0;
+    last_count = b->count;
+    if (b->count > 0) last_batch = now_ns();
     if (napi_call_threadsafe_function(s->tsfn, NULL, napi_tsfn_blocking) != napi_ok || b->ended) return NULL;
   }
 }
@@ -803,44 +806,45 @@ static void on_thread_batch(napi_env env, napi_value js_cb, void *context, void 
   napi_close_handle_scope(env, scope);
 }
 
+// Undoes a failed start_thread: a retry must find nothing set.
+static void undo_start_thread(napi_env env, nl_sock *s) {
+  if (s->cb != NULL) napi_delete_reference(env, s->cb);
+  s->cb = NULL;
+  close_fd(&s->stop_fd);
+  close_fd(&s->credit_fd);
+}
+
 static napi_value start_thread(napi_env env, nl_sock *s, napi_value cb) {
   s->stop_fd = eventfd(0, EFD_CLOEXEC);
   s->credit_fd = eventfd(0, EFD_CLOEXEC);
   if (s->stop_fd < 0 || s->credit_fd < 0) {
     int e = errno;
-    close_fd(&s->stop_fd);
-    close_fd(&s->credit_fd);
+    undo_start_thread(env, s);
     return throw_errno(env, "eventfd", e);
   }
-  napi_value name;
-  CHECK(napi_create_string_utf8(env, "NetlinkReceive", NAPI_AUTO_LENGTH, &name));
-  napi_threadsafe_function f;
-  if (napi_create_threadsafe_function(env, cb, NULL, name, 0, 1, s, on_tsfn_finalized, s, on_thread_batch, &f) != napi_ok) {
-    close_fd(&s->stop_fd);
-    close_fd(&s->credit_fd);
-    napi_throw_error(env, NULL, "nfq_native: napi_create_threadsafe_function failed");
-    return NULL;
-  }
   if (napi_create_reference(env, cb, 1, &s->cb) != napi_ok) {
-    napi_release_threadsafe_function(f, napi_tsfn_abort);
-    close_fd(&s->stop_fd);
-    close_fd(&s->credit_fd);
+    undo_start_thread(env, s);
     napi_throw_error(env, NULL, "nfq_native: napi_create_reference failed");
     return NULL;
   }
-  s->tsfn = f;  // before the thread starts: it reads it
+  // The thread first, then the thread-safe function, whose finalizer releases the struct:
+  // once made, it is never undone here. The thread uses it only after its first credit.
   int r = s->faults & FAULT_THREAD ? EAGAIN : pthread_create(&s->thread, NULL, receive_thread, s);
   if (r != 0) {
-    // Undo: a retry must not find a callback set.
-    s->tsfn = NULL;
-    napi_release_threadsafe_function(f, napi_tsfn_abort);
-    napi_delete_reference(env, s->cb);
-    s->cb = NULL;
-    close_fd(&s->stop_fd);
-    close_fd(&s->credit_fd);
+    undo_start_thread(env, s);
     return throw_errno(env, "pthread_create", r);
   }
   s->thread_started = 1;
+  napi_value name;
+  napi_threadsafe_function f;
+  if (napi_create_string_utf8(env, "NetlinkReceive", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_threadsafe_function(env, cb, NULL, name, 0, 1, s, on_tsfn_finalized, s, on_thread_batch, &f) != napi_ok) {
+    stop_thread(s);
+    undo_start_thread(env, s);
+    napi_throw_error(env, NULL, "nfq_native: napi_create_threadsafe_function failed");
+    return NULL;
+  }
+  s->tsfn = f;
   s->loop_released = 0;
   s->mode = RECV_THREAD;
   // Registered after the thread-safe function, so it runs before the function's own

@@ -154,6 +154,30 @@ describe.skipIf(unavailable !== undefined)('native addon edges', () => {
     });
   }
 
+  it('a failed thread start followed by a working one survives garbage collection (no stale finalizer)', () => {
+    // The first start's thread-safe function, had it been made, would release the struct
+    // when finalized while the second one still used it: a crash once V8 collects the handle.
+    const code = `
+      import { loadNativeAddon } from './dist/netlink/native-transport.js';
+      const addon = loadNativeAddon();
+      for (let i = 0; i < 200; i++) {
+        const h = addon.open(12, 4096, 8, 1, 1, 0);
+        addon.injectFault(h, 'thread', true);
+        try { addon.start(h, () => {}, true); } catch {}
+        addon.injectFault(h, 'thread', false);
+        addon.start(h, () => {}, true);
+        addon.close(h);
+        if (i % 10 === 0) { globalThis.gc(); await new Promise((r) => setTimeout(r, 1)); }
+      }
+      globalThis.gc();
+      await new Promise((r) => setTimeout(r, 50));
+      globalThis.gc();
+      console.log('survived');`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.stdout.trim()).toBe('survived');
+  });
+
   it('sendMany: a datagram that fails after others went keeps its errno', () => {
     const addon = loadNativeAddon();
     const h = addon.open(NETLINK_NETFILTER, 4096, 1, 1, 1, 0);
