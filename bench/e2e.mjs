@@ -5,6 +5,8 @@
 //   node bench/e2e.mjs [--quick] [--rounds N] [--count N] [--rt N] [--soak N]
 //                      [--modes window64,depth64,window1400,depth1400,latency,soak]
 //                      [--peers node,iter,batch,ref] [--consumer CMD] [--json FILE] [--logdir DIR]
+//                      [--runtime BIN]   (with --peers node,runtime,...: bench/consumer.mjs
+//                                         also under BIN, e.g. Bun, as the peer `runtime`)
 //
 // Peers: `node` = bench/consumer.mjs (this library, public API, a callback), `iter` = the same
 // consumer serving the queue with `for await (const packet of queue) packet.accept()`, `batch` = bench/c/nfq_batch.c
@@ -78,7 +80,9 @@ const CONSUMERS = {
   iter: { label: 'node for await', cmd: `${process.execPath} bench/consumer.mjs {queue} --iterate` },
   batch: { label: 'nfq_batch', c: 'nfq_batch', wrap: process.env.NFQ_BENCH_WRAP_C },
   ref: { label: 'nfq_ref', c: 'nfq_ref', wrap: process.env.NFQ_BENCH_WRAP_C },
+  runtime: { label: opt('runtime', 'runtime').split('/').pop(), cmd: `${opt('runtime', 'RUNTIME_NOT_SET')} bench/consumer.mjs {queue}` },
 };
+need(!cfg.peers.includes('runtime') || opt('runtime', '') !== '', 'the peer runtime needs --runtime BIN (e.g. the path of bun)');
 const peers = [];
 for (const p of cfg.peers) {
   const c = CONSUMERS[p];

@@ -13,31 +13,13 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$(mktemp -d /tmp/nfq-consumer.XXXXXX)"
 ns="nfqcons$$"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/netns-check-lib.sh
+source "$root/scripts/netns-check-lib.sh"
 step() { printf '\n--- %s\n' "$*"; }
 fail() {
   echo "consumer-check: FAILED: $*" >&2
   exit 1
 }
-# Waits up to $2 seconds for file $1 to contain a line matching $3.
-wait_for_line() {
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    grep -qE "$3" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "--- $1:" >&2
-  cat "$1" >&2 || true
-  fail "no line matching /$3/ in $1 within $2 s"
-}
-# Foreground only: a backgrounded function would be a subshell, and signals would miss node.
-in_ns() { ip netns exec "$ns" "$@"; }
 queue_row() { in_ns awk -v q="$1" '$1 == q' /proc/net/netfilter/nfnetlink_queue; }
 
 step "npm pack"
@@ -49,7 +31,9 @@ node -e "
   const files = p.files.map((f) => f.path);
   console.log('tarball: ' + p.filename + ': ' + p.size + ' bytes packed, ' + p.unpackedSize + ' unpacked, ' + files.length + ' files');
   for (const f of files.filter((f) => f.startsWith('prebuilds/'))) console.log('  ' + f + ' ' + p.files.find((x) => x.path === f).size + ' bytes');
-  const need = ['prebuilds/linux-x64/nfq_native.glibc.node', 'prebuilds/linux-arm64/nfq_native.glibc.node', 'prebuilds/linux-x64/nfq_native.musl.node', 'dist/index.js', 'dist/index.d.ts', 'native/nfq_native.c'];
+  const need = ['x64', 'arm64', 'arm'].flatMap((a) => ['glibc', 'musl'].map((l) => 'prebuilds/linux-' + a + '/nfq_native.' + l + '.node'));
+  need.push('dist/index.js', 'dist/index.d.ts', 'native/nfq_native.c', 'native/batch_layout.h', 'binding.gyp');
+  if (p.size >= 1 << 20) { console.error('the tarball is ' + p.size + ' bytes, over 1 MiB'); process.exit(1); }
   const missing = need.filter((f) => !files.includes(f));
   const sources = files.filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f));
   if (missing.length || sources.length) { console.error('missing: ' + missing.join(', ') + '; TypeScript sources: ' + sources.join(', ')); process.exit(1); }
@@ -144,33 +128,7 @@ ip netns add "$ns"
 in_ns ip link set lo up
 awk '/^## Library/ { lib = 1 } lib && /^```js$/ { on = 1; next } on && /^```$/ { exit } on' "$root/README.md" >firewall.mjs
 grep -q "from 'netfilter-queue'" firewall.mjs || fail "no README library example found"
-cat >udp.mjs <<'EOF'
-// udp.mjs sink PORT COUNT | udp.mjs send PORT PREFIX COUNT [GAP_MS]
-import dgram from 'node:dgram';
-const [mode, port, a, b, gap = '0'] = process.argv.slice(2);
-const sock = dgram.createSocket('udp4');
-if (mode === 'sink') {
-  const seen = {};
-  let total = 0;
-  let idle;
-  const done = () => { console.log(JSON.stringify({ total, seen })); process.exit(0); };
-  setTimeout(done, 20000);
-  sock.on('message', (m) => {
-    const prefix = m.toString('latin1').split(';')[0];
-    seen[prefix] = (seen[prefix] ?? 0) + 1;
-    if (++total >= Number(a)) done();
-    clearTimeout(idle);
-    idle = setTimeout(done, 2000);
-  });
-  sock.bind(Number(port), '127.0.0.1', () => console.log('listening'));
-} else {
-  for (let i = 0; i < Number(b); i++) {
-    await new Promise((r) => sock.send(`${a};${i}`, Number(port), '127.0.0.1', r));
-    if (Number(gap) > 0) await new Promise((r) => setTimeout(r, Number(gap)));
-  }
-  sock.close();
-}
-EOF
+cp "$root/scripts/udp-probe.mjs" udp.mjs
 in_ns iptables-legacy -w -A OUTPUT -p udp --dport 7100 -j NFQUEUE --queue-num 0
 ip netns exec "$ns" node firewall.mjs >"$work/firewall.out" 2>&1 &
 fw=$!

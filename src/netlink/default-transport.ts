@@ -9,6 +9,7 @@ import { openSocketTransport } from './socket-transport.js';
 import { openNativeTransport, nativeTransportUnavailable } from './native-transport.js';
 import { NetfilterQueueError, NetlinkSocketError } from './errors.js';
 import { validateNetnsTarget, type NetnsTarget } from './netns.js';
+import { currentRuntime, runtimeLabel } from './runtime.js';
 
 /** Hints for sizing the socket's receive path. */
 export interface DefaultTransportOptions {
@@ -48,6 +49,12 @@ export function openDefaultTransport(protocol: number, options: DefaultTransport
     return openNativeTransport(protocol, o);
   }
   if (want === 'native') throw new NetfilterQueueError(`NFQUEUE_TRANSPORT=native: ${why}`, { code: 'ERR_NATIVE_UNAVAILABLE' });
+  // Without libuv the fallback (a libuv addon) cannot run either: say so now, and what helps.
+  const runtime = currentRuntime();
+  if (!runtime.libuv) {
+    const hint = runtime.name === 'deno' && /allow-ffi/.test(why) ? '; run deno with --allow-ffi (Node-API addons need it)' : '';
+    throw new NetfilterQueueError(`${runtimeLabel(runtime)} needs this package's native socket, and it cannot load: ${why}${hint}`, { code: 'ERR_RUNTIME_UNSUPPORTED' });
+  }
   if (!noticed) {
     noticed = true;
     process.emitWarning(`${why}. Meanwhile the netlink package's socket is used (slower)`, { code: 'NFQUEUE_NATIVE_UNAVAILABLE' });

@@ -31,6 +31,7 @@ import { NetfilterQueueError, NetlinkSocketError, errnoName } from './errors.js'
 
 const { ENOBUFS } = constants.errno;
 import { openNetns, netnsErrorHint, readWholeFd, type NetnsTarget } from './netns.js';
+import { currentRuntime, requireLibuv, runtimeLabel } from './runtime.js';
 
 const require = createRequire(import.meta.url);
 
@@ -39,9 +40,10 @@ interface NativeAddon {
   open(protocol: number, msgSize: number, batch: number, noEnobufs: number, extAck: number, rcvbuf: number, netnsFd?: number): object;
   openInNetns(netnsFd: number, path: string): number;
   portId(h: object): number;
-  start(h: object, cb: (slab: ArrayBuffer | undefined, offset: number, length: number, datagrams: number, errno: number, truncated: number) => void): void;
+  start(h: object, cb: (slab: ArrayBuffer | undefined, offset: number, length: number, datagrams: number, errno: number, truncated: number) => void, threaded?: boolean): void;
   send(h: object, bytes: Uint8Array): number;
-  sendMany(h: object, bytes: Uint8Array, lengths: Uint32Array, count: number): number;
+  /** The count when every datagram went, else how many did and the errno that stopped the rest. */
+  sendMany(h: object, bytes: Uint8Array, lengths: Uint32Array, count: number): number | { sent: number; errno: number };
   setRcvbuf(h: object, bytes: number): number;
   getRcvbuf(h: object): number;
   ref(h: object, on: boolean): void;
@@ -50,7 +52,15 @@ interface NativeAddon {
   close(h: object): void;
   openWarnings(h: object): { option: string; errno: number }[];
   simulatePollError(h: object, status: number): void;
+  /** Makes a step fail, for tests: 'async_init', 'poll_init', 'thread', 'slab'. */
+  injectFault(h: object, step: string, on: boolean): void;
 }
+
+/** What the addon's receive callback says reading does after an error (its `datagrams`). */
+const READING_ENDED = 1;
+const READING_PAUSED = 2;
+/** How long reading stays paused after the addon found no memory for a receive slab. */
+const NO_MEMORY_RETRY_MS = 100;
 
 /** Options of the native transport. */
 export interface NativeTransportOptions {
@@ -109,8 +119,26 @@ export interface NativeTransport extends Transport {
   sendMany(datagrams: readonly Uint8Array[]): void;
   /** System call and datagram counters. */
   stats(): NativeTransportStats;
+  /** How this socket learns it is readable: libuv's poll (Node.js) or a receive thread (Bun, Deno). */
+  readonly receiveMode: NativeReceiveMode;
   /** Runs the addon's poll-error path with libuv status `status` (< 0); for tests. */
   simulatePollError(status: number): void;
+}
+
+/** `uv`: libuv polls the socket on the JS thread; `thread`: a receive thread hands batches over. */
+export type NativeReceiveMode = 'uv' | 'thread';
+
+/**
+ * The receive mode for this runtime: `uv` where addons have libuv (Node.js), else `thread`.
+ * Env NFQUEUE_NATIVE_RECEIVE=thread forces the thread on Node.js too (tests, comparisons);
+ * =uv where there is no libuv is refused with a typed error naming the runtime.
+ */
+export function nativeReceiveMode(): NativeReceiveMode {
+  const want = process.env.NFQUEUE_NATIVE_RECEIVE;
+  if (want !== undefined && want !== '' && want !== 'uv' && want !== 'thread') throw new RangeError(`NFQUEUE_NATIVE_RECEIVE must be uv or thread, got ${JSON.stringify(want)}`);
+  if (want === 'uv') requireLibuv('NFQUEUE_NATIVE_RECEIVE=uv');
+  if (want === 'thread') return 'thread';
+  return currentRuntime().libuv ? 'uv' : 'thread';
 }
 
 /** Where a local compile puts the addon: `<package>/build/Release/nfq_native.node`. */
@@ -175,7 +203,7 @@ export function loadNativeAddon(): NativeAddon {
     if (cached === undefined) {
       const build = fileURLToPath(new URL('../../native/build.mjs', import.meta.url));
       cached = {
-        error: new NetfilterQueueError(`native netlink transport unavailable (${tried.join('; ')}); build it with: npm rebuild netfilter-queue (or: node ${build})`, { code: 'ERR_NATIVE_UNAVAILABLE' }),
+        error: new NetfilterQueueError(`native netlink transport unavailable${currentRuntime().name === 'node' ? '' : ` on ${runtimeLabel()}`} (${tried.join('; ')}); build it with: npm rebuild netfilter-queue (or: node ${build})`, { code: 'ERR_NATIVE_UNAVAILABLE' }),
       };
     }
   }
@@ -208,6 +236,7 @@ const DEFAULT_BATCH = 64;
 /** Opens a raw netlink socket of `protocol` on the native addon. Throws when unavailable. */
 export function openNativeTransport(protocol: number, options: NativeTransportOptions = {}): NativeTransport {
   const addon = loadNativeAddon();
+  const receiveMode = nativeReceiveMode();
   const intOpt = (name: string, v: number | undefined, dflt: number, min: number, max: number): number => {
     if (v === undefined) return dflt;
     if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`native transport option ${name} must be an integer in ${min}..${max}, got ${String(v)}`);
@@ -257,6 +286,8 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
   let keepAlive = true;
   /** A ref'd timer while reading is paused (see pause()). */
   let holdOpen: NodeJS.Timeout | undefined;
+  /** Reading paused by the addon (no memory for a slab): the timer that resumes it. */
+  let retry: NodeJS.Timeout | undefined;
   // Socket options that did not take: reported as errors once the handlers are there.
   const warnings = addon.openWarnings(h).map(
     (w) => new NetlinkSocketError(`setsockopt ${w.option} failed: ${errnoName(w.errno)}; the socket works without it`, { errno: w.errno, syscall: 'setsockopt' }),
@@ -270,13 +301,25 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
     if (closed) return;
     closed = true;
     if (holdOpen !== undefined) clearInterval(holdOpen);
+    if (retry !== undefined) clearTimeout(retry);
     addon.close(h);
     for (const f of procFiles.values()) if (typeof f === 'number') closeSync(f);
   };
   const onReceive = (slab: ArrayBuffer | undefined, offset: number, length: number, count: number, errno: number, truncated: number): void => {
     if (closed || handlers === undefined) return;
     if (slab === undefined) {
-      if (count === 1) {
+      if (count === READING_PAUSED) {
+        // Out of memory for a receive slab: the addon stopped reading rather than spin on a
+        // readable socket. Try again shortly, unless the user paused reading meanwhile.
+        handlers.error(socketError(`no memory for a receive slab; reading paused for ${NO_MEMORY_RETRY_MS} ms`, 'mmap', errno));
+        retry ??= setTimeout(() => {
+          retry = undefined;
+          if (!closed && holdOpen === undefined) addon.setReading(h, true);
+        }, NO_MEMORY_RETRY_MS);
+        if (!keepAlive) retry.unref();
+        return;
+      }
+      if (count === READING_ENDED) {
         // The addon could not poll the socket any more: end rather than go deaf.
         const h = handlers;
         h.error(socketError('netlink socket failed and was closed', 'poll', errno));
@@ -297,12 +340,13 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
 
   const transport: NativeTransport = {
     kind: 'native',
+    receiveMode,
     live: true,
     portId,
     start(hs) {
       if (handlers !== undefined) throw new NetlinkSocketError('a native transport can be started once', { code: 'EALREADY' });
       handlers = hs;
-      addon.start(h, onReceive);
+      addon.start(h, onReceive, receiveMode === 'thread');
       for (const w of warnings.splice(0)) hs.error(w);
     },
     send(datagram) {
@@ -324,15 +368,14 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
         off += d.byteLength;
       });
       const r = addon.sendMany(h, bytes, lengths, datagrams.length);
-      if (r < 0) handlers?.error(socketError('netlink send failed', 'sendmmsg', -r));
-      else if (r < datagrams.length) handlers?.error(new NetlinkSocketError(`sendmmsg sent ${r} of ${datagrams.length} datagrams`, { syscall: 'sendmmsg' }));
+      if (typeof r !== 'number') handlers?.error(socketError(`netlink send failed after ${r.sent} of ${datagrams.length} datagrams`, 'sendmmsg', r.errno));
     },
     setReceiveBufferSize(bytes) {
       if (!Number.isInteger(bytes) || bytes < 1 || bytes > 0x7fffffff) throw new RangeError(`receive buffer size must be an integer in 1..2147483647, got ${String(bytes)}`);
       const r = addon.setRcvbuf(h, bytes);
       if (r > 0) throw socketError(`cannot set the receive buffer to ${bytes} bytes`, 'setsockopt', r);
       if (r < 0) {
-        const got = addon.getRcvbuf(h);
+        const got = transport.getReceiveBufferSize!();
         warn(
           new NetlinkSocketError(
             `SO_RCVBUFFORCE refused (${errnoName(-r)}, needs CAP_NET_ADMIN): set with SO_RCVBUF instead, which net.core.rmem_max caps; the receive buffer is ${got} bytes (${bytes} asked, the kernel doubles it)`,
@@ -342,7 +385,12 @@ export function openNativeTransport(protocol: number, options: NativeTransportOp
       }
     },
     getReceiveBufferSize() {
-      return addon.getRcvbuf(h);
+      try {
+        return addon.getRcvbuf(h);
+      } catch (e) {
+        const err = e as { errno?: number; message: string };
+        throw closed ? new NetlinkSocketError('receive buffer size of a closed netlink socket', { code: 'EBADF', syscall: 'getsockopt' }) : socketError('cannot read the receive buffer size', 'getsockopt', err.errno ?? 0);
+      }
     },
     setKeepAlive(alive) {
       keepAlive = alive;

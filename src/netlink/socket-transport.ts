@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import type { Transport, TransportHandlers } from './transport.js';
 import { NetlinkSocketError } from './errors.js';
+import { requireLibuv } from './runtime.js';
 
 const require = createRequire(import.meta.url);
 
@@ -48,6 +49,7 @@ function toSocketError(e: { errno?: number; code?: string; syscall?: string; mes
 
 /** Opens a raw netlink socket of `protocol` with the `netlink` package. */
 export function openSocketTransport(protocol: number, options: SocketTransportOptions = {}): Transport {
+  requireLibuv("the 'netlink' package's socket");
   let mod: RawModule;
   try {
     mod = require('netlink') as RawModule;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Run by prebuilds.test.ts under an emulated Node of another architecture (qemu-user):
+// Run by prebuilds.test.ts under an emulated Node or Bun of another architecture (qemu-user):
 // the package's loader must pick that architecture's prebuilt addon, the addon must open
 // a netlink socket and receive (NETLINK_ROUTE: the one protocol qemu-user translates), and
 // a recorded nfqueue conversation must replay through the public API. Prints one JSON line.
@@ -54,4 +54,4 @@ const q = await openQueue(0, () => {
 }, { maxLen: 256, flags: { failOpen: true }, transport: r });
 const result = await r.done;
 await q.close();
-console.log(JSON.stringify({ arch: process.arch, addon: nativeAddonPath(), kind: t.kind, links, packets, mismatches: result.mismatches.length }));
+console.log(JSON.stringify({ arch: process.arch, addon: nativeAddonPath(), kind: t.kind, receiveMode: t.receiveMode, links, packets, mismatches: result.mismatches.length }));

