@@ -10,7 +10,7 @@
  * kernel, VERDICT, VERDICT_BATCH and CONFIG from the program.
  */
 import * as nfq from '../nfqueue/index.js';
-import { configCommandName, copyModeName, decodePacket, readConfigMessage, readVerdictMessage, verdictName, type VerdictMessageFields } from '../nfqueue/index.js';
+import { configCommandName, copyModeName, decodePacket, decodeConfigMessage, decodeVerdictMessage, type DecodedVerdict } from '../nfqueue/index.js';
 import { parseIpPacket } from '../packet/index.js';
 import { NETLINK_NETFILTER, NLMSG_ERROR, errnoName, parseErrorMessage, parseMessages } from '../netlink/index.js';
 import { decodeNetlinkCooked, readPcapFile, ipPacketOfRecord, IP_LINKTYPES, LINKTYPE_NETLINK, type PcapRecord } from '../pcap/index.js';
@@ -147,11 +147,7 @@ export function replayCapture(path: string, filter: ReplayFilter = {}): { record
           out.push(r);
           waiting.set(key(p.queue, p.id), { record: r, queue: p.queue, id: p.id });
         } else if (type === nfq.NFQ_TYPE_VERDICT || type === nfq.NFQ_TYPE_VERDICT_BATCH) {
-          const fields = readVerdictMessage(m.buffer.subarray(m.offset, m.offset + m.header.length));
-          if (fields === undefined) {
-            problem(`record ${i + 1}: verdict message without a verdict header`);
-            continue;
-          }
+          const fields = decodeVerdictMessage(m.buffer, m.offset, m.header.length);
           const v = { queue: fields.queue, id: fields.id, shown: shownVerdict(fields) };
           bySeq.set(m.header.seq, v.shown);
           requests.set(
@@ -194,8 +190,12 @@ export function replayCapture(path: string, filter: ReplayFilter = {}): { record
 
 /** A config request in words: `bind on queue 0`, `params (copy packet 65535) on queue 0`. */
 function describeConfig(m: Uint8Array): string {
-  const c = readConfigMessage(m);
-  if (c === undefined) return 'config request';
+  let c;
+  try {
+    c = decodeConfigMessage(m);
+  } catch {
+    return 'config request';
+  }
   const what: string[] = [];
   if (c.command !== undefined) what.push(configCommandName(c.command).toLowerCase().replace('_', '-'));
   if (c.copyMode !== undefined) what.push(`params (copy ${copyModeName(c.copyMode)} ${c.copyRange})`);
@@ -205,9 +205,9 @@ function describeConfig(m: Uint8Array): string {
 }
 
 /** The verdict of a (batch) verdict message, as shown. */
-function shownVerdict(v: VerdictMessageFields): ShownVerdict {
-  const shown: ShownVerdict = { verdict: verdictName(v.code) };
-  if (v.targetQueue !== undefined) shown.queue = v.targetQueue;
+function shownVerdict({ verdict: v }: DecodedVerdict): ShownVerdict {
+  const shown: ShownVerdict = { verdict: v.verdict };
+  if (v.queue !== undefined) shown.queue = v.queue;
   if (v.mark !== undefined) shown.mark = v.mark;
   return shown;
 }

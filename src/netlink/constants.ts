@@ -2,6 +2,9 @@
 
 /** Size of `struct nlmsghdr`. */
 export const NLMSG_HDRLEN = 16;
+/** Offsets of nlmsg_seq and nlmsg_pid in `struct nlmsghdr` (after u32 len, u16 type, u16 flags). */
+export const NLMSG_SEQ_OFFSET = 8;
+export const NLMSG_PID_OFFSET = 12;
 /** Size of `struct nlattr`. */
 export const NLA_HDRLEN = 4;
 /** Netlink alignment: messages and attributes are padded to 4 bytes. */

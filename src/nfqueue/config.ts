@@ -1,11 +1,13 @@
 /**
  * Builders of NFQNL_MSG_CONFIG requests: BIND/UNBIND (and the legacy PF_BIND/PF_UNBIND),
- * PARAMS (copy mode and range), QUEUE_MAXLEN, FLAGS with MASK.
+ * PARAMS (copy mode and range), QUEUE_MAXLEN, FLAGS with MASK; and their one decoder, the
+ * kernel's reading of them (for the test kit, the test fakes and the describer).
  */
 import lo from 'buffer-layout';
 import { fixedLayout } from '../netlink/fixed-layout.js';
 import type { MessageWriter } from '../netlink/writer.js';
-import { beginQueueMessage, type RequestHeader } from './verdict.js';
+import { beginQueueMessage, readQueueMessage, requireLength, type RequestHeader } from './header.js';
+import { NetlinkDecodeError } from '../netlink/errors.js';
 import * as C from './constants.js';
 
 /** struct nfqnl_msg_config_cmd { u8 command; u8 _pad; be16 pf; } */
@@ -57,4 +59,64 @@ export function encodeConfigFlags(w: MessageWriter, queue: number, flags: number
   w.attrBe32(C.NFQA_CFG_FLAGS, flags);
   w.attrBe32(C.NFQA_CFG_MASK, mask);
   w.end();
+}
+
+/** The fields of a config request (absent attribute, absent field). */
+export interface ConfigMessageFields {
+  /** The queue it configures (nfgenmsg res_id). */
+  queue: number;
+  /** NFQNL_CFG_CMD_* of NFQA_CFG_CMD. */
+  command?: number;
+  /** The protocol family of NFQA_CFG_CMD (used by PF_BIND / PF_UNBIND only). */
+  pf?: number;
+  /** NFQNL_COPY_* of NFQA_CFG_PARAMS. */
+  copyMode?: number;
+  copyRange?: number;
+  maxLen?: number;
+  flags?: number;
+  mask?: number;
+}
+
+/**
+ * Decodes the NFQNL_MSG_CONFIG message whose nlmsghdr starts at `offset` in `buf`. Throws a
+ * NetlinkDecodeError where the kernel's attribute policy refuses the request: malformed
+ * attributes, or a value shorter than its struct (CMD 4 bytes, PARAMS 5, the others 4).
+ */
+export function decodeConfigMessage(buf: Uint8Array, offset = 0, length = buf.byteLength - offset): ConfigMessageFields {
+  const m = readQueueMessage(buf, offset, length);
+  if (m.type !== C.NFQ_TYPE_CONFIG) throw new NetlinkDecodeError(`message type 0x${m.type.toString(16)} is not a queue config request`, offset);
+  const out: ConfigMessageFields = { queue: m.queue };
+  const ad = m.attributes;
+  while (ad.next()) {
+    switch (ad.type) {
+      case C.NFQA_CFG_CMD: {
+        requireLength(ad, CONFIG_COMMAND.span, 'NFQA_CFG_CMD');
+        const c = CONFIG_COMMAND.decode(buf, ad.valueOffset);
+        out.command = c.command;
+        out.pf = c.pf;
+        break;
+      }
+      case C.NFQA_CFG_PARAMS: {
+        requireLength(ad, CONFIG_PARAMS.span, 'NFQA_CFG_PARAMS');
+        const p = CONFIG_PARAMS.decode(buf, ad.valueOffset);
+        out.copyRange = p.copyRange;
+        out.copyMode = p.copyMode;
+        break;
+      }
+      case C.NFQA_CFG_QUEUE_MAXLEN:
+        requireLength(ad, 4, 'NFQA_CFG_QUEUE_MAXLEN');
+        out.maxLen = ad.be32();
+        break;
+      case C.NFQA_CFG_MASK:
+        requireLength(ad, 4, 'NFQA_CFG_MASK');
+        out.mask = ad.be32();
+        break;
+      case C.NFQA_CFG_FLAGS:
+        requireLength(ad, 4, 'NFQA_CFG_FLAGS');
+        out.flags = ad.be32();
+        break;
+    }
+  }
+  ad.throwIfError();
+  return out;
 }

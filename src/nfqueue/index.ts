@@ -6,11 +6,13 @@
  */
 export * from './constants.js';
 export { Packet, PacketDecodeError, decodePacket, type PacketTimestamp, type PacketVlan } from './packet.js';
-export { accept, drop, repeat, stop, requeue, normalizeVerdict, verdictWord, encodeVerdict, encodeBatchVerdict, beginQueueMessage, MAX_VERDICT_PAYLOAD } from './verdict.js';
-export type { Verdict, VerdictInput, VerdictName, BatchVerdict, RequestHeader } from './verdict.js';
-export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue, type CopyMode } from './config.js';
+export { accept, drop, repeat, stop, requeue, normalizeVerdict, verdictWord, encodeVerdict, encodeBatchVerdict, MAX_VERDICT_PAYLOAD } from './verdict.js';
+export { beginQueueMessage, type RequestHeader } from './header.js';
+export { decodeVerdictMessage, type DecodedVerdict } from './verdict-decoder.js';
+export type { Verdict, VerdictInput, VerdictName, BatchVerdict } from './verdict.js';
+export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, decodeConfigMessage, copyModeValue, type CopyMode, type ConfigMessageFields } from './config.js';
 export { flagBits, type QueueFlags } from './queue-options.js';
 export { verdictName, hookName, configCommandName, copyModeName, flagNames, attributeName, messageTypeName } from './names.js';
-export { describeMessage, describeField, readConfigMessage, readVerdictMessage, type ConfigMessageFields, type VerdictMessageFields } from './describe.js';
+export { describeMessage, describeField } from './describe.js';
 export { decodeConntrack, ctInfoName, CT_INFO_NAMES, type Conntrack, type ConntrackTuple } from './conntrack.js';
 export { readKernelQueueStats, parseKernelQueueStats, PROC_NFNETLINK_QUEUE, type KernelQueueStats } from './proc.js';

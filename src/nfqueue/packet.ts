@@ -7,6 +7,7 @@ import { NLMSG_HDRLEN, NLA_TYPE_MASK, NLA_F_NESTED } from '../netlink/constants.
 import { NetlinkDecodeError } from '../netlink/errors.js';
 import { AttributeDecoder, type RawAttribute } from '../netlink/attributes.js';
 import * as C from './constants.js';
+import { readQueueMessage } from './header.js';
 import type { Verdict, VerdictInput } from './verdict.js';
 import { answerPacket } from './packet-owner.js';
 
@@ -24,9 +25,16 @@ export interface PacketVlan {
   tci: number;
 }
 
-/** An error in a packet message's bytes. */
+/**
+ * An error in a packet message's bytes. `queue` and `id` name the packet when its
+ * NFQA_PACKET_HDR could still be read, so that it can get a verdict all the same.
+ */
 export class PacketDecodeError extends NetlinkDecodeError {
   override name = 'PacketDecodeError';
+  /** The queue of the packet (nfgenmsg), when the message reached that far. */
+  queue: number | undefined = undefined;
+  /** The packet id, when NFQA_PACKET_HDR could be read. */
+  id: number | undefined = undefined;
   constructor(message: string, offset: number, truncated = false) {
     super(message, offset, truncated, 'ERR_PACKET_DECODE');
   }
@@ -144,6 +152,36 @@ function sizeError(type: number, len: number, need: number, off: number): never 
  */
 export function decodePacket(buf: Uint8Array, offset: number, length: number, view?: DataView): Packet {
   const v = view ?? new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  try {
+    return decodeAttributes(buf, offset, length, v);
+  } catch (e) {
+    if (e instanceof PacketDecodeError) identify(e, buf, offset, length);
+    throw e;
+  }
+}
+
+/**
+ * Names the packet of a malformed message in `e`: its queue, and its id when a PACKET_HDR
+ * comes before the first attribute whose header is broken (the values need not be sound).
+ */
+function identify(e: PacketDecodeError, buf: Uint8Array, offset: number, length: number): void {
+  let m;
+  try {
+    m = readQueueMessage(buf, offset, length);
+  } catch {
+    return;
+  }
+  e.queue = m.queue;
+  const ad = m.attributes;
+  while (ad.next()) {
+    if (ad.type === C.NFQA_PACKET_HDR && ad.valueLength >= 4) {
+      e.id = ad.be32();
+      return;
+    }
+  }
+}
+
+function decodeAttributes(buf: Uint8Array, offset: number, length: number, v: DataView): Packet {
   const end = offset + length;
   if (end > buf.byteLength) fail(`packet message of ${length} bytes runs past the datagram`, offset, true);
   const p = offset + NLMSG_HDRLEN;

@@ -6,12 +6,11 @@
 import { NLM_F_REQUEST, NLM_F_ACK } from '../netlink/constants.js';
 import type { MessageWriter } from '../netlink/writer.js';
 import * as C from './constants.js';
+import { CTA_MARK } from './conntrack.js';
+import { beginQueueMessage, type RequestHeader } from './header.js';
 
 /** Verdict names a callback may return. */
 export type VerdictName = 'accept' | 'drop' | 'repeat' | 'stop' | 'queue';
-
-/** Conntrack attribute CTA_MARK inside NFQA_CT (sets the connection mark). */
-const CTA_MARK = 8;
 
 /** A verdict with its options. */
 export interface Verdict {
@@ -135,21 +134,6 @@ const NAMED: Readonly<Record<string, Verdict>> = Object.freeze({
   repeat: Object.freeze({ verdict: 'repeat' }) as Verdict,
   stop: Object.freeze({ verdict: 'stop' }) as Verdict,
 });
-
-/** Header fields every queue request needs. */
-export interface RequestHeader {
-  seq: number;
-  /** Our port id; 0 lets the kernel fill it in. */
-  pid?: number;
-  /** Ask for an ack even on success. */
-  ack?: boolean;
-}
-
-/** Writes nlmsghdr + nfgenmsg for a queue message. */
-export function beginQueueMessage(w: MessageWriter, kind: number, queue: number, family: number, h: RequestHeader): void {
-  w.begin({ type: C.queueMessageType(kind), flags: NLM_F_REQUEST | (h.ack === true ? NLM_F_ACK : 0), seq: h.seq, pid: h.pid ?? 0 });
-  w.rawU8(family).rawU8(C.NFNETLINK_V0).rawBe16(queue);
-}
 
 /**
  * Appends an NFQNL_MSG_VERDICT for packet `id` on `queue` to `w`. The verdict must have

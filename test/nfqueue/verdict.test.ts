@@ -10,10 +10,10 @@ import {
   verdictWord,
   encodeVerdict,
   encodeBatchVerdict,
-  beginQueueMessage,
   MAX_VERDICT_PAYLOAD,
   type Verdict,
 } from '../../src/nfqueue/verdict.js';
+import { beginQueueMessage } from '../../src/nfqueue/header.js';
 import {
   encodeConfigCommand,
   encodeConfigParams,
