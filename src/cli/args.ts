@@ -189,9 +189,17 @@ export function parseSize(name: string, text: string): number {
 }
 
 /** Turns node:util parseArgs' errors into messages that say what to do. */
-function explainParseError(e: unknown): UsageError {
+function explainParseError(e: unknown, argv: readonly string[]): UsageError {
   const err = e as { code?: string; message?: string };
   const msg = err.message ?? String(e);
+  const ambiguous = /^Option '([^']+)' argument is ambiguous/.exec(msg);
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && ambiguous !== null) {
+    // `-q -1`: the value starts with a dash, so the parser cannot tell it from an option.
+    const name = ambiguous[1]!;
+    const value = argv[argv.indexOf(name) + 1] ?? '';
+    const long = /--[\w-]+=-XYZ/.exec(msg)?.[0].replace('=-XYZ', '') ?? name;
+    return new UsageError(`option ${name} got '${value}', which reads as an option: ${name === '-q' || long === '--queue' ? 'a queue number is 0..65535, e.g. -q 1 or -q 0-3' : `write ${long}=${value} if you mean it as the value`}`);
+  }
   if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     const m = /Unknown option '([^']+)'/.exec(msg);
     return new UsageError(`unknown option ${m?.[1] ?? ''}`.trim());
@@ -217,7 +225,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   try {
     parsed = parse();
   } catch (e) {
-    throw explainParseError(e);
+    throw explainParseError(e, argv);
   }
   const v = parsed.values;
   const o: CliOptions = {

@@ -88,8 +88,11 @@ export function verdictWord(v: Verdict): number {
       }
       return ((q << C.NF_VERDICT_QBITS) | (v.bypass === true ? C.NF_VERDICT_FLAG_QUEUE_BYPASS : 0) | C.NF_QUEUE) >>> 0;
     }
-    default:
-      throw new RangeError(`unknown verdict ${JSON.stringify((v as { verdict: unknown }).verdict)}: use accept, drop, repeat, stop or queue`);
+    default: {
+      const name = (v as { verdict: unknown }).verdict;
+      if (name === undefined) throw new TypeError(`a verdict object needs its verdict field, e.g. { verdict: 'accept' }; got ${shortForm(v)}`);
+      throw new RangeError(`unknown verdict ${JSON.stringify(name) ?? String(name)}: use accept, drop, repeat, stop or queue`);
+    }
   }
 }
 
@@ -103,8 +106,8 @@ export function normalizeVerdict(input: unknown): Verdict {
     if (v === undefined) throw new RangeError(`unknown verdict '${input}': use 'accept', 'drop', 'repeat' or 'stop' (or requeue(n))`);
     return v;
   }
-  if (input === null || typeof input !== 'object') {
-    throw new TypeError(`a verdict must be 'accept', 'drop', 'repeat', 'stop' or a verdict object, got ${input === null ? 'null' : typeof input}`);
+  if (input === null || typeof input !== 'object' || Array.isArray(input) || isThenable(input)) {
+    throw new TypeError(`a verdict must be 'accept', 'drop', 'repeat', 'stop' or a verdict object such as { verdict: 'accept' }, got ${shortForm(input)}${hint(input)}`);
   }
   const v = input as Verdict;
   verdictWord(v); // validates the name and the requeue target
@@ -126,6 +129,27 @@ export function normalizeVerdict(input: unknown): Verdict {
     }
   }
   return v;
+}
+
+function isThenable(x: unknown): boolean {
+  return typeof (x as { then?: unknown } | null)?.then === 'function';
+}
+
+/** A value as a message shows it: `null`, `an array of 1 (a Promise)`, `{ mark: 1 }`… */
+function shortForm(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  if (Array.isArray(x)) return `an array of ${x.length}${x.length > 0 ? ` (${x.map((e) => (isThenable(e) ? 'a Promise' : typeof e)).join(', ')})` : ''}`;
+  if (isThenable(x)) return 'a Promise';
+  if (typeof x !== 'object') return `${typeof x} ${String(x)}`;
+  const keys = Object.keys(x);
+  return keys.length === 0 ? '{}' : `an object with ${keys.slice(0, 5).join(', ')}`;
+}
+
+/** What to do about a verdict of the wrong shape. */
+function hint(x: unknown): string {
+  if (Array.isArray(x) && x.some(isThenable)) return ': return the Promise itself (an async callback), not an array holding it';
+  if (isThenable(x)) return ': a callback may return a Promise, but here the verdict must be given now';
+  return '';
 }
 
 const NAMED: Readonly<Record<string, Verdict>> = Object.freeze({
