@@ -10,11 +10,13 @@
  * transports) and `netfilter-queue/protocol` (nfqueue codecs and constants).
  */
 export { openQueue } from './open-queue.js';
-export type { QueueOptions, QueueFlags, PacketCallback, CallbackResult } from './nfqueue/queue-options.js';
-export type { Queue } from './nfqueue/queue.js';
-export type { QueueCounters, QueueStats } from './nfqueue/queue-stats.js';
-export type { KernelQueueStats } from './nfqueue/proc.js';
+export type { QueueOptions, PacketCallback, CallbackResult } from './queue/queue-options.js';
+export type { QueueFlags } from './nfqueue/config.js';
+export type { Queue } from './queue/queue.js';
+export type { QueueCounters, QueueStats } from './queue/queue-stats.js';
+export { readKernelQueueStats, type KernelQueueStats } from './queue/proc.js';
 export { Packet } from './nfqueue/packet.js';
+export { QueuedPacket } from './queue/queued-packet.js';
 export type { PacketTimestamp, PacketVlan } from './nfqueue/packet.js';
 export type { Conntrack, ConntrackTuple } from './nfqueue/conntrack.js';
 export { accept, drop, repeat, stop, requeue } from './nfqueue/verdict.js';
@@ -24,8 +26,8 @@ export type { Transport, TransportHandlers } from './netlink/transport.js';
 export type { NetnsTarget } from './netlink/netns.js';
 export { NetfilterQueueError, NetlinkError, NetlinkDecodeError, NetlinkKernelError, NetlinkSocketError } from './netlink/errors.js';
 export { PacketDecodeError } from './nfqueue/packet.js';
-export { QueueKernelError, PacketError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError } from './nfqueue/errors.js';
-export type { QueueStep } from './nfqueue/errors.js';
+export { QueueKernelError, PacketError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError } from './queue/errors.js';
+export type { QueueStep } from './queue/errors.js';
 export { ChecksumError } from './packet/checksum.js';
 export { PcapFormatError } from './pcap/errors.js';
 export { ReplayMismatchError } from './pcap/replay-transport.js';

@@ -4,7 +4,7 @@
  * conventions: the `nfqueue_` prefix, `_total` on counters, seconds for time; labels
  * `queue`, `verdict`, `worker`, `mode`.
  */
-import type { QueueCounters, QueueStats } from './nfqueue/queue-stats.js';
+import type { QueueCounters, QueueStats } from './queue/queue-stats.js';
 import type { PoolStats } from './pool/pool.js';
 
 /** The Content-Type of formatMetrics()'s output. */

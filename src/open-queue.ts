@@ -4,12 +4,12 @@
  * pcap recorder when `record` is set, starts the Queue and ties it to `signal`.
  */
 import type { Transport } from './netlink/transport.js';
-import { checkOpenArguments, splitOpenArguments, type PacketCallback, type QueueOptions } from './nfqueue/queue-options.js';
-import type { Queue } from './nfqueue/queue.js';
-import { openDefaultQueueTransport, startQueue } from './nfqueue/setup.js';
+import { checkOpenArguments, splitOpenArguments, type PacketCallback, type QueueOptions } from './queue/queue-options.js';
+import type { Queue } from './queue/queue.js';
+import { openDefaultQueueTransport, startQueue } from './queue/setup.js';
 import { recordTransport } from './pcap/record-transport.js';
 
-export type { QueueOptions } from './nfqueue/queue-options.js';
+export type { QueueOptions } from './queue/queue-options.js';
 
 /** The transport `options` ask for: the given one (or its factory's), else the default socket; recorded when `record` is set. */
 function chooseTransport(options: QueueOptions): Transport {

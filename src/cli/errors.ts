@@ -3,7 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { NetlinkSocketError, QueueKernelError, QueueTimeoutError } from '../index.js';
-import { readKernelQueueStats } from '../nfqueue/index.js';
+import { readKernelQueueStats } from '../index.js';
 
 const CAP_NET_ADMIN = 12n;
 

@@ -15,6 +15,37 @@ export const CONFIG_COMMAND = fixedLayout<{ command: number; pf: number }>(lo.st
 /** struct nfqnl_msg_config_params { be32 copy_range; u8 copy_mode; } __packed: 5 bytes. */
 export const CONFIG_PARAMS = fixedLayout<{ copyRange: number; copyMode: number }>(lo.struct([lo.u32be('copyRange'), lo.u8('copyMode')]));
 
+/** Queue flags by name (NFQA_CFG_F_*). */
+export interface QueueFlags {
+  /** Accept packets instead of dropping them when the queue is full. */
+  failOpen?: boolean;
+  /** Attach conntrack info (not supported on every kernel). */
+  conntrack?: boolean;
+  /** Deliver GSO packets whole, without segmenting them first. */
+  gso?: boolean;
+  /** Report the sending socket's uid and gid. */
+  uidGid?: boolean;
+  /** Report the security context (needs an LSM). */
+  secctx?: boolean;
+}
+
+/** The flag bits and mask for a QueueFlags object (mask covers every named flag). */
+export function flagBits(f: QueueFlags): { flags: number; mask: number } {
+  let flags = 0;
+  let mask = 0;
+  const set = (v: boolean | undefined, bit: number): void => {
+    if (v === undefined) return;
+    mask |= bit;
+    if (v) flags |= bit;
+  };
+  set(f.failOpen, C.NFQA_CFG_F_FAIL_OPEN);
+  set(f.conntrack, C.NFQA_CFG_F_CONNTRACK);
+  set(f.gso, C.NFQA_CFG_F_GSO);
+  set(f.uidGid, C.NFQA_CFG_F_UID_GID);
+  set(f.secctx, C.NFQA_CFG_F_SECCTX);
+  return { flags, mask };
+}
+
 /** Copy modes by name. */
 export type CopyMode = 'none' | 'meta' | 'packet';
 

@@ -2,7 +2,7 @@
 /**
  * `netfilter-queue/protocol`: the nfnetlink_queue protocol without I/O. Its constants, the
  * packet decoder, the verdict and config encoders, the names and the message describer,
- * conntrack decoding and the kernel's /proc table.
+ * and conntrack decoding. The runtime (Queue, /proc stats) lives in src/queue.
  */
 export * from './constants.js';
 export { Packet, PacketDecodeError, decodePacket, type PacketTimestamp, type PacketVlan } from './packet.js';
@@ -10,9 +10,7 @@ export { accept, drop, repeat, stop, requeue, normalizeVerdict, verdictWord, enc
 export { beginQueueMessage, type RequestHeader } from './header.js';
 export { decodeVerdictMessage, type DecodedVerdict } from './verdict-decoder.js';
 export type { Verdict, VerdictInput, VerdictName, BatchVerdict } from './verdict.js';
-export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, decodeConfigMessage, copyModeValue, type CopyMode, type ConfigMessageFields } from './config.js';
-export { flagBits, type QueueFlags } from './queue-options.js';
+export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, decodeConfigMessage, copyModeValue, flagBits, type CopyMode, type QueueFlags, type ConfigMessageFields } from './config.js';
 export { verdictName, hookName, configCommandName, copyModeName, flagNames, attributeName, messageTypeName } from './names.js';
 export { describeMessage, describeField } from './describe.js';
 export { decodeConntrack, ctInfoName, CT_INFO_NAMES, type Conntrack, type ConntrackTuple } from './conntrack.js';
-export { readKernelQueueStats, parseKernelQueueStats, PROC_NFNETLINK_QUEUE, type KernelQueueStats } from './proc.js';

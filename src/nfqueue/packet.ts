@@ -8,8 +8,6 @@ import { NetlinkDecodeError } from '../netlink/errors.js';
 import { AttributeDecoder, type RawAttribute } from '../netlink/attributes.js';
 import * as C from './constants.js';
 import { readQueueMessage } from './header.js';
-import type { Verdict, VerdictInput } from './verdict.js';
-import { answerPacket } from './packet-owner.js';
 
 /** Receive timestamp of a packet: seconds and microseconds since the epoch. */
 export interface PacketTimestamp {
@@ -105,25 +103,6 @@ export class Packet {
   get length(): number | undefined {
     return this.capLen ?? this.payload?.byteLength;
   }
-
-  /**
-   * Answers this packet with `verdict`, for packets from `for await (… of queue)`; in a
-   * callback, return the verdict instead (this throws a VerdictStateError there). So does a
-   * second answer.
-   */
-  verdict(verdict: VerdictInput): void {
-    answerPacket(this, verdict);
-  }
-
-  /** Accepts this packet (iteration only), with optional mark, payload… (see verdict()). */
-  accept(options?: Omit<Verdict, 'verdict' | 'queue' | 'bypass'>): void {
-    answerPacket(this, options === undefined ? 'accept' : { ...options, verdict: 'accept' });
-  }
-
-  /** Drops this packet (iteration only, see verdict()). */
-  drop(): void {
-    answerPacket(this, 'drop');
-  }
 }
 
 /**
@@ -148,12 +127,13 @@ function sizeError(type: number, len: number, need: number, off: number): never 
 /**
  * Decodes the NFQNL_MSG_PACKET message whose nlmsghdr starts at `offset` in `buf`
  * (`length` = nlmsg_len). Throws PacketDecodeError on malformed bytes; unknown attributes
- * are kept in `unknown`.
+ * are kept in `unknown`. `into` is a fresh Packet (or subclass) to fill: the runtime passes
+ * its QueuedPacket, which adds the verdict methods.
  */
-export function decodePacket(buf: Uint8Array, offset: number, length: number, view?: DataView): Packet {
+export function decodePacket<P extends Packet = Packet>(buf: Uint8Array, offset: number, length: number, view?: DataView, into?: P): P {
   const v = view ?? new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   try {
-    return decodeAttributes(buf, offset, length, v);
+    return decodeAttributes(buf, offset, length, v, into ?? (new Packet() as P));
   } catch (e) {
     if (e instanceof PacketDecodeError) identify(e, buf, offset, length);
     throw e;
@@ -181,12 +161,11 @@ function identify(e: PacketDecodeError, buf: Uint8Array, offset: number, length:
   }
 }
 
-function decodeAttributes(buf: Uint8Array, offset: number, length: number, v: DataView): Packet {
+function decodeAttributes<P extends Packet>(buf: Uint8Array, offset: number, length: number, v: DataView, pkt: P): P {
   const end = offset + length;
   if (end > buf.byteLength) fail(`packet message of ${length} bytes runs past the datagram`, offset, true);
   const p = offset + NLMSG_HDRLEN;
   if (p + C.NFGENMSG_LEN > end) fail('packet message too short for nfgenmsg', p, true);
-  const pkt = new Packet();
   pkt.family = v.getUint8(p);
   pkt.queue = v.getUint16(p + 2, false);
   let off = p + C.NFGENMSG_LEN;

@@ -2,8 +2,8 @@
  * What the pool's main thread and its workers say to each other over the worker's message
  * port, and how errors cross it (structured clone keeps neither class nor extra fields).
  */
-import type { QueueOptions } from '../nfqueue/queue-options.js';
-import type { QueueStats } from '../nfqueue/queue-stats.js';
+import type { QueueOptions } from '../queue/queue-options.js';
+import type { QueueStats } from '../queue/queue-stats.js';
 
 /** The workerData a pool worker starts with. */
 export interface WorkerStart {

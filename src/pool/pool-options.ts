@@ -1,7 +1,7 @@
 /** The pool's argument checks: its queue list, the handler module, what a worker's queues get. */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { QueueOptions } from '../nfqueue/queue-options.js';
+import type { QueueOptions } from '../queue/queue-options.js';
 import type { QueuePoolOptions } from './pool-types.js';
 
 /** Parses the `queues` option into a sorted list of distinct queue numbers. */

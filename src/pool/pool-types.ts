@@ -1,7 +1,7 @@
 /** The pool's options, stats, events and error. */
 import { NetfilterQueueError } from '../netlink/errors.js';
-import type { QueueOptions } from '../nfqueue/queue-options.js';
-import type { QueueCounters, QueueStats } from '../nfqueue/queue-stats.js';
+import type { QueueOptions } from '../queue/queue-options.js';
+import type { QueueCounters, QueueStats } from '../queue/queue-stats.js';
 import type { ThreadCpu } from './messages.js';
 
 /** When and how often a dead worker is started again. */

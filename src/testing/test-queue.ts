@@ -7,15 +7,14 @@
 import { readPcap, readPcapFile, type PcapCapture } from '../pcap/reader.js';
 import { ipPacketOfRecord, IP_LINKTYPES, type CapturedIpPacket } from '../pcap/link-layer.js';
 import { openQueue, type QueueOptions } from '../open-queue.js';
-import type { PacketCallback, Queue } from '../nfqueue/queue.js';
-import { PacketError } from '../nfqueue/errors.js';
+import type { PacketCallback, Queue } from '../queue/queue.js';
+import { PacketError } from '../queue/errors.js';
 import * as C from '../nfqueue/constants.js';
 import type { PacketTimestamp, PacketVlan } from '../nfqueue/packet.js';
 import type { PacketMessageFields } from '../nfqueue/packet-encoder.js';
 import type { Verdict } from '../nfqueue/verdict.js';
 import { TestKernel, type PacketOutcome } from './test-kernel.js';
 import { TestKitError } from './errors.js';
-import '../nfqueue/dispose.js';
 
 /** Netfilter hooks by name. */
 export type HookName = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';

@@ -1,6 +1,7 @@
-// The layers import only downwards (DESIGN §2): netlink imports nothing above it, packet only
-// netlink, nfqueue neither pcap nor the CLI nor the facade, pcap not the CLI, the pool and the
-// test kit not the CLI (nor each other), and the CLI only the package's public entry points.
+// The layers import only downwards: netlink imports nothing above it, packet only netlink,
+// nfqueue (the pure protocol) only those two, queue (the runtime) those three, pcap not the
+// runtime nor the CLI, the pool and the test kit not the CLI (nor each other), and the CLI
+// only the package's public entry points.
 // Read from the sources' import statements.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix, relative } from 'node:path';
@@ -17,6 +18,7 @@ const ALLOWED: Record<string, (target: string) => boolean> = {
   'src/netlink': () => false,
   'src/packet': (t) => t.startsWith('src/netlink/'),
   'src/nfqueue': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/'),
+  'src/queue': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/') || t.startsWith('src/nfqueue/'),
   'src/pcap': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/') || t.startsWith('src/nfqueue/'),
   'src/pool': (t) => !t.startsWith('src/cli/') && !t.startsWith('src/testing/'),
   'src/testing': (t) => !t.startsWith('src/cli/') && !t.startsWith('src/pool/'),
@@ -66,16 +68,22 @@ describe('import layering', () => {
 
   it('the check finds a violation in each direction it guards', () => {
     const files = new Map([
-      ['src/netlink/x.ts', "import { Queue } from '../nfqueue/queue.js';"],
+      ['src/netlink/x.ts', "import { Queue } from '../queue/queue.js';"],
+      ['src/nfqueue/v.ts', "import { QueuedPacket } from '../queue/queued-packet.js';"],
+      ['src/queue/u.ts', "import { recordTransport } from '../pcap/record-transport.js';"],
+      ['src/pcap/t.ts', "import type { Queue } from '../queue/queue.js';"],
       ['src/nfqueue/y.ts', "import type { PcapRecord } from '../pcap/reader.js';\nexport { z } from '../cli/args.js';"],
-      ['src/cli/z.ts', "import { openQueue } from '../index.js';\nimport { Queue } from '../nfqueue/queue.js';"],
+      ['src/cli/z.ts', "import { openQueue } from '../index.js';\nimport { Queue } from '../queue/queue.js';"],
       ['src/pcap/w.ts', "const m = await import('../cli/format.js');"],
     ]);
     expect(violations(files)).toEqual([
-      'src/netlink/x.ts -> src/nfqueue/queue.ts',
+      'src/netlink/x.ts -> src/queue/queue.ts',
+      'src/nfqueue/v.ts -> src/queue/queued-packet.ts',
+      'src/queue/u.ts -> src/pcap/record-transport.ts',
+      'src/pcap/t.ts -> src/queue/queue.ts',
       'src/nfqueue/y.ts -> src/pcap/reader.ts',
       'src/nfqueue/y.ts -> src/cli/args.ts',
-      'src/cli/z.ts -> src/nfqueue/queue.ts',
+      'src/cli/z.ts -> src/queue/queue.ts',
       'src/pcap/w.ts -> src/cli/format.ts',
     ]);
   });

@@ -12,7 +12,7 @@ import { openNativeTransport, nativeTransportUnavailable } from '../../src/netli
 import { openDefaultTransport } from '../../src/netlink/default-transport.js';
 import { NetlinkSocketError } from '../../src/netlink/errors.js';
 import { NETLINK_NETFILTER } from '../../src/netlink/constants.js';
-import { parseKernelQueueStats, readKernelQueueStats, readKernelQueueStatsOf, NFNETLINK_QUEUE_PROC_NET } from '../../src/nfqueue/proc.js';
+import { parseKernelQueueStats, readKernelQueueStats, readKernelQueueStatsOf, NFNETLINK_QUEUE_PROC_NET } from '../../src/queue/proc.js';
 import { createNetns, kernelTestsUnavailable, sendUdp, type Netns } from '../support/netns.js';
 
 const unavailable = nativeTransportUnavailable();

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePacket, PacketDecodeError, type Packet } from '../../src/nfqueue/packet.js';
 import { NetlinkDecodeError, NetlinkError } from '../../src/netlink/errors.js';
 import { parseErrorMessage } from '../../src/netlink/message.js';
-import type { Queue } from '../../src/nfqueue/queue.js';
+import type { Queue } from '../../src/queue/queue.js';
 import { check, readLe16, readLe32 } from '../support/bytes.js';
 import { datagramArb, mutate, mutationArb, PACKET_POOL, rawMessageArb } from '../support/arbitraries.js';
 import { outputPacket } from '../support/kernel-packet.js';

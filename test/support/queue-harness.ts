@@ -1,6 +1,6 @@
 /** Opens a Queue over the fake transport and collects what it reports. */
 import { openQueue, type QueueOptions } from '../../src/open-queue.js';
-import type { Queue, PacketCallback } from '../../src/nfqueue/queue.js';
+import type { Queue, PacketCallback } from '../../src/queue/queue.js';
 import { FakeTransport, type FakeOptions } from './fake-transport.js';
 
 /** A port id no real netlink socket of this machine has (above pid_max, below the kernel's negative range). */

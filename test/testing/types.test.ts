@@ -54,7 +54,7 @@ describe('types of for await and await using', () => {
   });
 
   it('reject a packet answered with a verdict that does not exist', () => {
-    const r = typecheck(['ES2022'], `${consumer}\nexport async function bad(p: import('${join(REPO_ROOT, 'dist/index.js')}').Packet): Promise<void> { p.verdict('maybe'); }\n`);
+    const r = typecheck(['ES2022'], `${consumer}\nexport async function bad(p: import('${join(REPO_ROOT, 'dist/index.js')}').QueuedPacket): Promise<void> { p.verdict('maybe'); }\n`);
     expect(r.status).not.toBe(0);
     expect(r.out).toMatch(/maybe/);
   });

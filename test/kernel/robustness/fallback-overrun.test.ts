@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createNetns, startUdpSink, sinkSummary, sendUdp, type Netns } from '../../support/netns.js';
 import { startConsumer, consumerStats, stopConsumer, fatalLines, flood, waitRow, type ConsumerLine } from '../../support/robustness.js';
-import { overrunSafeMaxLen, packetMessageCost } from '../../../src/nfqueue/overrun-bound.js';
+import { overrunSafeMaxLen, packetMessageCost } from '../../../src/queue/overrun-bound.js';
 
 let ns: Netns;
 beforeAll(() => {

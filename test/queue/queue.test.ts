@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openQueue } from '../../src/open-queue.js';
-import type { Queue } from '../../src/nfqueue/queue.js';
-import { CallbackError, QueueKernelError, QueueTimeoutError, VerdictStateError } from '../../src/nfqueue/errors.js';
+import type { Queue } from '../../src/queue/queue.js';
+import { CallbackError, QueueKernelError, QueueTimeoutError, VerdictStateError } from '../../src/queue/errors.js';
 import { NetlinkDecodeError, NetlinkSocketError } from '../../src/netlink/errors.js';
 import type { Packet } from '../../src/nfqueue/packet.js';
 import { accept, drop, requeue } from '../../src/nfqueue/verdict.js';

@@ -10,7 +10,7 @@
  * failOpen flag instead.
  */
 import type { Transport } from '../netlink/transport.js';
-import { NFQNL_COPY_PACKET } from './constants.js';
+import { NFQNL_COPY_PACKET } from '../nfqueue/constants.js';
 
 /** The kernel's own default QUEUE_MAXLEN (NFQNL_QMAX_DEFAULT). */
 export const KERNEL_DEFAULT_MAXLEN = 1024;

@@ -3,8 +3,8 @@
  * QueueKernelError that says which step or packet it answers and what to do about it.
  */
 import { NetlinkError, NetlinkKernelError, type RequestInfo } from '../netlink/errors.js';
-import { NFQA_CFG_F_CONNTRACK } from './constants.js';
-import { flagNames } from './names.js';
+import { NFQA_CFG_F_CONNTRACK } from '../nfqueue/constants.js';
+import { flagNames } from '../nfqueue/names.js';
 
 /** The step of the queue's life a kernel error answers. */
 export type QueueStep = 'bind' | 'unbind' | 'params' | 'maxlen' | 'flags' | 'verdict' | 'batch-verdict' | 'request';

@@ -14,10 +14,8 @@
  * Iteration mode only costs what it uses: callback mode never touches this file.
  */
 import type { Transport } from '../netlink/transport.js';
-import type { Packet } from './packet.js';
-import type { VerdictInput } from './verdict.js';
-import { bindPacket } from './packet-owner.js';
-import './dispose.js';
+import type { VerdictInput } from '../nfqueue/verdict.js';
+import { QueuedPacket, type PacketAnswerer } from './queued-packet.js';
 
 /** What the iterator needs from its Queue. */
 export interface IteratedQueue {
@@ -41,14 +39,13 @@ const ANSWERED_ELSEWHERE: PromiseLike<never> = {
   },
 } as PromiseLike<never>;
 
-export class PacketIterator implements AsyncIterableIterator<Packet> {
-  private readonly buffer: Packet[] = [];
+export class PacketIterator implements AsyncIterableIterator<QueuedPacket>, PacketAnswerer {
+  private readonly buffer: QueuedPacket[] = [];
   private head = 0;
-  private waiter: ((r: IteratorResult<Packet>) => void) | undefined;
+  private waiter: ((r: IteratorResult<QueuedPacket>) => void) | undefined;
   private done = false;
   private paused = false;
   private closing: Promise<void> | undefined;
-  private readonly answer: (p: Packet, v: VerdictInput) => void;
   private readonly resumeAt: number;
 
   constructor(
@@ -57,12 +54,16 @@ export class PacketIterator implements AsyncIterableIterator<Packet> {
     private readonly maxOutstanding: number,
   ) {
     this.resumeAt = Math.floor(maxOutstanding / 2);
-    this.answer = (p, v) => this.queue.setVerdict(p.queue, p.id, v);
+  }
+
+  /** A packet's own verdict method answers through here. */
+  answer(p: QueuedPacket, v: VerdictInput): void {
+    this.queue.setVerdict(p.queue, p.id, v);
   }
 
   /** The Queue's packet callback in iteration mode. */
-  readonly callback = (p: Packet): PromiseLike<never> => {
-    bindPacket(p, this.answer);
+  readonly callback = (p: QueuedPacket): PromiseLike<never> => {
+    QueuedPacket.attach(p, this);
     const w = this.waiter;
     if (w !== undefined) {
       this.waiter = undefined;
@@ -84,10 +85,10 @@ export class PacketIterator implements AsyncIterableIterator<Packet> {
     }
   }
 
-  next(): Promise<IteratorResult<Packet>> {
+  next(): Promise<IteratorResult<QueuedPacket>> {
     if (this.head < this.buffer.length) {
       const value = this.buffer[this.head]!;
-      this.buffer[this.head++] = undefined as unknown as Packet;
+      this.buffer[this.head++] = undefined as unknown as QueuedPacket;
       if (this.head === this.buffer.length) {
         this.buffer.length = 0;
         this.head = 0;
@@ -105,12 +106,12 @@ export class PacketIterator implements AsyncIterableIterator<Packet> {
   }
 
   /** Leaving the loop: every unanswered packet gets the default verdict, the queue closes. */
-  async return(): Promise<IteratorResult<Packet>> {
+  async return(): Promise<IteratorResult<QueuedPacket>> {
     await this.shutdown();
     return { value: undefined, done: true };
   }
 
-  async throw(err?: unknown): Promise<IteratorResult<Packet>> {
+  async throw(err?: unknown): Promise<IteratorResult<QueuedPacket>> {
     await this.shutdown();
     throw err;
   }

@@ -5,7 +5,7 @@
  * is allocated per verdict.
  */
 import type { ExtAck } from '../netlink/conn.js';
-import * as C from './constants.js';
+import * as C from '../nfqueue/constants.js';
 import { QueueKernelError, type QueueErrorContext } from './errors.js';
 const RING_BITS = 16;
 const RING_SIZE = 1 << RING_BITS;

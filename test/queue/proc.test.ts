@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseKernelQueueStats, readKernelQueueStats, PROC_NFNETLINK_QUEUE } from '../../src/nfqueue/proc.js';
+import { parseKernelQueueStats, readKernelQueueStats, PROC_NFNETLINK_QUEUE } from '../../src/queue/proc.js';
 
 // As the kernel prints it (seq_printf "%5u %6u %5u %1u %5u %5u %5u %8u %2d\n").
 const SAMPLE =

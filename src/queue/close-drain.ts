@@ -10,8 +10,8 @@
  * Fake and replayed transports are not this kernel's sockets: they skip this.
  */
 import type { NetlinkConn } from '../netlink/conn.js';
-import * as C from './constants.js';
-import { encodeConfigFlags, encodeConfigMaxLen } from './config.js';
+import * as C from '../nfqueue/constants.js';
+import { encodeConfigFlags, encodeConfigMaxLen } from '../nfqueue/config.js';
 import { readKernelQueueStatsOf } from './proc.js';
 
 /** Without /proc, the socket counts as quiet after this long without a datagram. */

@@ -6,7 +6,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { openQueue } from '../../src/open-queue.js';
-import { VerdictStateError, type Packet } from '../../src/index.js';
+import { VerdictStateError, type QueuedPacket } from '../../src/index.js';
 import { createTestQueue, udpPacket, TestKernel, type TestVerdict } from '../../src/testing/index.js';
 
 const burst = (kit: Awaited<ReturnType<typeof createTestQueue>>, n: number): Promise<TestVerdict>[] =>
@@ -36,9 +36,9 @@ describe('for await (const packet of queue)', () => {
   it('stops reading at maxOutstanding, so the rest waits in the kernel, and reads again as packets are answered', async () => {
     const kit = await createTestQueue({ maxOutstanding: 4 });
     const sent = burst(kit, 20);
-    const held: Packet[] = [];
+    const held: QueuedPacket[] = [];
     const it = kit.queue[Symbol.asyncIterator]();
-    for (let i = 0; i < 4; i++) held.push((await it.next()).value as Packet);
+    for (let i = 0; i < 4; i++) held.push((await it.next()).value as QueuedPacket);
     expect(kit.queue.stats().pending).toBe(4);
     expect(kit.kernel.heldCount).toBe(16);
     // Answering two leaves 2 <= 4/2 outstanding: reading resumes, up to the bound again.
@@ -126,7 +126,7 @@ describe('for await (const packet of queue)', () => {
     const first = it.next();
     await expect(it.next()).rejects.toThrow(/one next\(\) at a time/);
     const sent = kit.send(udpPacket());
-    const p = (await first).value as Packet;
+    const p = (await first).value as QueuedPacket;
     p.drop();
     expect((await sent).verdict).toBe('drop');
     await kit.close();
@@ -151,7 +151,7 @@ describe('for await (const packet of queue)', () => {
     let error: unknown;
     await using kit = await createTestQueue((p) => {
       try {
-        p.accept();
+        (p as QueuedPacket).accept(); // plain JavaScript can call it: the packet is a QueuedPacket
       } catch (e) {
         error = e;
       }

@@ -4,24 +4,11 @@
  */
 import type { Transport } from '../netlink/transport.js';
 import { validateNetnsTarget, type NetnsTarget } from '../netlink/netns.js';
-import * as C from './constants.js';
-import type { Packet } from './packet.js';
-import { normalizeVerdict, type VerdictInput } from './verdict.js';
-import { copyModeValue, type CopyMode } from './config.js';
+import type { Packet } from '../nfqueue/packet.js';
+import { normalizeVerdict, type VerdictInput } from '../nfqueue/verdict.js';
+import { copyModeValue, type CopyMode, type QueueFlags } from '../nfqueue/config.js';
 
-/** Queue flags by name (NFQA_CFG_F_*). */
-export interface QueueFlags {
-  /** Accept packets instead of dropping them when the queue is full. */
-  failOpen?: boolean;
-  /** Attach conntrack info (not supported on every kernel). */
-  conntrack?: boolean;
-  /** Deliver GSO packets whole, without segmenting them first. */
-  gso?: boolean;
-  /** Report the sending socket's uid and gid. */
-  uidGid?: boolean;
-  /** Report the security context (needs an LSM). */
-  secctx?: boolean;
-}
+export type { QueueFlags } from '../nfqueue/config.js';
 
 /** What the packet callback may return. */
 export type CallbackResult = VerdictInput | PromiseLike<VerdictInput>;
@@ -150,21 +137,4 @@ export function checkOpenArguments(num: number | readonly number[], callback: un
     throw new TypeError(`option record must be a file path, got ${JSON.stringify(o.record)}`);
   }
   return nums;
-}
-
-/** The flag bits and mask for a QueueFlags object (mask covers every named flag). */
-export function flagBits(f: QueueFlags): { flags: number; mask: number } {
-  let flags = 0;
-  let mask = 0;
-  const set = (v: boolean | undefined, bit: number): void => {
-    if (v === undefined) return;
-    mask |= bit;
-    if (v) flags |= bit;
-  };
-  set(f.failOpen, C.NFQA_CFG_F_FAIL_OPEN);
-  set(f.conntrack, C.NFQA_CFG_F_CONNTRACK);
-  set(f.gso, C.NFQA_CFG_F_GSO);
-  set(f.uidGid, C.NFQA_CFG_F_UID_GID);
-  set(f.secctx, C.NFQA_CFG_F_SECCTX);
-  return { flags, mask };
 }

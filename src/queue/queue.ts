@@ -14,10 +14,11 @@ import { NetlinkConn, type ExtAck } from '../netlink/conn.js';
 import { NetlinkDecodeError, NetlinkError, NetlinkSocketError } from '../netlink/errors.js';
 import type { MessageWriter } from '../netlink/writer.js';
 import type { Transport } from '../netlink/transport.js';
-import * as C from './constants.js';
-import { decodePacket, type Packet } from './packet.js';
-import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type Verdict, type VerdictInput, type BatchVerdict } from './verdict.js';
-import { encodeConfigCommand } from './config.js';
+import * as C from '../nfqueue/constants.js';
+import { decodePacket } from '../nfqueue/packet.js';
+import { QueuedPacket } from './queued-packet.js';
+import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type Verdict, type VerdictInput, type BatchVerdict } from '../nfqueue/verdict.js';
+import { encodeConfigCommand } from '../nfqueue/config.js';
 import { QueueKernelError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, type QueueStep } from './errors.js';
 import { readKernelQueueStatsOf, type KernelQueueStats } from './proc.js';
 import { checkQueueNumber, type CallbackResult, type PacketCallback, type QueueOptions } from './queue-options.js';
@@ -26,13 +27,17 @@ import { VerdictRing, KIND_BATCH, KIND_VERDICT } from './verdict-ring.js';
 import { OverrunWatch } from './overrun-watch.js';
 import { AsyncVerdicts } from './async-verdicts.js';
 import { drainBeforeUnbind } from './close-drain.js';
-import { salvagePacketId } from './salvage.js';
+import { salvagePacketId } from '../nfqueue/salvage.js';
 import { PacketIterator, DEFAULT_MAX_OUTSTANDING } from './packet-iterator.js';
-import './dispose.js';
 
 export type { QueueFlags, QueueOptions, PacketCallback, CallbackResult } from './queue-options.js';
-export { flagBits } from './queue-options.js';
 export type { QueueCounters, QueueStats } from './queue-stats.js';
+
+// Symbol.asyncDispose for `await using`. Node defines it from 20.4 on (as the registered
+// symbol 'nodejs.asyncDispose'); on older 20.x define it the same way, so a Queue disposes
+// with any runtime or transpiler that follows Node's convention.
+const S = Symbol as unknown as { asyncDispose?: symbol };
+S.asyncDispose ??= Symbol.for('nodejs.asyncDispose');
 
 function toError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
@@ -49,11 +54,11 @@ type VerdictName = Verdict['verdict'];
  * problems, when no onError option is given), 'overrun' (ENOBUFS: the kernel dropped
  * messages because the receive buffer was full), 'close'.
  */
-export class Queue extends EventEmitter implements AsyncIterable<Packet>, AsyncDisposable {
+export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, AsyncDisposable {
   /** The queue numbers this Queue serves. */
   readonly queues: readonly number[];
   private readonly conn: NetlinkConn;
-  private readonly callback: PacketCallback;
+  private readonly callback: (packet: QueuedPacket) => CallbackResult;
   /** Set when opened without a callback: packets go to `for await`. */
   private readonly iteration: PacketIterator | undefined;
   private readonly defaultVerdict: Verdict;
@@ -171,7 +176,7 @@ export class Queue extends EventEmitter implements AsyncIterable<Packet>, AsyncD
    * packet with packet.accept() / drop() / verdict(v) or setVerdict(). Leaving the loop
    * closes the queue; unanswered packets get the default verdict. One loop per queue.
    */
-  [Symbol.asyncIterator](): AsyncIterableIterator<Packet> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<QueuedPacket> {
     if (this.iteration === undefined) throw new TypeError('this queue was opened with a callback, which gets every packet: open it without one to use for await');
     return this.iteration;
   }
@@ -194,9 +199,9 @@ export class Queue extends EventEmitter implements AsyncIterable<Packet>, AsyncD
   }
 
   private onPacketMessage(buf: Uint8Array, off: number, mlen: number, view: DataView): void {
-    let pkt: Packet;
+    let pkt: QueuedPacket;
     try {
-      pkt = decodePacket(buf, off, mlen, view);
+      pkt = decodePacket(buf, off, mlen, view, new QueuedPacket());
     } catch (e) {
       this.decodeFailed(toError(e));
       // Salvage the id so the packet still gets a verdict instead of waiting forever.

@@ -7,11 +7,11 @@ import { NETLINK_NETFILTER } from '../netlink/constants.js';
 import type { Transport } from '../netlink/transport.js';
 import { openDefaultTransport, type DefaultTransportOptions } from '../netlink/default-transport.js';
 import { maxLenForTransport } from './overrun-bound.js';
-import * as C from './constants.js';
-import { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue } from './config.js';
+import * as C from '../nfqueue/constants.js';
+import { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue, flagBits } from '../nfqueue/config.js';
 import { QueueKernelError } from './errors.js';
 import { readKernelQueueStatsOf, PROC_NFNETLINK_QUEUE, NFNETLINK_QUEUE_PROC_NET } from './proc.js';
-import { flagBits, type PacketCallback, type QueueOptions } from './queue-options.js';
+import type { PacketCallback, QueueOptions } from './queue-options.js';
 import { Queue } from './queue.js';
 
 /** errno EBUSY: what a bind refused because another socket holds the queue is reported as. */
