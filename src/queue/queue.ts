@@ -15,7 +15,7 @@ import { NetlinkDecodeError, NetlinkError, NetlinkSocketError } from '../netlink
 import type { MessageWriter } from '../netlink/writer.js';
 import type { Transport } from '../netlink/transport.js';
 import * as C from '../nfqueue/constants.js';
-import { decodePacket } from '../nfqueue/packet.js';
+import { decodePacket, PacketDecodeError } from '../nfqueue/packet.js';
 import { QueuedPacket } from './queued-packet.js';
 import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type Verdict, type VerdictInput, type BatchVerdict } from '../nfqueue/verdict.js';
 import { encodeConfigCommand } from '../nfqueue/config.js';
@@ -27,7 +27,6 @@ import { VerdictRing, KIND_BATCH, KIND_VERDICT } from './verdict-ring.js';
 import { OverrunWatch } from './overrun-watch.js';
 import { AsyncVerdicts } from './async-verdicts.js';
 import { drainBeforeUnbind } from './close-drain.js';
-import { salvagePacketId } from '../nfqueue/salvage.js';
 import { PacketIterator, DEFAULT_MAX_OUTSTANDING } from './packet-iterator.js';
 
 export type { QueueFlags, QueueOptions, PacketCallback, CallbackResult } from './queue-options.js';
@@ -204,9 +203,8 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
       pkt = decodePacket(buf, off, mlen, view, new QueuedPacket());
     } catch (e) {
       this.decodeFailed(toError(e));
-      // Salvage the id so the packet still gets a verdict instead of waiting forever.
-      const salvaged = salvagePacketId(buf, off, mlen, view);
-      if (salvaged !== undefined) this.writeVerdict(salvaged.queue, salvaged.id, this.defaultVerdict);
+      // A packet whose id could be read still gets a verdict instead of waiting forever.
+      if (e instanceof PacketDecodeError && e.queue !== undefined && e.id !== undefined) this.writeVerdict(e.queue, e.id, this.defaultVerdict);
       return;
     }
     this.counters.received++;
