@@ -3,11 +3,17 @@
  * UsageError (exit code 2) whose message says what to type instead.
  */
 import { parseArgs } from 'node:util';
-import { NFPROTO_ARP, NFPROTO_BRIDGE, NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_NETDEV } from '../nfqueue/index.js';
+import { NetfilterQueueError } from '../index.js';
+import { nfqueueConstants } from '../nfqueue/index.js';
+
+const { NFPROTO_ARP, NFPROTO_BRIDGE, NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_NETDEV } = nfqueueConstants;
 
 /** A mistake on the command line: exit code 2. */
-export class UsageError extends Error {
+export class UsageError extends NetfilterQueueError {
   override name = 'UsageError';
+  constructor(message: string) {
+    super(message, { code: 'ERR_USAGE' });
+  }
 }
 
 /** Families a queue can carry, by the names iptables/nft users know. */

@@ -2,7 +2,8 @@
  * Messages nfq-dump prints for runtime failures, phrased so that a person knows what to do.
  */
 import { readFileSync } from 'node:fs';
-import { NetlinkSocketError, QueueKernelError, QueueTimeoutError } from '../index.js';
+import { QueueKernelError, QueueTimeoutError } from '../index.js';
+import { NetlinkSocketError } from '../netlink/index.js';
 import { readKernelQueueStats } from '../index.js';
 
 const CAP_NET_ADMIN = 12n;

@@ -9,10 +9,12 @@
  * directions differently from the library's recorder): PACKET and NLMSG_ERROR come from the
  * kernel, VERDICT, VERDICT_BATCH and CONFIG from the program.
  */
-import * as nfq from '../nfqueue/index.js';
-import { configCommandName, copyModeName, decodePacket, decodeConfigMessage, decodeVerdictMessage, type DecodedVerdict } from '../nfqueue/index.js';
+import { NetfilterQueueError } from '../index.js';
+import { nfqueueConstants as nfq, configCommandName, copyModeName, decodePacket, decodeConfigMessage, decodeVerdictMessage, type DecodedVerdict } from '../nfqueue/index.js';
 import { parseIpPacket } from '../packet/index.js';
-import { NETLINK_NETFILTER, NLMSG_ERROR, errnoName, parseErrorMessage, parseMessages } from '../netlink/index.js';
+import { netlinkConstants, errnoName, parseErrorMessage, parseMessages } from '../netlink/index.js';
+
+const { NETLINK_NETFILTER, NLMSG_ERROR } = netlinkConstants;
 import { decodeNetlinkCooked, readPcapFile, ipPacketOfRecord, IP_LINKTYPES, LINKTYPE_NETLINK, type PcapRecord } from '../pcap/index.js';
 import { recordFromPacket, type DumpRecord, type ShownVerdict } from './format.js';
 
@@ -48,8 +50,11 @@ export interface ReplaySummary {
 }
 
 /** The file's link type is not one nfq-dump decodes. */
-export class UnsupportedCaptureError extends Error {
+export class UnsupportedCaptureError extends NetfilterQueueError {
   override name = 'UnsupportedCaptureError';
+  constructor(message: string) {
+    super(message, { code: 'ERR_UNSUPPORTED_CAPTURE' });
+  }
 }
 
 function timeOf(rec: PcapRecord): { sec: number; usec: number } {

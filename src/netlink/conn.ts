@@ -1,14 +1,16 @@
 /**
  * One netlink connection over a Transport: the framing of received datagrams, sequence
- * numbers, requests waiting for their ack (or error, extended ack included), and a shared
- * writer whose messages leave together in one datagram. It knows nothing of any netlink
- * family: the owner gets every other message, and every kernel error no request waits for.
+ * numbers, requests waiting for their ack (or error, extended ack included), and a writer
+ * of its own whose messages leave together in one datagram. Callers hand it an encoder
+ * (`send`, `request`); it fills in each message's sequence number and our port id, as
+ * mdlayher/netlink's Conn.Send does. It knows nothing of any netlink family: the owner gets
+ * every other message, and every kernel error no request waits for.
  *
- * Batching: messages written while a datagram is being handled leave when it is done;
- * messages written elsewhere leave at the end of the microtask turn (or at once when the
+ * Batching: messages sent while a datagram is being handled leave when it is done;
+ * messages sent elsewhere leave at the end of the microtask turn (or at once when the
  * writer grows past FLUSH_THRESHOLD).
  */
-import { NLMSG_HDRLEN, NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NLMSG_MIN_TYPE, align4 } from './constants.js';
+import { NLMSG_HDRLEN, NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NLMSG_MIN_TYPE, NLMSG_PID_OFFSET, NLMSG_SEQ_OFFSET, NLM_F_ACK, align4 } from './constants.js';
 import { NetlinkSocketError } from './errors.js';
 import { headerProblem, messageLengthAt, parseErrorMessage } from './message.js';
 import { MessageWriter } from './writer.js';
@@ -36,6 +38,13 @@ export interface ConnHandlers {
   end(): void;
 }
 
+/**
+ * Writes one request into `w` with `begin()`…`end()` (any seq and pid: the connection
+ * fills them in), from up to three arguments passed through, so that a caller on a hot
+ * path needs no closure.
+ */
+export type Encoder<A, B, C> = (w: MessageWriter, a: A, b: B, c: C) => void;
+
 /** How a request's answer is turned into an error. */
 export interface RequestOptions {
   /** Milliseconds to wait for the ack. */
@@ -62,8 +71,8 @@ function toError(e: unknown): Error {
 
 /** A netlink connection; see the file comment. */
 export class NetlinkConn {
-  /** The shared writer: write messages here (with seq from nextSeq()), then call written() or flush(). */
-  readonly out = new MessageWriter(64 * 1024);
+  /** Messages sent and not yet flushed. */
+  private readonly out = new MessageWriter(64 * 1024);
   /** Datagrams received so far (a closing owner watches it to tell when the socket is quiet). */
   datagramsReceived = 0;
   private seq = 0;
@@ -103,35 +112,61 @@ export class NetlinkConn {
   }
 
   /** The next sequence number (never 0, which the kernel's own messages carry). */
-  nextSeq(): number {
+  private nextSeq(): number {
     this.seq = (this.seq + 1) >>> 0;
     if (this.seq === 0) this.seq = 1;
     return this.seq;
   }
 
   /**
-   * Writes a request with `write(out, seq)` (which must set NLM_F_ACK), sends it, and
-   * resolves on the kernel's ack; rejects with `options.refused(...)` on its error, or
+   * Writes `encode(w, a, b, c)` and gives each message it wrote the next sequence number
+   * and our port id (and NLM_F_ACK when `ack`). Returns the first message's sequence number.
+   */
+  private write<A, B, C>(encode: Encoder<A, B, C>, a: A, b: B, c: C, ack: boolean): number {
+    const out = this.out;
+    const start = out.length;
+    encode(out, a, b, c);
+    const end = out.length;
+    const view = out.dataView;
+    const pid = this.transport.portId >>> 0;
+    let first = 0;
+    for (let at = start; at < end; at += align4(view.getUint32(at, true))) {
+      const seq = this.nextSeq();
+      if (first === 0) first = seq;
+      view.setUint32(at + NLMSG_SEQ_OFFSET, seq, true);
+      view.setUint32(at + NLMSG_PID_OFFSET, pid, true);
+      if (ack) view.setUint16(at + 6, view.getUint16(at + 6, true) | NLM_F_ACK, true);
+    }
+    return first;
+  }
+
+  /**
+   * Sends the message `encode(w, a, b, c)` writes, no ack awaited: it leaves with its batch
+   * (see the file comment). Returns its sequence number, which a kernel error would carry.
+   */
+  send<A, B, C>(encode: Encoder<A, B, C>, a: A, b: B, c: C): number {
+    const seq = this.write(encode, a, b, c, false);
+    if (this.out.length >= FLUSH_THRESHOLD) this.flush();
+    else if (!this.inDatagram) this.scheduleFlush();
+    return seq;
+  }
+
+  /**
+   * Sends the request `encode(w, a, b, c)` writes, with NLM_F_ACK, at once, and resolves on
+   * the kernel's ack; rejects with `options.refused(...)` on its error, or
    * `options.timedOut()` after `options.timeout` ms.
    */
-  request(write: (w: MessageWriter, seq: number) => void, options: RequestOptions): Promise<void> {
-    const seq = this.nextSeq();
+  request<A, B, C>(encode: Encoder<A, B, C>, a: A, b: B, c: C, options: RequestOptions): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      const seq = this.write(encode, a, b, c, true);
       const req: PendingRequest = { resolve, reject, options, timer: undefined };
       req.timer = setTimeout(() => {
         this.pending.delete(seq);
         reject(options.timedOut());
       }, options.timeout);
       this.pending.set(seq, req);
-      write(this.out, seq);
       this.flush();
     });
-  }
-
-  /** Called after writing a message no ack is awaited for: it leaves with its batch. */
-  written(): void {
-    if (this.out.length >= FLUSH_THRESHOLD) this.flush();
-    else if (!this.inDatagram) this.scheduleFlush();
   }
 
   /** Sends at the end of this microtask turn whatever has been written by then. */

@@ -109,7 +109,7 @@ export interface NativeTransport extends Transport {
   sendMany(datagrams: readonly Uint8Array[]): void;
   /** System call and datagram counters. */
   stats(): NativeTransportStats;
-  /** Runs the addon's poll-error path with libuv status `status` (< 0); for tests. */
+  /** @internal Runs the addon's poll-error path with libuv status `status` (< 0); for tests. */
   simulatePollError(status: number): void;
 }
 

@@ -1,7 +1,8 @@
 /**
  * Builders of NFQNL_MSG_CONFIG requests: BIND/UNBIND (and the legacy PF_BIND/PF_UNBIND),
  * PARAMS (copy mode and range), QUEUE_MAXLEN, FLAGS with MASK; and their one decoder, the
- * kernel's reading of them (for the test kit, the test fakes and the describer).
+ * kernel's reading of them (for the test kit, the test fakes and the describer). Each
+ * encoder's optional `h` sets the header's seq, pid and ack flag; NetlinkConn fills those.
  */
 import lo from 'buffer-layout';
 import { fixedLayout } from '../netlink/fixed-layout.js';
@@ -64,28 +65,28 @@ export function copyModeValue(mode: CopyMode): number {
 }
 
 /** Appends a config command (BIND, UNBIND, PF_BIND, PF_UNBIND) for `queue`. */
-export function encodeConfigCommand(w: MessageWriter, queue: number, cmd: number, pf: number, h: RequestHeader): void {
+export function encodeConfigCommand(w: MessageWriter, queue: number, cmd: number, pf: number, h?: RequestHeader): void {
   beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
   w.attrBytes(C.NFQA_CFG_CMD, CONFIG_COMMAND.bytes({ command: cmd & 0xff, pf: pf & 0xffff }));
   w.end();
 }
 
 /** Appends a PARAMS request: copy mode and copy range (bytes of each packet to copy). */
-export function encodeConfigParams(w: MessageWriter, queue: number, mode: number, range: number, h: RequestHeader): void {
+export function encodeConfigParams(w: MessageWriter, queue: number, mode: number, range: number, h?: RequestHeader): void {
   beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
   w.attrBytes(C.NFQA_CFG_PARAMS, CONFIG_PARAMS.bytes({ copyRange: range >>> 0, copyMode: mode & 0xff }));
   w.end();
 }
 
 /** Appends a QUEUE_MAXLEN request: how many packets may wait for a verdict. */
-export function encodeConfigMaxLen(w: MessageWriter, queue: number, maxLen: number, h: RequestHeader): void {
+export function encodeConfigMaxLen(w: MessageWriter, queue: number, maxLen: number, h?: RequestHeader): void {
   beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
   w.attrBe32(C.NFQA_CFG_QUEUE_MAXLEN, maxLen);
   w.end();
 }
 
 /** Appends a FLAGS request: set the bits of `flags` that are in `mask` (the kernel needs both). */
-export function encodeConfigFlags(w: MessageWriter, queue: number, flags: number, mask: number, h: RequestHeader): void {
+export function encodeConfigFlags(w: MessageWriter, queue: number, flags: number, mask: number, h?: RequestHeader): void {
   beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
   w.attrBe32(C.NFQA_CFG_FLAGS, flags);
   w.attrBe32(C.NFQA_CFG_MASK, mask);

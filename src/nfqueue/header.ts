@@ -23,7 +23,7 @@ export interface RequestHeader {
 
 /** Writes nlmsghdr + nfgenmsg of a queue request of `kind` (NFQNL_MSG_*). */
 export function beginQueueMessage(w: MessageWriter, kind: number, queue: number, family: number, h: RequestHeader = { seq: 0 }): void {
-  w.begin({ type: C.queueMessageType(kind), flags: NLM_F_REQUEST | (h.ack === true ? NLM_F_ACK : 0), seq: h.seq, pid: h.pid ?? 0 });
+  w.begin({ type: (C.NFNL_SUBSYS_QUEUE << 8) | kind, flags: NLM_F_REQUEST | (h.ack === true ? NLM_F_ACK : 0), seq: h.seq, pid: h.pid ?? 0 });
   w.rawU8(family).rawU8(C.NFNETLINK_V0).rawBe16(queue);
 }
 

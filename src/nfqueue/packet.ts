@@ -8,6 +8,7 @@ import { NetlinkDecodeError } from '../netlink/errors.js';
 import { AttributeDecoder, type RawAttribute } from '../netlink/attributes.js';
 import * as C from './constants.js';
 import { readQueueMessage } from './header.js';
+import { decodeConntrack, type Conntrack } from './conntrack.js';
 
 /** Receive timestamp of a packet: seconds and microseconds since the epoch. */
 export interface PacketTimestamp {
@@ -102,6 +103,15 @@ export class Packet {
   /** Length of the original packet: capLen when truncated, else the payload length. */
   get length(): number | undefined {
     return this.capLen ?? this.payload?.byteLength;
+  }
+
+  /**
+   * The connection of NFQA_CT, decoded (`ct` keeps the raw bytes); undefined when the kernel
+   * sent none (it needs the CONNTRACK flag and a kernel with the nfnetlink_queue conntrack
+   * glue). Throws a NetlinkDecodeError on malformed bytes.
+   */
+  conntrack(): Conntrack | undefined {
+    return this.ct === undefined ? undefined : decodeConntrack(this.ct);
   }
 }
 

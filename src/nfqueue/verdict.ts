@@ -161,9 +161,10 @@ const NAMED: Readonly<Record<string, Verdict>> = Object.freeze({
 
 /**
  * Appends an NFQNL_MSG_VERDICT for packet `id` on `queue` to `w`. The verdict must have
- * been validated with normalizeVerdict (or built by the helpers).
+ * been validated with normalizeVerdict (or built by the helpers). `h` sets the header's
+ * seq and pid when the message is sent by other means than NetlinkConn, which fills them.
  */
-export function encodeVerdict(w: MessageWriter, queue: number, id: number, v: Verdict, h: RequestHeader): void {
+export function encodeVerdict(w: MessageWriter, queue: number, id: number, v: Verdict, h?: RequestHeader): void {
   // Hot path: a verdict with no options but perhaps a mark is a fixed 32- or 40-byte message,
   // written with straight DataView stores (no per-field calls, no padding fills).
   if (v.payload === undefined && v.priority === undefined && v.connmark === undefined && v.vlan === undefined && v.l2hdr === undefined) {
@@ -173,9 +174,9 @@ export function encodeVerdict(w: MessageWriter, queue: number, id: number, v: Ve
     const d = w.dataView;
     d.setUint32(at, len, true);
     d.setUint16(at + 4, VERDICT_TYPE, true);
-    d.setUint16(at + 6, h.ack === true ? NLM_F_REQUEST | NLM_F_ACK : NLM_F_REQUEST, true);
-    d.setUint32(at + 8, h.seq >>> 0, true);
-    d.setUint32(at + 12, (h.pid ?? 0) >>> 0, true);
+    d.setUint16(at + 6, h?.ack === true ? NLM_F_REQUEST | NLM_F_ACK : NLM_F_REQUEST, true);
+    d.setUint32(at + 8, h === undefined ? 0 : h.seq >>> 0, true);
+    d.setUint32(at + 12, (h?.pid ?? 0) >>> 0, true);
     d.setUint16(at + 16, 0, true); // nfgenmsg: family AF_UNSPEC, version 0
     d.setUint16(at + 18, queue, false);
     d.setUint32(at + 20, (C.NFQA_VERDICT_HDR << 16) | 12, true); // nla_len 12, nla_type
@@ -200,7 +201,7 @@ export function encodeVerdict(w: MessageWriter, queue: number, id: number, v: Ve
   w.end();
 }
 
-const VERDICT_TYPE = C.queueMessageType(C.NFQNL_MSG_VERDICT);
+const VERDICT_TYPE = C.NFQ_TYPE_VERDICT;
 
 /** Options of a batch verdict. */
 export interface BatchVerdict {
@@ -216,7 +217,7 @@ export interface BatchVerdict {
  * Appends an NFQNL_MSG_VERDICT_BATCH: the verdict applies to every packet of `queue` whose
  * id is <= `maxId`. A batch cannot carry a payload.
  */
-export function encodeBatchVerdict(w: MessageWriter, queue: number, maxId: number, v: BatchVerdict, h: RequestHeader): void {
+export function encodeBatchVerdict(w: MessageWriter, queue: number, maxId: number, v: BatchVerdict, h?: RequestHeader): void {
   beginQueueMessage(w, C.NFQNL_MSG_VERDICT_BATCH, queue, C.NFPROTO_UNSPEC, h);
   w.attrBytes(C.NFQA_VERDICT_HDR, verdictHeaderBytes(verdictWord(v), maxId));
   if (v.mark !== undefined) w.attrBe32(C.NFQA_MARK, v.mark);

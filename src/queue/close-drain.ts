@@ -26,8 +26,8 @@ export async function drainBeforeUnbind(conn: NetlinkConn, queues: readonly numb
   if (conn.transport.live !== true) return;
   const pid = conn.portId;
   for (const q of queues) {
-    if (failOpen) encodeConfigFlags(conn.out, q, C.NFQA_CFG_F_FAIL_OPEN, C.NFQA_CFG_F_FAIL_OPEN, { seq: conn.nextSeq(), pid });
-    encodeConfigMaxLen(conn.out, q, 0, { seq: conn.nextSeq(), pid });
+    if (failOpen) conn.send(encodeConfigFlags, q, C.NFQA_CFG_F_FAIL_OPEN, C.NFQA_CFG_F_FAIL_OPEN);
+    conn.send(encodeConfigMaxLen, q, 0, undefined);
   }
   conn.flush();
   let procReadable = true;

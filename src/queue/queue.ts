@@ -10,16 +10,15 @@
  * sequence number, so a kernel error can be tied to the packet or step that caused it.
  */
 import { EventEmitter } from 'node:events';
-import { NetlinkConn, type ExtAck } from '../netlink/conn.js';
-import { NetlinkDecodeError, NetlinkError, NetlinkSocketError } from '../netlink/errors.js';
-import type { MessageWriter } from '../netlink/writer.js';
+import { NetlinkConn, type Encoder, type ExtAck } from '../netlink/conn.js';
+import { NetfilterQueueError, NetlinkDecodeError, NetlinkSocketError } from '../netlink/errors.js';
 import type { Transport } from '../netlink/transport.js';
 import * as C from '../nfqueue/constants.js';
 import { decodePacket, PacketDecodeError } from '../nfqueue/packet.js';
 import { QueuedPacket } from './queued-packet.js';
 import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type Verdict, type VerdictInput, type BatchVerdict } from '../nfqueue/verdict.js';
 import { encodeConfigCommand } from '../nfqueue/config.js';
-import { QueueKernelError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, type QueueStep } from './errors.js';
+import { QueueKernelError, CallbackError, QueueOverflowError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, type QueueStep } from './errors.js';
 import { readKernelQueueStatsOf, type KernelQueueStats } from './proc.js';
 import { checkQueueNumber, type CallbackResult, type PacketCallback, type QueueOptions } from './queue-options.js';
 import { countVerdict, newQueueCounters, type QueueCounters, type QueueStats } from './queue-stats.js';
@@ -102,7 +101,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
       socketError: (e) => this.onSocketError(e),
       sendError: (e) => {
         this.counters.socketErrors++;
-        this.report(e instanceof NetlinkError ? e : new NetlinkSocketError(`sending verdicts failed: ${toError(e).message}`, { cause: e }));
+        this.report(e instanceof NetfilterQueueError ? e : new NetlinkSocketError(`sending verdicts failed: ${toError(e).message}`, { cause: e }));
       },
       end: () => {
         void this.close();
@@ -218,7 +217,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
       this.writeVerdict(pkt.queue, pkt.id, this.defaultVerdict);
       if (!this.overflowReported) {
         this.overflowReported = true;
-        this.report(new NetlinkError(`${this.maxInFlight} packets are waiting for their callbacks (maxInFlight): further packets get the default verdict '${this.defaultVerdict.verdict}' until some answer`));
+        this.report(new QueueOverflowError(this.maxInFlight, this.defaultVerdict.verdict));
       }
       return;
     }
@@ -299,11 +298,8 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
   private writeVerdict(queue: number, id: number, v: Verdict): void {
     const conn = this.conn;
     if (conn.isClosed) return;
-    const seq = conn.nextSeq();
-    this.ring.remember(seq, KIND_VERDICT, queue, id);
-    encodeVerdict(conn.out, queue, id, v, { seq, pid: conn.portId });
+    this.ring.remember(conn.send(encodeVerdict, queue, id, v), KIND_VERDICT, queue, id);
     countVerdict(this.counters, v);
-    conn.written();
   }
 
   /**
@@ -336,18 +332,16 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     if (v.priority !== undefined) normalizeVerdict({ verdict: 'accept', priority: v.priority });
     if (this.conn.isClosed) throw new VerdictStateError('the queue is closed', queue, maxId);
     this.asyncVerdicts.takeUpTo(queue, maxId);
-    const seq = this.conn.nextSeq();
-    this.ring.remember(seq, KIND_BATCH, queue, maxId);
-    encodeBatchVerdict(this.conn.out, queue, maxId, v, { seq, pid: this.conn.portId });
+    this.ring.remember(this.conn.send(encodeBatchVerdict, queue, maxId, v), KIND_BATCH, queue, maxId);
     countVerdict(this.counters, v);
     this.conn.flush();
     this.iteration?.released();
   }
 
-  /** @internal sends a config request and resolves on the kernel's ack. */
-  configure(step: QueueStep, queue: number, write: (w: MessageWriter, seq: number) => void, flags = 0): Promise<void> {
+  /** @internal sends the config request `encode(w, a, b, c)` writes, and resolves on the kernel's ack. */
+  configure<A, B, C>(step: QueueStep, queue: number, encode: Encoder<A, B, C>, a: A, b: B, c: C, flags = 0): Promise<void> {
     if (this.conn.isClosed) return Promise.reject(new NetlinkSocketError('the queue is closed', { code: 'EBADF' }));
-    return this.conn.request(write, {
+    return this.conn.request(encode, a, b, c, {
       timeout: this.requestTimeout,
       timedOut: () => new QueueTimeoutError(`${step} on queue ${queue}: no answer from the kernel in ${this.requestTimeout} ms`),
       refused: (errno, extAck, seq) => {
@@ -396,9 +390,8 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     this.conn.flush();
     await drainBeforeUnbind(this.conn, this.queues, this.defaultVerdict.verdict === 'accept', this.requestTimeout);
     this.overrunWatch.check(); // a last look, while the queue is still bound and no longer fed
-    const pid = this.conn.portId;
     const unbinds = this.queues.map((q) =>
-      this.configure('unbind', q, (w, seq) => encodeConfigCommand(w, q, C.NFQNL_CFG_CMD_UNBIND, C.NFPROTO_UNSPEC, { seq, pid, ack: true })).catch((e: unknown) => this.report(toError(e))),
+      this.configure('unbind', q, encodeConfigCommand, q, C.NFQNL_CFG_CMD_UNBIND, C.NFPROTO_UNSPEC).catch((e: unknown) => this.report(toError(e))),
     );
     await Promise.all(unbinds);
     this.conn.close(new NetlinkSocketError('the queue was closed', { code: 'EBADF' }));

@@ -2,6 +2,7 @@
  * Starting a Queue on a transport: the default socket, and the setup steps (BIND, PARAMS,
  * QUEUE_MAXLEN, FLAGS), each waiting for the kernel's ack.
  */
+import { constants as osConstants } from 'node:os';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { NETLINK_NETFILTER } from '../netlink/constants.js';
 import type { Transport } from '../netlink/transport.js';
@@ -15,7 +16,7 @@ import type { PacketCallback, QueueOptions } from './queue-options.js';
 import { Queue } from './queue.js';
 
 /** errno EBUSY: what a bind refused because another socket holds the queue is reported as. */
-const EBUSY = 16;
+const { EBUSY } = osConstants.errno;
 
 /**
  * The socket a queue uses when no transport is given: the native addon's (receive slots
@@ -70,22 +71,21 @@ export async function startQueue(nums: number[], callback: PacketCallback | unde
     if (options.receiveBufferSize !== undefined) transport.setReceiveBufferSize?.(options.receiveBufferSize);
     if (options.keepAlive === false) transport.setKeepAlive?.(false);
     queue.start();
-    const pid = transport.portId;
     const maxLen = maxLenForTransport(transport, options.maxLen, copyMode, copyRange);
     const { flags, mask } = flagBits(options.flags ?? {});
     for (const q of nums) {
       await queue
-        .configure('bind', q, (w, seq) => encodeConfigCommand(w, q, C.NFQNL_CFG_CMD_BIND, C.NFPROTO_UNSPEC, { seq, pid, ack: true }))
+        .configure('bind', q, encodeConfigCommand, q, C.NFQNL_CFG_CMD_BIND, C.NFPROTO_UNSPEC)
         .catch((e: unknown) => {
           throw transport.live === true ? refineBindError(e, q, transport) : e;
         });
       // Right after BIND the copy mode is NONE, which drops every packet: set it at once.
-      await queue.configure('params', q, (w, seq) => encodeConfigParams(w, q, copyMode, copyRange, { seq, pid, ack: true }));
+      await queue.configure('params', q, encodeConfigParams, q, copyMode, copyRange);
       if (maxLen !== undefined) {
-        await queue.configure('maxlen', q, (w, seq) => encodeConfigMaxLen(w, q, maxLen, { seq, pid, ack: true }));
+        await queue.configure('maxlen', q, encodeConfigMaxLen, q, maxLen, undefined);
       }
       if (mask !== 0) {
-        await queue.configure('flags', q, (w, seq) => encodeConfigFlags(w, q, flags, mask, { seq, pid, ack: true }), flags & mask);
+        await queue.configure('flags', q, encodeConfigFlags, q, flags, mask, flags & mask);
       }
     }
   } catch (e) {

@@ -12,9 +12,10 @@
  */
 import fc from 'fast-check';
 import { describe, it, expect, afterAll } from 'vitest';
-import { openQueue, NetlinkDecodeError, NetlinkError, PacketDecodeError, type Queue, type Packet } from '../../src/index.js';
+import { openQueue, NetlinkError, type Queue, type Packet } from '../../src/index.js';
+import { NetlinkDecodeError } from '../../src/netlink/index.js';
 import { parseEthernetHeader, parseIpPacket } from '../../src/packet/index.js';
-import { decodeConntrack, describeMessage } from '../../src/nfqueue/index.js';
+import { decodeConntrack, describeMessage, PacketDecodeError } from '../../src/nfqueue/index.js';
 import { parseKernelQueueStats } from '../../src/queue/proc.js';
 import { parseAttributes } from '../../src/netlink/index.js';
 import { withWatchdog } from '../support/watchdog.js';
