@@ -20,6 +20,7 @@ import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type 
 import { encodeConfigCommand } from '../nfqueue/config.js';
 import { QueueKernelError, CallbackError, QueueOverflowError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, type QueueStep } from './errors.js';
 import { readKernelQueueStatsOf, type KernelQueueStats } from './proc.js';
+import type { KernelSocket } from './kernel-socket.js';
 import { checkQueueNumber, type CallbackResult, type PacketCallback, type QueueOptions } from './queue-options.js';
 import { countVerdict, newQueueCounters, type QueueCounters, type QueueStats } from './queue-stats.js';
 import { VerdictRing, KIND_BATCH, KIND_VERDICT } from './verdict-ring.js';
@@ -56,6 +57,8 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
   /** The queue numbers this Queue serves. */
   readonly queues: readonly number[];
   private readonly conn: NetlinkConn;
+  /** What the socket under the transport is (live, its /proc/net). */
+  private readonly socket: KernelSocket;
   private readonly callback: (packet: QueuedPacket) => CallbackResult;
   /** Set when opened without a callback: packets go to `for await`. */
   private readonly iteration: PacketIterator | undefined;
@@ -75,9 +78,10 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
   private overflowReported = false;
 
   /** @internal use openQueue() */
-  constructor(queues: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions) {
+  constructor(queues: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions, socket: KernelSocket) {
     super();
     const self = this;
+    this.socket = socket;
     this.queues = Object.freeze(queues);
     if (callback === undefined) {
       this.iteration = new PacketIterator(this, transport, options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING);
@@ -143,9 +147,9 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
           this.counters.userDropped += n;
         },
         overrun: (e) => this.overrun(e),
-        readKernelTable: () => readKernelQueueStatsOf(transport),
+        readKernelTable: () => readKernelQueueStatsOf(socket),
       },
-      transport.live === true,
+      socket.live === true,
     );
   }
 
@@ -360,7 +364,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     c.pending = this.asyncVerdicts.size;
     let kernel: KernelQueueStats[] = [];
     try {
-      const rows = readKernelQueueStatsOf(this.conn.transport);
+      const rows = readKernelQueueStatsOf(this.socket);
       this.overrunWatch.check(rows);
       kernel = rows.filter((r) => this.queues.includes(r.queue));
     } catch {
@@ -388,7 +392,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     await Promise.resolve();
     this.asyncVerdicts.takeAll((queue, id) => this.writeVerdict(queue, id, this.defaultVerdict));
     this.conn.flush();
-    await drainBeforeUnbind(this.conn, this.queues, this.defaultVerdict.verdict === 'accept', this.requestTimeout);
+    await drainBeforeUnbind(this.conn, this.socket, this.queues, this.defaultVerdict.verdict === 'accept', this.requestTimeout);
     this.overrunWatch.check(); // a last look, while the queue is still bound and no longer fed
     const unbinds = this.queues.map((q) =>
       this.configure('unbind', q, encodeConfigCommand, q, C.NFQNL_CFG_CMD_UNBIND, C.NFPROTO_UNSPEC).catch((e: unknown) => this.report(toError(e))),

@@ -8,6 +8,7 @@ import { NETLINK_NETFILTER } from '../netlink/constants.js';
 import type { Transport } from '../netlink/transport.js';
 import { openDefaultTransport, type DefaultTransportOptions } from '../netlink/default-transport.js';
 import { maxLenForTransport } from './overrun-bound.js';
+import type { KernelSocket } from './kernel-socket.js';
 import * as C from '../nfqueue/constants.js';
 import { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue, flagBits } from '../nfqueue/config.js';
 import { QueueKernelError } from './errors.js';
@@ -44,12 +45,12 @@ export function openDefaultQueueTransport(options: Pick<QueueOptions, 'copyMode'
  * socket holds (it checks the owner before the command). /proc tells the two apart: when
  * another port id holds the queue, report EBUSY, which is what the user needs to know.
  */
-function refineBindError(e: unknown, queue: number, transport: Transport): unknown {
+function refineBindError(e: unknown, queue: number, transport: Transport, socket: KernelSocket): unknown {
   const ourPortId = transport.portId;
   if (!(e instanceof QueueKernelError) || e.code !== 'EPERM') return e;
   let owner: number | undefined;
   try {
-    owner = readKernelQueueStatsOf(transport).find((r) => r.queue === queue && r.portId !== ourPortId)?.portId;
+    owner = readKernelQueueStatsOf(socket).find((r) => r.queue === queue && r.portId !== ourPortId)?.portId;
   } catch {
     return e;
   }
@@ -61,23 +62,24 @@ function refineBindError(e: unknown, queue: number, transport: Transport): unkno
 
 /**
  * Starts a Queue for the (checked) queue numbers on `transport` and runs the setup steps;
- * on a failure the transport is closed and the error thrown.
+ * on a failure the transport is closed and the error thrown. `socket` is the transport
+ * under any wrapper (a recorder): what it is decides /proc, the drain and the overrun bound.
  */
-export async function startQueue(nums: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions): Promise<Queue> {
+export async function startQueue(nums: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions, socket: Transport & KernelSocket = transport): Promise<Queue> {
   const copyMode = copyModeValue(options.copyMode ?? 'packet');
   const copyRange = options.copyRange ?? 0xffff;
-  const queue = new Queue(nums, callback, transport, options);
+  const queue = new Queue(nums, callback, transport, options, socket);
   try {
     if (options.receiveBufferSize !== undefined) transport.setReceiveBufferSize?.(options.receiveBufferSize);
     if (options.keepAlive === false) transport.setKeepAlive?.(false);
     queue.start();
-    const maxLen = maxLenForTransport(transport, options.maxLen, copyMode, copyRange);
+    const maxLen = maxLenForTransport(socket, options.maxLen, copyMode, copyRange);
     const { flags, mask } = flagBits(options.flags ?? {});
     for (const q of nums) {
       await queue
         .configure('bind', q, encodeConfigCommand, q, C.NFQNL_CFG_CMD_BIND, C.NFPROTO_UNSPEC)
         .catch((e: unknown) => {
-          throw transport.live === true ? refineBindError(e, q, transport) : e;
+          throw socket.live === true ? refineBindError(e, q, transport, socket) : e;
         });
       // Right after BIND the copy mode is NONE, which drops every packet: set it at once.
       await queue.configure('params', q, encodeConfigParams, q, copyMode, copyRange);
