@@ -7,6 +7,8 @@
 //   node bench/consumer.mjs QFIRST:QLAST           several queues, one socket, main thread
 //   node bench/consumer.mjs QFIRST:QLAST --workers N   queues spread over N worker threads
 //                                                   (for iptables --queue-balance QFIRST:QLAST)
+//   --iterate                    serve with `for await (const packet of queue) packet.accept()`
+//                                instead of a callback (the README's loop)
 //   --transport native|netlink   force a transport (default: native when built)
 //   --rcvbuf BYTES               socket receive buffer
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -16,13 +18,14 @@ import { openNativeTransport, openSocketTransport } from '../dist/netlink/index.
 const NETLINK_NETFILTER = 12;
 
 function parseArgs(argv) {
-  const a = { queues: [0], workers: 0, transport: undefined, rcvbuf: undefined };
+  const a = { queues: [0], workers: 0, transport: undefined, rcvbuf: undefined, iterate: false };
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     if (x === '--workers') a.workers = Number(argv[++i]);
     else if (x === '--transport') a.transport = argv[++i];
     else if (x === '--rcvbuf') a.rcvbuf = Number(argv[++i]);
+    else if (x === '--iterate') a.iterate = true;
     else rest.push(x);
   }
   if (rest[0] !== undefined) {
@@ -39,6 +42,17 @@ async function serve(queues, args, onCount) {
   if (args.rcvbuf !== undefined) options.receiveBufferSize = args.rcvbuf;
   if (args.transport === 'netlink') options.transport = () => openSocketTransport(NETLINK_NETFILTER);
   else if (args.transport === 'native') options.transport = () => openNativeTransport(NETLINK_NETFILTER, { messageSize: 65535 + 4096 });
+  if (args.iterate) {
+    const q = await openQueue(queues, options);
+    onCount(() => n, q);
+    void (async () => {
+      for await (const packet of q) {
+        n++;
+        packet.accept();
+      }
+    })();
+    return q;
+  }
   const q = await openQueue(queues, () => {
     n++;
     return 'accept';
@@ -78,7 +92,7 @@ if (isMainThread) {
     // The transport is private API (the Queue's NetlinkConn holds it); read here only to
     // report the native socket's system-call counters.
     const t = queueObj?.conn?.transport ?? queueObj?.transport;
-    const report = { consumer: 'netfilter-queue', queues: args.queues, workers: args.workers, packets, transport: t?.kind };
+    const report = { consumer: 'netfilter-queue', iterate: args.iterate, queues: args.queues, workers: args.workers, packets, transport: t?.kind };
     if (typeof t?.stats === 'function') report.syscalls = t.stats();
     process.stdout.write(`${JSON.stringify(report)}\n`);
     process.exit(0);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Micro-benchmarks of the per-packet JavaScript: packet decode, verdict encode, attribute
 // iteration, and the whole Queue receive path (batch of packet messages in, verdict datagram
-// out) over an in-memory transport. Uses the built library (dist/): run `npm run build` first.
+// out) over an in-memory transport, served by a callback and by a `for await` loop. Uses the
+// built library (dist/): run `npm run build` first.
 //
 //   node --expose-gc --max-semi-space-size=128 bench/micro.mjs [--json] [--quick]
 //
@@ -134,19 +135,19 @@ const results = [];
 }
 
 // the whole Queue receive path over an in-memory transport
-async function queuePath(batch, payloadLen) {
-  let handlers;
-  let sent = 0;
-  let sentBytes = 0;
-  const transport = {
+function benchTransport() {
+  const t = {
     kind: 'bench',
     portId: 4242,
+    handlers: undefined,
+    sent: 0,
+    sentBytes: 0,
     start(h) {
-      handlers = h;
+      t.handlers = h;
     },
     send(d) {
-      sent++;
-      sentBytes += d.byteLength;
+      t.sent++;
+      t.sentBytes += d.byteLength;
       // Ack config requests (they carry NLM_F_ACK); verdicts need no answer.
       const v = new DataView(d.buffer, d.byteOffset, d.byteLength);
       if (v.getUint16(4, true) === nfq.NFQ_TYPE_CONFIG) {
@@ -156,33 +157,107 @@ async function queuePath(batch, payloadLen) {
         w.raw(d.subarray(0, 16));
         w.end();
         const ack = w.finishCopy();
-        queueMicrotask(() => handlers.datagram(ack));
+        queueMicrotask(() => t.handlers.datagram(ack));
       }
     },
     close() {},
   };
+  return t;
+}
+
+function perPacket(r, batch, transport) {
+  r.nsPerOp = +(r.nsPerOp / batch).toFixed(1);
+  r.opsPerSec = Math.round(1e9 / r.nsPerOp);
+  if (r.bytesPerOp !== null) r.bytesPerOp = +(r.bytesPerOp / batch).toFixed(1);
+  r.name += ` -> ${r.nsPerOp} ns/pkt, ${r.bytesPerOp} B/pkt, ${(transport.sentBytes / transport.sent / 32).toFixed(0)} verdicts/send`;
+  if (!json) console.log(`  = ${r.nsPerOp} ns/packet, ${r.bytesPerOp ?? '?'} B/packet, ${(r.opsPerSec / 1e6).toFixed(2)} M packets/s`);
+  results.push(r);
+  return r;
+}
+
+async function queuePath(batch, payloadLen) {
+  const transport = benchTransport();
   let n = 0;
   const q = await openQueue(0, () => {
     n++;
     return 'accept';
   }, { transport, keepAlive: false });
   const dg = datagramOf(batch, payloadLen);
-  sent = 0;
-  const r = bench(`Queue: ${batch}-packet batch in, verdicts out, per packet (${payloadLen} B)`, () => handlers.datagram(dg), { ops: Math.max(2000, 200_000 / batch), allocOps: Math.max(200, 10_000 / batch) });
-  r.nsPerOp = +(r.nsPerOp / batch).toFixed(1);
-  r.opsPerSec = Math.round(1e9 / r.nsPerOp);
-  if (r.bytesPerOp !== null) r.bytesPerOp = +(r.bytesPerOp / batch).toFixed(1);
-  r.name += ` -> ${r.nsPerOp} ns/pkt, ${r.bytesPerOp} B/pkt, ${(sentBytes / sent / 32).toFixed(0)} verdicts/send`;
-  if (!json) console.log(`  = ${r.nsPerOp} ns/packet, ${r.bytesPerOp ?? '?'} B/packet`);
-  results.push(r);
+  transport.sent = 0;
+  transport.sentBytes = 0;
+  const r = bench(`Queue: ${batch}-packet batch in, verdicts out, per packet (${payloadLen} B)`, () => transport.handlers.datagram(dg), { ops: Math.max(2000, 200_000 / batch), allocOps: Math.max(200, 10_000 / batch) });
+  perPacket(r, batch, transport);
   sink += n;
   await q.close().catch(() => {});
+  return r;
 }
-await queuePath(1, 92);
-await queuePath(16, 92);
-await queuePath(64, 92);
-await queuePath(64, 1428);
 
-if (json) console.log(JSON.stringify({ kind: 'micro', node: process.version, results }));
+/**
+ * The same path served by `for await (const packet of queue) packet.accept()`: a datagram is
+ * delivered while the loop waits, and the round ends when the loop has answered its packets.
+ * Timed like bench(), but each op awaits the loop.
+ */
+async function iterationPath(batch, payloadLen) {
+  const transport = benchTransport();
+  const q = await openQueue(0, { transport, keepAlive: false, maxOutstanding: 256 });
+  let answered = 0;
+  let wake;
+  const loop = (async () => {
+    for await (const packet of q) {
+      packet.accept();
+      if (++answered % batch === 0) wake?.();
+    }
+  })();
+  const dg = datagramOf(batch, payloadLen);
+  const round = () =>
+    new Promise((resolve) => {
+      wake = resolve;
+      transport.handlers.datagram(dg);
+    });
+  const ops = Math.max(2000, 200_000 / batch);
+  for (let i = 0; i < ops; i++) await round();
+  transport.sent = 0;
+  transport.sentBytes = 0;
+  const times = [];
+  for (let s = 0; s < (quick ? 3 : 7); s++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < ops; i++) await round();
+    times.push(Number(process.hrtime.bigint() - t0) / ops);
+  }
+  times.sort((a, b) => a - b);
+  let bytesPerOp = null;
+  if (gc !== undefined) {
+    const allocOps = Math.max(200, 10_000 / batch);
+    for (let attempt = 0; attempt < 3 && bytesPerOp === null; attempt++) {
+      gc();
+      const before = newSpaceUsed();
+      for (let i = 0; i < allocOps; i++) await round();
+      const after = newSpaceUsed();
+      if (after >= before) bytesPerOp = +((after - before) / allocOps).toFixed(1);
+    }
+  }
+  const med = times[times.length >> 1];
+  const name = `for await: ${batch}-packet batch in, verdicts out, per packet (${payloadLen} B)`;
+  const r = { name, nsPerOp: +med.toFixed(1), opsPerSec: Math.round(1e9 / med), bytesPerOp };
+  if (!json) console.log(`${name.padEnd(52)} ${r.nsPerOp.toFixed(1).padStart(8)} ns/op`);
+  perPacket(r, batch, transport);
+  await q.close().catch(() => {});
+  await loop;
+  return r;
+}
+
+const sideBySide = [];
+for (const [batch, size] of [[1, 92], [16, 92], [64, 92], [64, 1428]]) {
+  const cb = await queuePath(batch, size);
+  const it = await iterationPath(batch, size);
+  sideBySide.push({ batch, size, callbackPps: cb.opsPerSec, forAwaitPps: it.opsPerSec, ratio: +(it.opsPerSec / cb.opsPerSec).toFixed(2), callbackBytes: cb.bytesPerOp, forAwaitBytes: it.bytesPerOp });
+}
+if (!json) {
+  console.log('\nQueue path, packets/s: callback vs for await (same in-memory transport)');
+  console.log('batch  size    callback   for await   ratio   B/pkt cb / for await');
+  for (const r of sideBySide) console.log(`${String(r.batch).padStart(5)} ${String(r.size).padStart(5)} ${(r.callbackPps / 1e6).toFixed(2).padStart(9)}M ${(r.forAwaitPps / 1e6).toFixed(2).padStart(10)}M ${r.ratio.toFixed(2).padStart(7)}   ${r.callbackBytes ?? '?'} / ${r.forAwaitBytes ?? '?'}`);
+}
+
+if (json) console.log(JSON.stringify({ kind: 'micro', node: process.version, results, sideBySide }));
 if (sink === -1) console.log(sink);
 process.exit(0);

@@ -152,6 +152,16 @@ export class NetlinkConn {
   }
 
   /**
+   * Like send(), for an owner that flushes by itself soon after (a loop answering many
+   * packets): it leaves at the next flush(), or at once past FLUSH_THRESHOLD.
+   */
+  sendHeld<A, B, C>(encode: Encoder<A, B, C>, a: A, b: B, c: C): number {
+    const seq = this.write(encode, a, b, c, false);
+    if (this.out.length >= FLUSH_THRESHOLD) this.flush();
+    return seq;
+  }
+
+  /**
    * Sends the request `encode(w, a, b, c)` writes, with NLM_F_ACK, at once, and resolves on
    * the kernel's ack; rejects with `options.refused(...)` on its error, or
    * `options.timedOut()` after `options.timeout` ms.

@@ -60,11 +60,19 @@ export interface QueueOptions {
   maxInFlight?: number;
   /**
    * Iteration only (openQueue without a callback): most packets handed out by `for await`
-   * and not yet answered (default 256). At the bound the socket is not read, so further
-   * packets wait in the kernel's queue (with the `netlink`-package transport, which cannot
-   * pause, they wait in memory instead).
+   * and not yet answered (default 256), a strict bound. Packets beyond it that came in a
+   * datagram already read wait inside the library until there is room; once those and the
+   * handed-out ones reach the bound the socket is not read, so further packets wait in the
+   * kernel's queue (with the `netlink`-package transport, which cannot pause, they wait in
+   * memory instead).
    */
   maxOutstanding?: number;
+  /**
+   * Iteration only: milliseconds after which a packet handed out by `for await` and still
+   * unanswered is reported, once per queue: the 'unanswered' event, or without a listener
+   * a process warning (code NFQUEUE_UNANSWERED). Default 10000; 0 turns it off.
+   */
+  unansweredWarning?: number;
   /**
    * Record the whole netlink conversation (every datagram sent and received, with its
    * direction and time) to this pcap file (LINKTYPE_NETLINK; tshark decodes it), e.g. to
@@ -119,6 +127,8 @@ export function checkOpenArguments(num: number | readonly number[], callback: un
   u32('maxInFlight', o.maxInFlight, 1);
   u32('maxOutstanding', o.maxOutstanding, 1);
   if (o.maxOutstanding !== undefined && callback !== undefined) throw new TypeError('option maxOutstanding bounds for await iteration: open the queue without a callback to use it');
+  u32('unansweredWarning', o.unansweredWarning);
+  if (o.unansweredWarning !== undefined && callback !== undefined) throw new TypeError('option unansweredWarning watches for await iteration: open the queue without a callback to use it');
   if (o.flags !== undefined && (o.flags === null || typeof o.flags !== 'object')) throw new TypeError('option flags must be an object such as { failOpen: true }');
   for (const [k, v] of Object.entries(o.flags ?? {})) {
     if (!FLAG_OPTION_NAMES.includes(k)) throw new TypeError(`option flags.${k} is not a queue flag: use ${FLAG_OPTION_NAMES.join(', ')}`);

@@ -27,7 +27,7 @@ import { VerdictRing, KIND_BATCH, KIND_VERDICT } from './verdict-ring.js';
 import { OverrunWatch } from './overrun-watch.js';
 import { AsyncVerdicts } from './async-verdicts.js';
 import { drainBeforeUnbind } from './close-drain.js';
-import { PacketIterator, DEFAULT_MAX_OUTSTANDING } from './packet-iterator.js';
+import { PacketIterator, DEFAULT_MAX_OUTSTANDING, DEFAULT_UNANSWERED_WARNING } from './packet-iterator.js';
 
 export type { QueueFlags, QueueOptions, PacketCallback, CallbackResult } from './queue-options.js';
 export type { QueueCounters, QueueStats } from './queue-stats.js';
@@ -48,10 +48,21 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
 
 type VerdictName = Verdict['verdict'];
 
+/** What the 'unanswered' event carries: the oldest packet a `for await` loop has not answered. */
+export interface UnansweredInfo {
+  queue: number;
+  id: number;
+  /** How long it has waited for its answer, in ms (at least unansweredWarning). */
+  waitedMs: number;
+  /** Packets handed out and not answered. */
+  outstanding: number;
+}
+
 /**
  * A bound queue (or several). Create it with openQueue(). Events: 'error' (non-fatal
  * problems, when no onError option is given), 'overrun' (ENOBUFS: the kernel dropped
- * messages because the receive buffer was full), 'close'.
+ * messages because the receive buffer was full), 'unanswered' (a `for await` loop left a
+ * packet unanswered for unansweredWarning ms; without a listener, a process warning), 'close'.
  */
 export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, AsyncDisposable {
   /** The queue numbers this Queue serves. */
@@ -59,7 +70,8 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
   private readonly conn: NetlinkConn;
   /** What the socket under the transport is (live, its /proc/net). */
   private readonly socket: KernelSocket;
-  private readonly callback: (packet: QueuedPacket) => CallbackResult;
+  /** The packet callback; undefined when opened without one. */
+  private readonly callback: ((packet: QueuedPacket) => CallbackResult) | undefined;
   /** Set when opened without a callback: packets go to `for await`. */
   private readonly iteration: PacketIterator | undefined;
   private readonly defaultVerdict: Verdict;
@@ -83,18 +95,30 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     const self = this;
     this.socket = socket;
     this.queues = Object.freeze(queues);
-    if (callback === undefined) {
-      this.iteration = new PacketIterator(this, transport, options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING);
-      this.callback = this.iteration.callback;
-    } else {
-      this.iteration = undefined;
-      this.callback = callback;
-    }
+    this.callback = callback;
     this.defaultVerdict = normalizeVerdict(options.defaultVerdict ?? 'accept');
     this.onError = options.onError;
     this.requestTimeout = options.requestTimeout ?? 5000;
     this.verdictTimeout = options.verdictTimeout ?? Infinity;
     this.maxInFlight = options.maxInFlight ?? Infinity;
+    this.iteration =
+      callback !== undefined
+        ? undefined
+        : new PacketIterator(
+            {
+              write: (queue, id, v) => this.writeVerdict(queue, id, v, true),
+              flush: () => this.conn.flush(),
+              close: () => this.close(),
+              timedOut: (queue, id) => this.verdictTimedOut(queue, id),
+              unanswered: (p, waitedMs, outstanding) => this.unanswered({ queue: p.queue, id: p.id, waitedMs, outstanding }),
+            },
+            transport,
+            {
+              maxOutstanding: options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING,
+              verdictTimeout: this.verdictTimeout,
+              unansweredWarning: options.unansweredWarning ?? DEFAULT_UNANSWERED_WARNING,
+            },
+          );
     this.conn = new NetlinkConn(transport, {
       message: (type, buf, off, len, view) => {
         if (type === C.NFQ_TYPE_PACKET) this.onPacketMessage(buf, off, len, view);
@@ -121,12 +145,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
           this.callbackFailed(queue, id, e, 'rejected');
           this.conn.scheduleFlush();
         },
-        timedOut: (queue, id) => {
-          this.counters.timedOut++;
-          this.writeVerdict(queue, id, this.defaultVerdict);
-          this.report(new VerdictTimeoutError(`packet ${id} on queue ${queue} waited ${this.verdictTimeout} ms for its callback; gave it the default verdict '${this.defaultVerdict.verdict}'`, queue, id));
-          this.iteration?.released();
-        },
+        timedOut: (queue, id) => this.verdictTimedOut(queue, id),
         flush: () => this.conn.flush(),
         get closing() {
           return self.closing;
@@ -170,7 +189,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
 
   /** @internal packets whose callback (or loop) has not answered yet. */
   get pendingCount(): number {
-    return this.asyncVerdicts.size;
+    return this.asyncVerdicts.size + (this.iteration?.size ?? 0);
   }
 
   /**
@@ -216,7 +235,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
       this.writeVerdict(pkt.queue, pkt.id, this.defaultVerdict);
       return;
     }
-    if (this.asyncVerdicts.size >= this.maxInFlight) {
+    if (this.maxInFlight !== Infinity && this.pendingCount >= this.maxInFlight) {
       this.counters.overflowed++;
       this.writeVerdict(pkt.queue, pkt.id, this.defaultVerdict);
       if (!this.overflowReported) {
@@ -226,15 +245,39 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
       return;
     }
     this.overflowReported = false;
+    const callback = this.callback;
+    if (callback === undefined) {
+      this.iteration?.push(pkt);
+      return;
+    }
     let result: CallbackResult;
     try {
-      result = this.callback(pkt);
+      result = callback(pkt);
     } catch (e) {
       this.callbackFailed(pkt.queue, pkt.id, e, 'threw');
       return;
     }
     if (isThenable(result)) this.asyncVerdicts.track(pkt.queue, pkt.id, result);
     else this.answer(pkt.queue, pkt.id, result);
+  }
+
+  private verdictTimedOut(queue: number, id: number): void {
+    this.counters.timedOut++;
+    this.writeVerdict(queue, id, this.defaultVerdict);
+    const whose = this.iteration === undefined ? 'its callback' : 'its answer';
+    this.report(new VerdictTimeoutError(`packet ${id} on queue ${queue} waited ${this.verdictTimeout} ms for ${whose}; gave it the default verdict '${this.defaultVerdict.verdict}'`, queue, id));
+  }
+
+  /** A `for await` loop has left a packet unanswered for long: said once, to a listener or as a warning. */
+  private unanswered(info: UnansweredInfo): void {
+    if (this.listenerCount('unanswered') > 0) {
+      this.emit('unanswered', info);
+      return;
+    }
+    process.emitWarning(
+      `nfqueue: packet ${info.id} on queue ${info.queue} has waited ${info.waitedMs} ms for its answer from the for await loop (${info.outstanding} handed out and unanswered); the kernel holds it until then or until close(). Answer every packet, or set unansweredWarning`,
+      { code: 'NFQUEUE_UNANSWERED' },
+    );
   }
 
   private callbackFailed(queue: number, id: number, e: unknown, how: string): void {
@@ -299,10 +342,12 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
 
   // ------------------------------------------------------------------ send path
 
-  private writeVerdict(queue: number, id: number, v: Verdict): void {
+  /** Writes a verdict into the shared writer; `unsent`: the caller (the iterator) sends it. */
+  private writeVerdict(queue: number, id: number, v: Verdict, unsent = false): void {
     const conn = this.conn;
     if (conn.isClosed) return;
-    this.ring.remember(conn.send(encodeVerdict, queue, id, v), KIND_VERDICT, queue, id);
+    const seq = unsent ? conn.sendHeld(encodeVerdict, queue, id, v) : conn.send(encodeVerdict, queue, id, v);
+    this.ring.remember(seq, KIND_VERDICT, queue, id);
     countVerdict(this.counters, v);
   }
 
@@ -313,13 +358,16 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
    */
   setVerdict(queue: number, id: number, verdict: VerdictInput): void {
     checkQueueNumber(queue);
+    if (this.iteration !== undefined) {
+      this.iteration.answerById(queue, id, verdict);
+      return;
+    }
     if (!this.asyncVerdicts.isWaiting(queue, id)) {
       throw new VerdictStateError(`packet ${id} on queue ${queue} is not waiting for a verdict (already answered, or unknown)`, queue, id);
     }
     const v = normalizeVerdict(verdict);
     this.asyncVerdicts.take(queue, id);
     this.writeVerdict(queue, id, v);
-    this.iteration?.released();
   }
 
   /**
@@ -336,10 +384,10 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     if (v.priority !== undefined) normalizeVerdict({ verdict: 'accept', priority: v.priority });
     if (this.conn.isClosed) throw new VerdictStateError('the queue is closed', queue, maxId);
     this.asyncVerdicts.takeUpTo(queue, maxId);
+    this.iteration?.takeUpTo(queue, maxId);
     this.ring.remember(this.conn.send(encodeBatchVerdict, queue, maxId, v), KIND_BATCH, queue, maxId);
     countVerdict(this.counters, v);
     this.conn.flush();
-    this.iteration?.released();
   }
 
   /** @internal sends the config request `encode(w, a, b, c)` writes, and resolves on the kernel's ack. */
@@ -361,7 +409,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
   /** The library's counters and the kernel's (from /proc) for this queue's numbers. */
   stats(): QueueStats {
     const c = this.counters;
-    c.pending = this.asyncVerdicts.size;
+    c.pending = this.pendingCount;
     let kernel: KernelQueueStats[] = [];
     try {
       const rows = readKernelQueueStatsOf(this.socket);
@@ -391,6 +439,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     // Let a synchronous callback that called close() finish and write its verdict first.
     await Promise.resolve();
     this.asyncVerdicts.takeAll((queue, id) => this.writeVerdict(queue, id, this.defaultVerdict));
+    this.iteration?.takeAll((queue, id) => this.writeVerdict(queue, id, this.defaultVerdict));
     this.conn.flush();
     await drainBeforeUnbind(this.conn, this.socket, this.queues, this.defaultVerdict.verdict === 'accept', this.requestTimeout);
     this.overrunWatch.check(); // a last look, while the queue is still bound and no longer fed

@@ -1,7 +1,9 @@
 /**
  * The packet the Queue hands out: the decoded Packet plus its own verdict methods
- * (packet.accept(), drop(), verdict()). Only packets handed out by `for await` iteration
- * are bound to an answerer; in a callback, which returns its verdict, they throw.
+ * (packet.accept(), drop(), verdict()). Only packets from `for await` iteration are bound to
+ * the iterator that answers them; in a callback, which returns its verdict, they throw. The
+ * binding and the packet's place in the iteration live in private fields, so a packet costs
+ * no map entry and callback mode pays three unused fields.
  */
 import { Packet } from '../nfqueue/packet.js';
 import type { Verdict, VerdictInput } from '../nfqueue/verdict.js';
@@ -12,13 +14,38 @@ export interface PacketAnswerer {
   answer(p: QueuedPacket, v: VerdictInput): void;
 }
 
+/** Where a bound packet is: held in the library, handed out to the loop, or answered. */
+export const HELD = 1;
+export const HANDED_OUT = 2;
+export const ANSWERED = 3;
+export type PacketState = typeof HELD | typeof HANDED_OUT | typeof ANSWERED;
+
 /** A packet from a Queue: its decoded fields and, under `for await`, its verdict methods. */
 export class QueuedPacket extends Packet {
   #answerer: PacketAnswerer | undefined = undefined;
+  #state = 0;
+  #deadline = Infinity;
 
-  /** @internal binds `p` to the iterator that hands it out. */
-  static attach(p: QueuedPacket, answerer: PacketAnswerer): void {
+  /** @internal binds `p`, held until handed out, to the iterator that answers it. */
+  static attach(p: QueuedPacket, answerer: PacketAnswerer, deadline: number): void {
     p.#answerer = answerer;
+    p.#state = HELD;
+    p.#deadline = deadline;
+  }
+
+  /** @internal where `p` is (0: not iterated). */
+  static stateOf(p: QueuedPacket): number {
+    return p.#state;
+  }
+
+  /** @internal moves `p` to `state`. */
+  static setState(p: QueuedPacket, state: PacketState): void {
+    p.#state = state;
+  }
+
+  /** @internal performance.now() by which `p` must be answered (Infinity: no limit). */
+  static deadlineOf(p: QueuedPacket): number {
+    return p.#deadline;
   }
 
   /**

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Kernel-test consumer that iterates a queue with for await (BUILT public API, dist/).
 //
-//   iterating-consumer.mjs QUEUE MODE [--max-outstanding N]
+//   iterating-consumer.mjs QUEUE MODE [--max-outstanding N] [--max-len N]
 // Modes:
 //   oddeven: accept odd "seq=N;" datagrams, drop even ones, answering each in the loop.
 //   hold:    answer nothing; on SIGUSR1 print {"holding":n}; on SIGUSR2 accept the held
@@ -14,6 +14,8 @@ const [, , queueArg, mode = 'oddeven', ...rest] = process.argv;
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 const i = rest.indexOf('--max-outstanding');
 const maxOutstanding = i >= 0 ? Number(rest[i + 1]) : undefined;
+const j = rest.indexOf('--max-len');
+const maxLen = j >= 0 ? Number(rest[j + 1]) : undefined;
 
 function udpSeq(payload) {
   const ihl = payload[0] >> 4 === 4 ? (payload[0] & 15) * 4 : 40;
@@ -39,6 +41,7 @@ const queue = await openQueue(Number(queueArg), {
   copyRange: 1024,
   onError: (err) => out({ error: { name: err.name, code: err.code, message: err.message } }),
   ...(maxOutstanding === undefined ? {} : { maxOutstanding }),
+  ...(maxLen === undefined ? {} : { maxLen }),
 });
 out({ ready: true, transport: queue.transportKind, portId: queue.portId });
 
