@@ -14,7 +14,7 @@ import { decodeVerdictMessage } from '../../src/nfqueue/verdict-decoder.js';
 import { decodeConfigMessage } from '../../src/nfqueue/config.js';
 import { decodePacket, PacketDecodeError } from '../../src/nfqueue/packet.js';
 import { describeMessage } from '../../src/nfqueue/describe.js';
-import { attr, hex, nfgenmsg, nlmsg } from '../support/bytes.js';
+import { attr, hex, nest, nfgenmsg, nlmsg } from '../support/bytes.js';
 
 const ORACLE = fileURLToPath(new URL('./oracle/nfq-messages.c', import.meta.url));
 
@@ -123,5 +123,16 @@ describe('by hand, from the kernel headers', () => {
     expect(describeMessage(m)).toMatch(/^PACKET queue 4 packet 12345 \(malformed: packet attribute 3 holds 2 bytes, needs 4 \(at byte 20\)\)$/);
     const sound = nlmsg({ type: 0x0300 }, nfgenmsg(2, 4), attr(1, [0, 0, 0, 7, 0x08, 0x00, 1]));
     expect(describeMessage(sound)).toBe('PACKET queue 4 packet 7');
+  });
+
+  it('packet.conntrack() decodes NFQA_CT (ctnetlink: CTA_TUPLE_ORIG > CTA_TUPLE_IP > CTA_IP_V4_SRC/DST, CTA_MARK, CTA_STATUS)', () => {
+    const tupleIp = nest(1, attr(1, [10, 0, 0, 1]), attr(2, [10, 0, 0, 2]));
+    const tupleProto = nest(2, attr(1, [17]), attr(2, [0x30, 0x39]), attr(3, [0, 53]));
+    const ct = nest(11, nest(1, tupleIp, tupleProto), attr(8, [0, 0, 0, 0x2a]), attr(3, [0, 0, 0, 0x08]));
+    const m = nlmsg({ type: 0x0300 }, nfgenmsg(2, 0), attr(1, [0, 0, 0, 1, 0x08, 0x00, 3]), ct);
+    const p = decodePacket(m, 0, m.byteLength);
+    expect(p.conntrack()).toEqual({ orig: { src: '10.0.0.1', dst: '10.0.0.2', proto: 17, srcPort: 12345, dstPort: 53 }, mark: 0x2a, status: 8 });
+    const none = nlmsg({ type: 0x0300 }, nfgenmsg(2, 0), attr(1, [0, 0, 0, 1, 0x08, 0x00, 3]));
+    expect(decodePacket(none, 0, none.byteLength).conntrack()).toBeUndefined();
   });
 });
