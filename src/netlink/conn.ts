@@ -119,13 +119,12 @@ export class NetlinkConn {
   }
 
   /**
-   * Writes `encode(w, a, b, c)` and gives each message it wrote the next sequence number
-   * and our port id (and NLM_F_ACK when `ack`). Returns the first message's sequence number.
+   * Gives each message written since `start` the next sequence number and our port id (and
+   * NLM_F_ACK when `ack`). Returns the first one's sequence number. (The encoder is called
+   * by each sender itself, so that its call site stays monomorphic and inlinable.)
    */
-  private write<A, B, C>(encode: Encoder<A, B, C>, a: A, b: B, c: C, ack: boolean): number {
+  private stamp(start: number, ack: boolean): number {
     const out = this.out;
-    const start = out.length;
-    encode(out, a, b, c);
     const end = out.length;
     const view = out.dataView;
     const pid = this.transport.portId >>> 0;
@@ -145,7 +144,9 @@ export class NetlinkConn {
    * (see the file comment). Returns its sequence number, which a kernel error would carry.
    */
   send<A, B, C>(encode: Encoder<A, B, C>, a: A, b: B, c: C): number {
-    const seq = this.write(encode, a, b, c, false);
+    const start = this.out.length;
+    encode(this.out, a, b, c);
+    const seq = this.stamp(start, false);
     if (this.out.length >= FLUSH_THRESHOLD) this.flush();
     else if (!this.inDatagram) this.scheduleFlush();
     return seq;
@@ -156,7 +157,9 @@ export class NetlinkConn {
    * packets): it leaves at the next flush(), or at once past FLUSH_THRESHOLD.
    */
   sendHeld<A, B, C>(encode: Encoder<A, B, C>, a: A, b: B, c: C): number {
-    const seq = this.write(encode, a, b, c, false);
+    const start = this.out.length;
+    encode(this.out, a, b, c);
+    const seq = this.stamp(start, false);
     if (this.out.length >= FLUSH_THRESHOLD) this.flush();
     return seq;
   }
@@ -168,7 +171,9 @@ export class NetlinkConn {
    */
   request<A, B, C>(encode: Encoder<A, B, C>, a: A, b: B, c: C, options: RequestOptions): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const seq = this.write(encode, a, b, c, true);
+      const start = this.out.length;
+      encode(this.out, a, b, c);
+      const seq = this.stamp(start, true);
       const req: PendingRequest = { resolve, reject, options, timer: undefined };
       req.timer = setTimeout(() => {
         this.pending.delete(seq);
