@@ -151,7 +151,7 @@ export class PacketIterator implements AsyncIterableIterator<QueuedPacket>, Pack
     this.verdictTimeout = options.verdictTimeout;
     this.warnAfter = options.unansweredWarning;
     if (this.warnAfter > 0 && this.warnAfter !== Infinity) {
-      // Checked four times per period: the report comes between 1 and 1.25 periods late.
+      // Checked four times per period: the report comes 1 to 1.5 periods after the hand-out.
       this.warnTimer = setInterval(() => this.checkUnanswered(), Math.max(1, Math.ceil(this.warnAfter / 4)));
       this.warnTimer.unref();
     }

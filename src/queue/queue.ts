@@ -6,7 +6,8 @@
  * Hot path: the connection walks a received datagram in place; each packet message is
  * decoded, handed to the callback, and a synchronous answer is encoded at once into the
  * connection's shared writer. All verdicts written while handling one datagram (or in one
- * microtask turn, for async answers) leave in one datagram. Every request carries its own
+ * microtask turn, for async answers; or until a `for await` loop has caught up, see
+ * packet-iterator.ts) leave in one datagram. Every request carries its own
  * sequence number, so a kernel error can be tied to the packet or step that caused it.
  */
 import { EventEmitter } from 'node:events';
