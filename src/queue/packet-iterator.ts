@@ -193,7 +193,12 @@ export class PacketIterator implements AsyncIterableIterator<QueuedPacket>, Pack
         return Promise.resolve({ value: p, done: false });
       }
     }
-    // The loop is about to wait: the verdicts it gave leave now, in one send.
+    // The loop is about to wait: the verdicts it gave leave now, in one send, and the
+    // fallback send is not needed (letting it fire costs a call into JavaScript per wake-up).
+    if (this.flushImmediate !== undefined) {
+      clearImmediate(this.flushImmediate);
+      this.flushImmediate = undefined;
+    }
     this.owner.flush();
     if (this.done) return Promise.resolve(DONE);
     if (this.waiter !== undefined) return Promise.reject(new TypeError('one next() at a time: a queue has a single reader'));
