@@ -12,9 +12,7 @@
 import v8 from 'node:v8';
 import { openQueue } from '../dist/index.js';
 import { MessageWriter, AttributeDecoder } from '../dist/netlink/index.js';
-import * as nfq from '../dist/nfqueue/index.js';
-
-const { decodePacket, encodeVerdict } = nfq;
+import { decodePacket, encodeVerdict, nfqueueConstants as nfq } from '../dist/nfqueue/index.js';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');

@@ -60,11 +60,14 @@ node -e "if (Number(require('./node_modules/@types/node/package.json').version.s
 
 step "the native transport loads from the prebuilds"
 cat >native.mjs <<'EOF'
-import { openNativeTransport, nativeAddonPath, nativeTransportUnavailable } from 'netfilter-queue/netlink';
+import { readFileSync } from 'node:fs';
+import { openNativeTransport, nativeTransportUnavailable } from 'netfilter-queue/netlink';
 const why = nativeTransportUnavailable();
 if (why !== undefined) throw new Error(why);
 const t = openNativeTransport(12);
-console.log(JSON.stringify({ kind: t.kind, addon: nativeAddonPath() }));
+// The addon this process mapped, as the kernel shows it.
+const addon = readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.split(/\s+/)[5] ?? '').find((p) => p.endsWith('.node'));
+console.log(JSON.stringify({ kind: t.kind, addon }));
 t.close();
 EOF
 node native.mjs | tee "$work/native.out"
@@ -109,8 +112,8 @@ EOF
 done
 
 step "import and require"
-node --input-type=module -e "import { openQueue, Packet } from 'netfilter-queue'; console.log('import:', typeof openQueue, typeof Packet)"
-echo "const { openQueue, Packet } = require('netfilter-queue'); console.log('require:', typeof openQueue, typeof Packet);" >require.cjs
+node --input-type=module -e "import { openQueue, accept } from 'netfilter-queue'; console.log('import:', typeof openQueue, typeof accept)"
+echo "const { openQueue, accept } = require('netfilter-queue'); console.log('require:', typeof openQueue, typeof accept);" >require.cjs
 node require.cjs | tee "$work/require.out"
 grep -q 'require: function function' "$work/require.out" || fail "require('netfilter-queue') did not give the API"
 # Every subpath of the exports map, both ways.

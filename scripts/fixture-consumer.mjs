@@ -21,13 +21,12 @@
 // {"action":"flags-without-mask","flags":N}, {"action":"batch","maxId":N,"verdict":..}.
 import { openQueue } from '../dist/index.js';
 import { fixChecksums } from '../dist/packet/index.js';
-import * as nfq from '../dist/nfqueue/index.js';
-
-const { encodeConfigCommand } = nfq;
+import { encodeConfigCommand, nfqueueConstants as nfq } from '../dist/nfqueue/index.js';
 
 /** A FLAGS request without its MASK: the kernel answers EINVAL (the error-flags-einval fixture). */
-function encodeConfigFlagsWithoutMask(w, queue, flags, h) {
-  nfq.beginQueueMessage(w, nfq.NFQNL_MSG_CONFIG, queue, nfq.NFPROTO_UNSPEC, h);
+function encodeConfigFlagsWithoutMask(w, queue, flags) {
+  w.begin({ type: nfq.NFQ_TYPE_CONFIG, flags: 1, seq: 0, pid: 0 });
+  w.rawU8(nfq.NFPROTO_UNSPEC).rawU8(nfq.NFNETLINK_V0).rawBe16(queue);
   w.attrBe32(nfq.NFQA_CFG_FLAGS, flags);
   w.end();
 }
@@ -102,12 +101,11 @@ out({ ready: true, portId: queue.portId });
 
 if ((config.plan?.length ?? 0) > 0 || config.until !== undefined) await allAnswered;
 const q0 = queue.queues[0];
-const pid = queue.portId;
 for (const a of config.after ?? []) {
   if (a.action === 'bind-again') {
-    await queue.configure('bind', q0, (w, seq) => encodeConfigCommand(w, q0, nfq.NFQNL_CFG_CMD_BIND, nfq.NFPROTO_UNSPEC, { seq, pid, ack: true })).catch(onError);
+    await queue.configure('bind', q0, encodeConfigCommand, q0, nfq.NFQNL_CFG_CMD_BIND, nfq.NFPROTO_UNSPEC).catch(onError);
   } else if (a.action === 'flags-without-mask') {
-    await queue.configure('flags', q0, (w, seq) => encodeConfigFlagsWithoutMask(w, q0, a.flags, { seq, pid, ack: true }), a.flags).catch(onError);
+    await queue.configure('flags', q0, encodeConfigFlagsWithoutMask, q0, a.flags, undefined, a.flags).catch(onError);
   } else if (a.action === 'batch') {
     queue.batchVerdict(a.queue ?? q0, a.maxId, { verdict: a.verdict });
   }

@@ -13,13 +13,17 @@ import { recordTransport } from './pcap/record-transport.js';
 
 export type { QueueOptions } from './queue/queue-options.js';
 
-/** The transport `options` ask for: the given one (or its factory's), else the default socket; recorded when `record` is set. */
-function chooseTransport(options: QueueOptions): Transport {
+/**
+ * The transport `options` ask for: the given one (or its factory's), else the default
+ * socket; recorded when `record` is set. `socket` is the one under the recorder, which the
+ * Queue asks what it is (live, its /proc/net).
+ */
+function chooseTransport(options: QueueOptions): { transport: Transport; socket: Transport } {
   const given = options.transport;
   const inner = given === undefined ? openDefaultQueueTransport(options) : typeof given === 'function' ? given() : given;
-  if (options.record === undefined) return inner;
+  if (options.record === undefined) return { transport: inner, socket: inner };
   try {
-    return recordTransport(inner, options.record);
+    return { transport: recordTransport(inner, options.record), socket: inner };
   } catch (e) {
     inner.close();
     throw e;
@@ -61,14 +65,36 @@ export function openQueue(num: number | readonly number[], callback: PacketCallb
  * and answer each packet with packet.accept() / drop() / verdict(v) or setVerdict().
  */
 export function openQueue(num: number | readonly number[], options?: QueueOptions): Promise<Queue>;
-export async function openQueue(num: number | readonly number[], callbackOrOptions?: PacketCallback | QueueOptions, maybeOptions?: QueueOptions): Promise<Queue> {
+export function openQueue(num: number | readonly number[], callbackOrOptions?: PacketCallback | QueueOptions, maybeOptions?: QueueOptions): Promise<Queue> {
+  return withMissingAwaitHint(open(num, callbackOrOptions, maybeOptions));
+}
+
+const MISSING_AWAIT = 'openQueue() returns a Promise of the Queue: await it first (const queue = await openQueue(...)), then iterate or use the queue';
+
+/**
+ * In plain JavaScript nothing catches a missing `await` before the Promise is used as the
+ * Queue: `for await (const p of openQueue(1))` would only say "is not async iterable". The
+ * Promise gets the Queue's most used members, each throwing a TypeError that says so.
+ */
+function withMissingAwaitHint(p: Promise<Queue>): Promise<Queue> {
+  const hint = (): never => {
+    throw new TypeError(MISSING_AWAIT);
+  };
+  for (const key of [Symbol.asyncIterator, 'close', 'stats', 'setVerdict', 'batchVerdict', 'on', 'once'] as const) {
+    Object.defineProperty(p, key, { value: hint, enumerable: false, configurable: true });
+  }
+  return p;
+}
+
+async function open(num: number | readonly number[], callbackOrOptions?: PacketCallback | QueueOptions, maybeOptions?: QueueOptions): Promise<Queue> {
   const { callback, options } = splitOpenArguments(callbackOrOptions, maybeOptions);
   const nums = checkOpenArguments(num, callback, options);
   const managed = checkManagedRule(nums, options);
   // As Node's own APIs do: an AbortError (a DOMException), with the signal's reason as cause.
   if (options.signal?.aborted === true) throw new DOMException('openQueue: the signal was already aborted', { name: 'AbortError', cause: options.signal.reason });
   const queueOptions = managed?.flow === undefined ? options : { ...options, managedFlow: managed.flow };
-  const queue = await startQueue(nums, callback, chooseTransport(options), queueOptions);
+  const { transport, socket } = chooseTransport(options);
+  const queue = await startQueue(nums, callback, transport, queueOptions, socket);
   if (managed !== undefined) await installRule(queue, managed, options);
   const signal = options.signal;
   if (signal !== undefined) {

@@ -3,14 +3,19 @@
  * UsageError (exit code 2) whose message says what to type instead.
  */
 import { parseArgs } from 'node:util';
-import { NFPROTO_ARP, NFPROTO_BRIDGE, NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_NETDEV } from '../nfqueue/index.js';
-import { RuleError, type QueueRuleSpec } from '../index.js';
+import { NetfilterQueueError, RuleError, type QueueRuleSpec } from '../index.js';
+import { nfqueueConstants } from '../nfqueue/index.js';
 import { checkRuleSpecs, type HookName } from '../nftables-runtime/index.js';
 import { FilterSyntaxError, parseFilter, rulesAt, type FilterRule } from './filter.js';
 
+const { NFPROTO_ARP, NFPROTO_BRIDGE, NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_NETDEV } = nfqueueConstants;
+
 /** A mistake on the command line: exit code 2. */
-export class UsageError extends Error {
+export class UsageError extends NetfilterQueueError {
   override name = 'UsageError';
+  constructor(message: string) {
+    super(message, { code: 'ERR_USAGE' });
+  }
 }
 
 /** Families a queue can carry, by the names iptables/nft users know. */
@@ -239,9 +244,17 @@ export function parseSize(name: string, text: string): number {
 }
 
 /** Turns node:util parseArgs' errors into messages that say what to do. */
-function explainParseError(e: unknown): UsageError {
+function explainParseError(e: unknown, argv: readonly string[]): UsageError {
   const err = e as { code?: string; message?: string };
   const msg = err.message ?? String(e);
+  const ambiguous = /^Option '([^']+)' argument is ambiguous/.exec(msg);
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && ambiguous !== null) {
+    // `-q -1`: the value starts with a dash, so the parser cannot tell it from an option.
+    const name = ambiguous[1]!;
+    const value = argv[argv.indexOf(name) + 1] ?? '';
+    const long = /--[\w-]+=-XYZ/.exec(msg)?.[0].replace('=-XYZ', '') ?? name;
+    return new UsageError(`option ${name} got '${value}', which reads as an option: ${name === '-q' || long === '--queue' ? 'a queue number is 0..65535, e.g. -q 1 or -q 0-3' : `write ${long}=${value} if you mean it as the value`}`);
+  }
   if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     const m = /Unknown option '([^']+)'/.exec(msg);
     return new UsageError(`unknown option ${m?.[1] ?? ''}`.trim());
@@ -263,7 +276,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   try {
     parsed = parse();
   } catch (e) {
-    throw explainParseError(e);
+    throw explainParseError(e, argv);
   }
   const v = parsed.values;
   const o: CliOptions = {

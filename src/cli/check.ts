@@ -2,7 +2,7 @@
  * `nfq-dump --check [-q N]`: the library's diagnosis of the queues, printed for a person (or
  * as JSON), then exit: 0 when every queue asked for has a rule feeding it, 1 when one has none.
  */
-import { diagnoseQueues, formatDiagnosis, type DiagnoseOptions } from '../index.js';
+import { diagnoseQueues, formatDiagnosis, type DiagnoseOptions } from '../diagnosis/index.js';
 import type { CliOptions } from './args.js';
 
 /** Runs --check; resolves to the exit code. */

@@ -2,7 +2,9 @@
  * Messages nfq-dump prints for runtime failures, phrased so that a person knows what to do.
  */
 import { readFileSync } from 'node:fs';
-import { findQueueHolder, NetlinkSocketError, QueueKernelError, QueueTimeoutError, readKernelQueueStats } from '../index.js';
+import { QueueKernelError, QueueTimeoutError } from '../index.js';
+import { findQueueHolder, readKernelQueueStats } from '../diagnosis/index.js';
+import { NetlinkSocketError } from '../netlink/index.js';
 
 const CAP_NET_ADMIN = 12n;
 

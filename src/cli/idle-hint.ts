@@ -4,7 +4,8 @@
  * seconds nfq-dump says so once, with the queue's row from /proc and the library's
  * diagnosis (the rules that feed the queue, here or in another namespace, and their bypass).
  */
-import { ruleQueues, type KernelQueueStats, type QueueDiagnosis } from '../index.js';
+import type { KernelQueueStats } from '../index.js';
+import { ruleQueues, type QueueDiagnosis } from '../diagnosis/index.js';
 
 const PROC_COLUMNS = ['queue', 'portid', 'waiting', 'copy mode', 'copy range', 'queue_dropped', 'user_dropped', 'last id'] as const;
 

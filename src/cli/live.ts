@@ -2,7 +2,8 @@
  * nfq-dump on a live queue: binds the queues, prints every packet, gives it the verdict,
  * and on exit (count reached, a signal, a broken pipe) unbinds and summarises.
  */
-import { diagnoseQueues, formatMetrics, openQueue, type DiagnoseOptions, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
+import { diagnoseQueues, type DiagnoseOptions } from '../diagnosis/index.js';
+import { formatMetrics, openQueue, type Packet, type Queue, type QueueOptions, type QueueStats, type KernelQueueStats, type Verdict } from '../index.js';
 import { interfaceName } from '../packet/index.js';
 import type { CliOptions } from './args.js';
 import { explainFileError, explainOpenError } from './errors.js';

@@ -9,10 +9,12 @@
  * directions differently from the library's recorder): PACKET and NLMSG_ERROR come from the
  * kernel, VERDICT, VERDICT_BATCH and CONFIG from the program.
  */
-import * as nfq from '../nfqueue/index.js';
-import { configCommandName, copyModeName, decodePacket, readConfigMessage, readVerdictMessage, verdictName, type VerdictMessageFields } from '../nfqueue/index.js';
+import { NetfilterQueueError } from '../index.js';
+import { nfqueueConstants as nfq, configCommandName, copyModeName, decodePacket, decodeConfigMessage, decodeVerdictMessage, type DecodedVerdict } from '../nfqueue/index.js';
 import { parseIpPacket } from '../packet/index.js';
-import { NETLINK_NETFILTER, NLMSG_ERROR, errnoName, parseErrorMessage, parseMessages } from '../netlink/index.js';
+import { netlinkConstants, errnoName, parseErrorMessage, parseMessages } from '../netlink/index.js';
+
+const { NETLINK_NETFILTER, NLMSG_ERROR } = netlinkConstants;
 import { decodeNetlinkCooked, readPcapFile, ipPacketOfRecord, IP_LINKTYPES, LINKTYPE_NETLINK, type PcapRecord } from '../pcap/index.js';
 import { recordFromPacket, type DumpRecord, type ShownVerdict } from './format.js';
 
@@ -48,8 +50,11 @@ export interface ReplaySummary {
 }
 
 /** The file's link type is not one nfq-dump decodes. */
-export class UnsupportedCaptureError extends Error {
+export class UnsupportedCaptureError extends NetfilterQueueError {
   override name = 'UnsupportedCaptureError';
+  constructor(message: string) {
+    super(message, { code: 'ERR_UNSUPPORTED_CAPTURE' });
+  }
 }
 
 function timeOf(rec: PcapRecord): { sec: number; usec: number } {
@@ -147,11 +152,7 @@ export function replayCapture(path: string, filter: ReplayFilter = {}): { record
           out.push(r);
           waiting.set(key(p.queue, p.id), { record: r, queue: p.queue, id: p.id });
         } else if (type === nfq.NFQ_TYPE_VERDICT || type === nfq.NFQ_TYPE_VERDICT_BATCH) {
-          const fields = readVerdictMessage(m.buffer.subarray(m.offset, m.offset + m.header.length));
-          if (fields === undefined) {
-            problem(`record ${i + 1}: verdict message without a verdict header`);
-            continue;
-          }
+          const fields = decodeVerdictMessage(m.buffer, m.offset, m.header.length);
           const v = { queue: fields.queue, id: fields.id, shown: shownVerdict(fields) };
           bySeq.set(m.header.seq, v.shown);
           requests.set(
@@ -194,8 +195,12 @@ export function replayCapture(path: string, filter: ReplayFilter = {}): { record
 
 /** A config request in words: `bind on queue 0`, `params (copy packet 65535) on queue 0`. */
 function describeConfig(m: Uint8Array): string {
-  const c = readConfigMessage(m);
-  if (c === undefined) return 'config request';
+  let c;
+  try {
+    c = decodeConfigMessage(m);
+  } catch {
+    return 'config request';
+  }
   const what: string[] = [];
   if (c.command !== undefined) what.push(configCommandName(c.command).toLowerCase().replace('_', '-'));
   if (c.copyMode !== undefined) what.push(`params (copy ${copyModeName(c.copyMode)} ${c.copyRange})`);
@@ -205,9 +210,9 @@ function describeConfig(m: Uint8Array): string {
 }
 
 /** The verdict of a (batch) verdict message, as shown. */
-function shownVerdict(v: VerdictMessageFields): ShownVerdict {
-  const shown: ShownVerdict = { verdict: verdictName(v.code) };
-  if (v.targetQueue !== undefined) shown.queue = v.targetQueue;
+function shownVerdict({ verdict: v }: DecodedVerdict): ShownVerdict {
+  const shown: ShownVerdict = { verdict: v.verdict };
+  if (v.queue !== undefined) shown.queue = v.queue;
   if (v.mark !== undefined) shown.mark = v.mark;
   return shown;
 }

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { openDefaultTransport } from '../netlink/default-transport.js';
+import type { KernelSocket } from '../queue/kernel-socket.js';
 import { NETLINK_NETFILTER } from '../netlink/constants.js';
 import type { NetnsTarget } from '../netlink/netns.js';
 import type { Transport } from '../netlink/transport.js';
@@ -57,7 +58,7 @@ export function queueingRuleOf(q: QueueRule): QueueingRule {
   return rule;
 }
 
-function readProc(transport: Transport | undefined, name: string): string | undefined {
+function readProc(transport: (Transport & KernelSocket) | undefined, name: string): string | undefined {
   try {
     return transport?.readProcNet !== undefined ? transport.readProcNet(name) : readFileSync(`/proc/net/${name}`, 'utf8');
   } catch {
@@ -72,7 +73,7 @@ function readProc(transport: Transport | undefined, name: string): string | unde
  */
 export async function readNamespaceTables(netns?: NetnsTarget, withProc = true): Promise<NamespaceTables> {
   const out: NamespaceTables = { rules: [], sources: [], problems: [] };
-  let transport: Transport | undefined;
+  let transport: (Transport & KernelSocket) | undefined;
   try {
     if (netns !== undefined) transport = openDefaultTransport(NETLINK_NETFILTER, { netns, procNetFiles: PROC_FILES });
   } catch (e) {

@@ -1,14 +1,16 @@
 /**
  * One netlink connection over a Transport: the framing of received datagrams, sequence
- * numbers, requests waiting for their ack (or error, extended ack included), and a shared
- * writer whose messages leave together in one datagram. It knows nothing of any netlink
- * family: the owner gets every other message, and every kernel error no request waits for.
+ * numbers, requests waiting for their ack (or error, extended ack included), and a writer
+ * of its own whose messages leave together in one datagram. Callers hand it an encoder
+ * (`send`, `request`); it fills in each message's sequence number and our port id, as
+ * mdlayher/netlink's Conn.Send does. It knows nothing of any netlink family: the owner gets
+ * every other message, and every kernel error no request waits for.
  *
- * Batching: messages written while a datagram is being handled leave when it is done;
- * messages written elsewhere leave at the end of the microtask turn (or at once when the
+ * Batching: messages sent while a datagram is being handled leave when it is done;
+ * messages sent elsewhere leave at the end of the microtask turn (or at once when the
  * writer grows past FLUSH_THRESHOLD).
  */
-import { NLMSG_HDRLEN, NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NLMSG_MIN_TYPE, align4 } from './constants.js';
+import { NLMSG_HDRLEN, NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NLMSG_MIN_TYPE, NLMSG_PID_OFFSET, NLMSG_SEQ_OFFSET, NLM_F_ACK, NLM_F_DUMP, align4 } from './constants.js';
 import { NetlinkSocketError } from './errors.js';
 import { headerProblem, messageLengthAt, parseErrorMessage } from './message.js';
 import { MessageWriter } from './writer.js';
@@ -36,6 +38,13 @@ export interface ConnHandlers {
   end(): void;
 }
 
+/**
+ * Writes one request into `w` with `begin()`…`end()` (any seq and pid: the connection
+ * fills them in), from up to three arguments passed through, so that a caller on a hot
+ * path needs no closure.
+ */
+export type Encoder<A, B, C> = (w: MessageWriter, a: A, b: B, c: C) => void;
+
 /** How a request's answer is turned into an error. */
 export interface RequestOptions {
   /** Milliseconds to wait for the ack. */
@@ -62,8 +71,8 @@ function toError(e: unknown): Error {
 
 /** A netlink connection; see the file comment. */
 export class NetlinkConn {
-  /** The shared writer: write messages here (with seq from nextSeq()), then call written() or flush(). */
-  readonly out = new MessageWriter(64 * 1024);
+  /** Messages sent and not yet flushed. */
+  private readonly out = new MessageWriter(64 * 1024);
   /** Datagrams received so far (a closing owner watches it to tell when the socket is quiet). */
   datagramsReceived = 0;
   private seq = 0;
@@ -103,40 +112,107 @@ export class NetlinkConn {
   }
 
   /** The next sequence number (never 0, which the kernel's own messages carry). */
-  nextSeq(): number {
+  private nextSeq(): number {
     this.seq = (this.seq + 1) >>> 0;
     if (this.seq === 0) this.seq = 1;
     return this.seq;
   }
 
   /**
-   * Writes a request with `write(out, seq)` (which must set NLM_F_ACK, or be a dump), sends
-   * it, and resolves on the kernel's ack (for a dump: its NLMSG_DONE); rejects with `options.refused(...)` on its error, or
+   * Gives each message written since `start` the next sequence number and our port id (and
+   * NLM_F_ACK when `ack`). Returns the first one's sequence number. (The encoder is called
+   * by each sender itself, so that its call site stays monomorphic and inlinable.)
+   */
+  private stamp(start: number, ack: boolean, seqs?: number[]): number {
+    const out = this.out;
+    const end = out.length;
+    const view = out.dataView;
+    const pid = this.transport.portId >>> 0;
+    let first = 0;
+    for (let at = start; at < end; at += align4(view.getUint32(at, true))) {
+      const seq = this.nextSeq();
+      if (first === 0) first = seq;
+      seqs?.push(seq);
+      view.setUint32(at + NLMSG_SEQ_OFFSET, seq, true);
+      view.setUint32(at + NLMSG_PID_OFFSET, pid, true);
+      if (ack) view.setUint16(at + 6, view.getUint16(at + 6, true) | NLM_F_ACK, true);
+    }
+    return first;
+  }
+
+  /**
+   * Sends the message `encode(w, a, b, c)` writes, no ack awaited: it leaves with its batch
+   * (see the file comment). Returns its sequence number, which a kernel error would carry.
+   */
+  send<A, B, C>(encode: Encoder<A, B, C>, a: A, b: B, c: C): number {
+    const start = this.out.length;
+    encode(this.out, a, b, c);
+    const seq = this.stamp(start, false);
+    if (this.out.length >= FLUSH_THRESHOLD) this.flush();
+    else if (!this.inDatagram) this.scheduleFlush();
+    return seq;
+  }
+
+  /**
+   * Like send(), for an owner that flushes by itself soon after (a loop answering many
+   * packets): it leaves at the next flush(), or at once past FLUSH_THRESHOLD.
+   */
+  sendHeld<A, B, C>(encode: Encoder<A, B, C>, a: A, b: B, c: C): number {
+    const start = this.out.length;
+    encode(this.out, a, b, c);
+    const seq = this.stamp(start, false);
+    if (this.out.length >= FLUSH_THRESHOLD) this.flush();
+    return seq;
+  }
+
+  /**
+   * Sends the request `encode(w, a, b, c)` writes, with NLM_F_ACK, at once, and resolves on
+   * the kernel's ack; rejects with `options.refused(...)` on its error, or
    * `options.timedOut()` after `options.timeout` ms.
    */
-  request(write: (w: MessageWriter, seq: number) => void, options: RequestOptions): Promise<void> {
-    const seq = this.nextSeq();
+  request<A, B, C>(encode: Encoder<A, B, C>, a: A, b: B, c: C, options: RequestOptions): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const req: PendingRequest = { resolve, reject, options, timer: undefined };
-      req.timer = setTimeout(() => {
-        this.pending.delete(seq);
-        reject(options.timedOut());
-      }, options.timeout);
-      this.pending.set(seq, req);
-      write(this.out, seq);
-      this.flush();
+      const start = this.out.length;
+      encode(this.out, a, b, c);
+      this.waitFor(this.stamp(start, true), { resolve, reject, options, timer: undefined });
     });
   }
 
-  /** Called after writing a message no ack is awaited for: it leaves with its batch. */
-  written(): void {
-    if (this.out.length >= FLUSH_THRESHOLD) this.flush();
-    else if (!this.inDatagram) this.scheduleFlush();
+  /**
+   * Sends the messages `encode(w, a, b, c)` writes (several: an nfnetlink batch, or a dump
+   * request) at once, each keeping the flags its encoder gave it, and resolves when the
+   * last message that expects an answer (NLM_F_ACK, or a dump's NLMSG_DONE) gets it. Their
+   * sequence numbers, in order, are pushed onto `seqs`, so the owner can tie the errors that
+   * no request waits for (those of the other messages) to what caused them.
+   */
+  requestAll<A, B, C>(encode: Encoder<A, B, C>, a: A, b: B, c: C, options: RequestOptions, seqs: number[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const start = this.out.length;
+      encode(this.out, a, b, c);
+      const first = seqs.length;
+      this.stamp(start, false, seqs);
+      const view = this.out.dataView;
+      let awaited = 0;
+      for (let at = start, k = first; at < this.out.length; at += align4(view.getUint32(at, true)), k++) {
+        if ((view.getUint16(at + 6, true) & (NLM_F_ACK | NLM_F_DUMP)) !== 0) awaited = seqs[k]!;
+      }
+      if (awaited === 0) {
+        this.flush();
+        resolve();
+        return;
+      }
+      this.waitFor(awaited, { resolve, reject, options, timer: undefined });
+    });
   }
 
-  /** Like written(), for an owner that sends by itself soon after: sends at once only past FLUSH_THRESHOLD. */
-  writtenUnsent(): void {
-    if (this.out.length >= FLUSH_THRESHOLD) this.flush();
+  /** Registers `req` as waiting for the answer to `seq`, then sends everything written. */
+  private waitFor(seq: number, req: PendingRequest): void {
+    req.timer = setTimeout(() => {
+      this.pending.delete(seq);
+      req.reject(req.options.timedOut());
+    }, req.options.timeout);
+    this.pending.set(seq, req);
+    this.flush();
   }
 
   /** Sends at the end of this microtask turn whatever has been written by then. */
@@ -221,11 +297,11 @@ export class NetlinkConn {
 
   /**
    * NLMSG_DONE ends a dump: it settles the request with its sequence number (a dump is sent
-   * with request() and answered by multipart messages, which go to the owner, then DONE).
+   * with requestAll() and answered by multipart messages, which go to the owner, then DONE).
    * Its payload, when present, is the dump's errno (negative), 0 when it went well.
    */
   private receiveDone(off: number, mlen: number, view: DataView): void {
-    const seq = view.getUint32(off + 8, true);
+    const seq = view.getUint32(off + NLMSG_SEQ_OFFSET, true);
     const req = this.pending.get(seq);
     if (req === undefined) return;
     this.pending.delete(seq);

@@ -2,6 +2,9 @@
 
 /** Size of `struct nlmsghdr`. */
 export const NLMSG_HDRLEN = 16;
+/** Offsets of nlmsg_seq and nlmsg_pid in `struct nlmsghdr` (after u32 len, u16 type, u16 flags). */
+export const NLMSG_SEQ_OFFSET = 8;
+export const NLMSG_PID_OFFSET = 12;
 /** Size of `struct nlattr`. */
 export const NLA_HDRLEN = 4;
 /** Netlink alignment: messages and attributes are padded to 4 bytes. */
@@ -26,6 +29,8 @@ export const NLM_F_MULTI = 0x02;
 export const NLM_F_ACK = 0x04;
 export const NLM_F_ECHO = 0x08;
 export const NLM_F_DUMP_INTR = 0x10;
+/** NLM_F_ROOT | NLM_F_MATCH: a dump request. */
+export const NLM_F_DUMP = 0x300;
 export const NLM_F_DUMP_FILTERED = 0x20;
 /** Flags on an NLMSG_ERROR: the echoed request was cut to its header. */
 export const NLM_F_CAPPED = 0x100;

@@ -4,9 +4,8 @@
  * NFQUEUE_TRANSPORT=netlink forces the netlink package (no notice), =native requires the
  * addon (throws when it cannot load).
  */
-import type { Transport } from './transport.js';
-import { openSocketTransport } from './socket-transport.js';
-import { openNativeTransport, nativeTransportUnavailable } from './native-transport.js';
+import { openSocketTransport, type SocketTransport } from './socket-transport.js';
+import { openNativeTransport, nativeTransportUnavailable, type NativeTransport } from './native-transport.js';
 import { NetfilterQueueError, NetlinkSocketError } from './errors.js';
 import { validateNetnsTarget, type NetnsTarget } from './netns.js';
 import { currentRuntime, runtimeLabel } from './runtime.js';
@@ -29,7 +28,7 @@ export interface DefaultTransportOptions {
 let noticed = false;
 
 /** Opens the best available transport for `protocol`. */
-export function openDefaultTransport(protocol: number, options: DefaultTransportOptions = {}): Transport {
+export function openDefaultTransport(protocol: number, options: DefaultTransportOptions = {}): NativeTransport | SocketTransport {
   const want = process.env.NFQUEUE_TRANSPORT;
   if (options.netns !== undefined) {
     validateNetnsTarget(options.netns);

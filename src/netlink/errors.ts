@@ -41,7 +41,7 @@ export class NetfilterQueueError extends Error {
   }
 }
 
-/** Errors of the netlink layer and of the protocols above it. */
+/** Errors of the netlink socket, of the kernel's answers, and of decoding its messages. */
 export class NetlinkError extends NetfilterQueueError {
   override name = 'NetlinkError';
   constructor(message: string, options: ErrorOptions = {}) {

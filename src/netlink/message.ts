@@ -5,6 +5,8 @@
  */
 import {
   NLMSG_HDRLEN,
+  NLMSG_SEQ_OFFSET,
+  NLMSG_PID_OFFSET,
   NLMSG_ERROR,
   NLM_F_CAPPED,
   NLM_F_ACK_TLVS,
@@ -68,12 +70,21 @@ export function headerProblem(view: DataView, offset: number): NetlinkDecodeErro
 export function readHeader(view: DataView, offset: number): NetlinkHeader {
   const problem = headerProblem(view, offset);
   if (problem !== undefined) throw problem;
+  return peekHeader(view, offset);
+}
+
+/**
+ * Reads the 16 header bytes at `offset` (which must be there) without checking nlmsg_len
+ * against what follows: for the request echoed in an NLMSG_ERROR, whose length is the
+ * original request's, and for reporting a malformed message.
+ */
+export function peekHeader(view: DataView, offset: number): NetlinkHeader {
   return {
     length: view.getUint32(offset, true),
     type: view.getUint16(offset + 4, true),
     flags: view.getUint16(offset + 6, true),
-    seq: view.getUint32(offset + 8, true),
-    pid: view.getUint32(offset + 12, true),
+    seq: view.getUint32(offset + NLMSG_SEQ_OFFSET, true),
+    pid: view.getUint32(offset + NLMSG_PID_OFFSET, true),
   };
 }
 
@@ -137,7 +148,17 @@ export class MessageCursor {
 
   /** The current message's nlmsg_seq. */
   get seq(): number {
-    return this.view.getUint32(this.offset + 8, true);
+    return this.view.getUint32(this.offset + NLMSG_SEQ_OFFSET, true);
+  }
+
+  /** The current message's nlmsg_pid. */
+  get pid(): number {
+    return this.view.getUint32(this.offset + NLMSG_PID_OFFSET, true);
+  }
+
+  /** The current message's bytes (a view: header included, padding excluded). */
+  bytes(): Uint8Array {
+    return this.buffer.subarray(this.offset, this.offset + this.length);
   }
 
   /** The current message as a NetlinkMessage (allocates: for the paths off the per-packet one). */
@@ -202,13 +223,7 @@ export function parseErrorMessage(msg: NetlinkMessage): NetlinkErrorMessage {
   }
   const error = view.getInt32(p, true);
   // The echoed request header: its length field describes the original request, not the echo.
-  const request: NetlinkHeader = {
-    length: view.getUint32(p + 4, true),
-    type: view.getUint16(p + 8, true),
-    flags: view.getUint16(p + 10, true),
-    seq: view.getUint32(p + 12, true),
-    pid: view.getUint32(p + 16, true),
-  };
+  const request = peekHeader(view, p + 4);
   const capped = (msg.header.flags & NLM_F_CAPPED) !== 0;
   let tlvStart = p + 4 + NLMSG_HDRLEN;
   let requestPayload: Uint8Array | undefined;

@@ -115,13 +115,21 @@ export interface NativeTransportStats {
 /** A Transport over the native addon, with its extras. */
 export interface NativeTransport extends Transport {
   readonly kind: 'native';
+  /** A socket of this machine's kernel (not a replay or a fake). */
+  readonly live: true;
+  /**
+   * Reads `/proc/net/<name>` as the socket's network namespace shows it. Present only when
+   * the socket lives in another namespace than the process (the `netns` option): otherwise
+   * the process's own /proc/net describes the socket. Throws when the file is unreadable.
+   */
+  readProcNet?(name: string): string;
   /** Sends several datagrams with one sendmmsg() (per 64). */
   sendMany(datagrams: readonly Uint8Array[]): void;
   /** System call and datagram counters. */
   stats(): NativeTransportStats;
   /** How this socket learns it is readable: libuv's poll (Node.js) or a receive thread (Bun, Deno). */
   readonly receiveMode: NativeReceiveMode;
-  /** Runs the addon's poll-error path with libuv status `status` (< 0); for tests. */
+  /** @internal Runs the addon's poll-error path with libuv status `status` (< 0); for tests. */
   simulatePollError(status: number): void;
 }
 

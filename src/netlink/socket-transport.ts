@@ -47,8 +47,20 @@ function toSocketError(e: { errno?: number; code?: string; syscall?: string; mes
   return new NetlinkSocketError(`${what}: ${e.message}`, opts);
 }
 
+/** A Transport over the `netlink` package's socket. */
+export interface SocketTransport extends Transport {
+  readonly kind: 'netlink';
+  /** A socket of this machine's kernel (not a replay or a fake). */
+  readonly live: true;
+  /**
+   * A receive-buffer overrun ends the process (the package's socket aborts on the kernel's
+   * pending ENOBUFS): its users must keep the buffer from filling up.
+   */
+  readonly overrunIsFatal: true;
+}
+
 /** Opens a raw netlink socket of `protocol` with the `netlink` package. */
-export function openSocketTransport(protocol: number, options: SocketTransportOptions = {}): Transport {
+export function openSocketTransport(protocol: number, options: SocketTransportOptions = {}): SocketTransport {
   requireLibuv("the 'netlink' package's socket");
   let mod: RawModule;
   try {

@@ -1,7 +1,10 @@
 /**
- * The transport interface: how the protocol layers reach a netlink socket. Implementations:
- * `socket-transport.ts` (the `netlink` npm package's RawNetlinkSocket), replay from a capture,
- * and recording wrappers. Protocol code never touches a socket directly.
+ * The transport interface: how the protocol layers reach a netlink socket, and no more than
+ * what a socket is (send, receive, its port id, its buffer, pause). Implementations:
+ * `native-transport.ts` (the addon), `socket-transport.ts` (the `netlink` npm package's
+ * RawNetlinkSocket), replay from a capture, recording wrappers, the test kit's kernel.
+ * Protocol code never touches a socket directly. What a queue needs to know beyond this
+ * (whether the kernel of this machine is behind it, its /proc/net) is asked above.
  */
 import type { NetlinkSocketError } from './errors.js';
 
@@ -25,17 +28,6 @@ export interface TransportHandlers {
 export interface Transport {
   /** A short name for logs: `'netlink'`, `'native'`, `'replay'`… */
   readonly kind: string;
-  /**
-   * True when the transport talks to this machine's kernel (a real socket), so the kernel's
-   * /proc counters describe it; false for replays and fakes.
-   */
-  readonly live?: boolean;
-  /**
-   * True when a receive-buffer overrun would end the process (the `netlink` package's
-   * socket aborts on the kernel's pending ENOBUFS): its users must keep the buffer from
-   * filling up.
-   */
-  readonly overrunIsFatal?: boolean;
   /** Our netlink port id (nl_pid); requests carry it in their headers. */
   readonly portId: number;
   /** Begins delivering received datagrams to `handlers`. Called once. */
@@ -51,12 +43,6 @@ export interface Transport {
   getReceiveBufferSize?(): number;
   /** Lets the process exit while the transport is open (or not). */
   setKeepAlive?(alive: boolean): void;
-  /**
-   * Reads `/proc/net/<name>` as the socket's network namespace shows it. Present only when
-   * the socket lives in another namespace than the process (the `netns` option): otherwise
-   * the process's own /proc/net describes the socket. Throws when the file is unreadable.
-   */
-  readProcNet?(name: string): string;
   /**
    * Stops reading the socket until resume(): what arrives meanwhile waits in the kernel
    * (backpressure). Datagrams already read may still be delivered. Absent: cannot pause.

@@ -1,11 +1,14 @@
 /**
  * Builders of NFQNL_MSG_CONFIG requests: BIND/UNBIND (and the legacy PF_BIND/PF_UNBIND),
- * PARAMS (copy mode and range), QUEUE_MAXLEN, FLAGS with MASK.
+ * PARAMS (copy mode and range), QUEUE_MAXLEN, FLAGS with MASK; and their one decoder, the
+ * kernel's reading of them (for the test kit, the test fakes and the describer). Each
+ * encoder's optional `h` sets the header's seq, pid and ack flag; NetlinkConn fills those.
  */
 import lo from 'buffer-layout';
 import { fixedLayout } from '../netlink/fixed-layout.js';
 import type { MessageWriter } from '../netlink/writer.js';
-import { beginQueueMessage, type RequestHeader } from './verdict.js';
+import { beginQueueMessage, readQueueMessage, requireLength, type RequestHeader } from './header.js';
+import { NetlinkDecodeError } from '../netlink/errors.js';
 import * as C from './constants.js';
 
 /** struct nfqnl_msg_config_cmd { u8 command; u8 _pad; be16 pf; } */
@@ -62,30 +65,90 @@ export function copyModeValue(mode: CopyMode): number {
 }
 
 /** Appends a config command (BIND, UNBIND, PF_BIND, PF_UNBIND) for `queue`. */
-export function encodeConfigCommand(w: MessageWriter, queue: number, cmd: number, pf: number, h: RequestHeader): void {
+export function encodeConfigCommand(w: MessageWriter, queue: number, cmd: number, pf: number, h?: RequestHeader): void {
   beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
   w.attrBytes(C.NFQA_CFG_CMD, CONFIG_COMMAND.bytes({ command: cmd & 0xff, pf: pf & 0xffff }));
   w.end();
 }
 
 /** Appends a PARAMS request: copy mode and copy range (bytes of each packet to copy). */
-export function encodeConfigParams(w: MessageWriter, queue: number, mode: number, range: number, h: RequestHeader): void {
+export function encodeConfigParams(w: MessageWriter, queue: number, mode: number, range: number, h?: RequestHeader): void {
   beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
   w.attrBytes(C.NFQA_CFG_PARAMS, CONFIG_PARAMS.bytes({ copyRange: range >>> 0, copyMode: mode & 0xff }));
   w.end();
 }
 
 /** Appends a QUEUE_MAXLEN request: how many packets may wait for a verdict. */
-export function encodeConfigMaxLen(w: MessageWriter, queue: number, maxLen: number, h: RequestHeader): void {
+export function encodeConfigMaxLen(w: MessageWriter, queue: number, maxLen: number, h?: RequestHeader): void {
   beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
   w.attrBe32(C.NFQA_CFG_QUEUE_MAXLEN, maxLen);
   w.end();
 }
 
 /** Appends a FLAGS request: set the bits of `flags` that are in `mask` (the kernel needs both). */
-export function encodeConfigFlags(w: MessageWriter, queue: number, flags: number, mask: number, h: RequestHeader): void {
+export function encodeConfigFlags(w: MessageWriter, queue: number, flags: number, mask: number, h?: RequestHeader): void {
   beginQueueMessage(w, C.NFQNL_MSG_CONFIG, queue, C.NFPROTO_UNSPEC, h);
   w.attrBe32(C.NFQA_CFG_FLAGS, flags);
   w.attrBe32(C.NFQA_CFG_MASK, mask);
   w.end();
+}
+
+/** The fields of a config request (absent attribute, absent field). */
+export interface ConfigMessageFields {
+  /** The queue it configures (nfgenmsg res_id). */
+  queue: number;
+  /** NFQNL_CFG_CMD_* of NFQA_CFG_CMD. */
+  command?: number;
+  /** The protocol family of NFQA_CFG_CMD (used by PF_BIND / PF_UNBIND only). */
+  pf?: number;
+  /** NFQNL_COPY_* of NFQA_CFG_PARAMS. */
+  copyMode?: number;
+  copyRange?: number;
+  maxLen?: number;
+  flags?: number;
+  mask?: number;
+}
+
+/**
+ * Decodes the NFQNL_MSG_CONFIG message whose nlmsghdr starts at `offset` in `buf`. Throws a
+ * NetlinkDecodeError where the kernel's attribute policy refuses the request: malformed
+ * attributes, or a value shorter than its struct (CMD 4 bytes, PARAMS 5, the others 4).
+ */
+export function decodeConfigMessage(buf: Uint8Array, offset = 0, length = buf.byteLength - offset): ConfigMessageFields {
+  const m = readQueueMessage(buf, offset, length);
+  if (m.type !== C.NFQ_TYPE_CONFIG) throw new NetlinkDecodeError(`message type 0x${m.type.toString(16)} is not a queue config request`, offset);
+  const out: ConfigMessageFields = { queue: m.queue };
+  const ad = m.attributes;
+  while (ad.next()) {
+    switch (ad.type) {
+      case C.NFQA_CFG_CMD: {
+        requireLength(ad, CONFIG_COMMAND.span, 'NFQA_CFG_CMD');
+        const c = CONFIG_COMMAND.decode(buf, ad.valueOffset);
+        out.command = c.command;
+        out.pf = c.pf;
+        break;
+      }
+      case C.NFQA_CFG_PARAMS: {
+        requireLength(ad, CONFIG_PARAMS.span, 'NFQA_CFG_PARAMS');
+        const p = CONFIG_PARAMS.decode(buf, ad.valueOffset);
+        out.copyRange = p.copyRange;
+        out.copyMode = p.copyMode;
+        break;
+      }
+      case C.NFQA_CFG_QUEUE_MAXLEN:
+        requireLength(ad, 4, 'NFQA_CFG_QUEUE_MAXLEN');
+        out.maxLen = ad.be32();
+        break;
+      case C.NFQA_CFG_MASK:
+        requireLength(ad, 4, 'NFQA_CFG_MASK');
+        out.mask = ad.be32();
+        break;
+      case C.NFQA_CFG_FLAGS:
+        requireLength(ad, 4, 'NFQA_CFG_FLAGS');
+        out.flags = ad.be32();
+        break;
+    }
+  }
+  ad.throwIfError();
+  return out;
 }

@@ -16,14 +16,11 @@ export const NFQNL_MSG_VERDICT = 1;
 export const NFQNL_MSG_CONFIG = 2;
 export const NFQNL_MSG_VERDICT_BATCH = 3;
 
-/** Netlink message type of a queue message kind. */
-export function queueMessageType(kind: number): number {
-  return (NFNL_SUBSYS_QUEUE << 8) | kind;
-}
-export const NFQ_TYPE_PACKET = queueMessageType(NFQNL_MSG_PACKET);
-export const NFQ_TYPE_VERDICT = queueMessageType(NFQNL_MSG_VERDICT);
-export const NFQ_TYPE_CONFIG = queueMessageType(NFQNL_MSG_CONFIG);
-export const NFQ_TYPE_VERDICT_BATCH = queueMessageType(NFQNL_MSG_VERDICT_BATCH);
+/** Netlink message types of the queue message kinds: `(NFNL_SUBSYS_QUEUE << 8) | kind`. */
+export const NFQ_TYPE_PACKET = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET;
+export const NFQ_TYPE_VERDICT = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_VERDICT;
+export const NFQ_TYPE_CONFIG = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_CONFIG;
+export const NFQ_TYPE_VERDICT_BATCH = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_VERDICT_BATCH;
 
 /** Packet and verdict attributes (enum nfqnl_attr_type). */
 export const NFQA_UNSPEC = 0;

@@ -7,6 +7,8 @@ import { NLMSG_HDRLEN, NLA_TYPE_MASK, NLA_F_NESTED } from '../netlink/constants.
 import { NetlinkDecodeError } from '../netlink/errors.js';
 import { AttributeDecoder, type RawAttribute } from '../netlink/attributes.js';
 import * as C from './constants.js';
+import { readQueueMessage } from './header.js';
+import { decodeConntrack, type Conntrack } from './conntrack.js';
 
 /** Receive timestamp of a packet: seconds and microseconds since the epoch. */
 export interface PacketTimestamp {
@@ -22,9 +24,16 @@ export interface PacketVlan {
   tci: number;
 }
 
-/** An error in a packet message's bytes. */
+/**
+ * An error in a packet message's bytes. `queue` and `id` name the packet when its
+ * NFQA_PACKET_HDR could still be read, so that it can get a verdict all the same.
+ */
 export class PacketDecodeError extends NetlinkDecodeError {
   override name = 'PacketDecodeError';
+  /** The queue of the packet (nfgenmsg), when the message reached that far. */
+  queue: number | undefined = undefined;
+  /** The packet id, when NFQA_PACKET_HDR could be read. */
+  id: number | undefined = undefined;
   constructor(message: string, offset: number, truncated = false) {
     super(message, offset, truncated, 'ERR_PACKET_DECODE');
   }
@@ -95,6 +104,15 @@ export class Packet {
   get length(): number | undefined {
     return this.capLen ?? this.payload?.byteLength;
   }
+
+  /**
+   * The connection of NFQA_CT, decoded (`ct` keeps the raw bytes); undefined when the kernel
+   * sent none (it needs the CONNTRACK flag and a kernel with the nfnetlink_queue conntrack
+   * glue). Throws a NetlinkDecodeError on malformed bytes.
+   */
+  conntrack(): Conntrack | undefined {
+    return this.ct === undefined ? undefined : decodeConntrack(this.ct);
+  }
 }
 
 /**
@@ -124,11 +142,40 @@ function sizeError(type: number, len: number, need: number, off: number): never 
  */
 export function decodePacket<P extends Packet = Packet>(buf: Uint8Array, offset: number, length: number, view?: DataView, into?: P): P {
   const v = view ?? new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  try {
+    return decodeAttributes(buf, offset, length, v, into ?? (new Packet() as P));
+  } catch (e) {
+    if (e instanceof PacketDecodeError) identify(e, buf, offset, length);
+    throw e;
+  }
+}
+
+/**
+ * Names the packet of a malformed message in `e`: its queue, and its id when a PACKET_HDR
+ * comes before the first attribute whose header is broken (the values need not be sound).
+ */
+function identify(e: PacketDecodeError, buf: Uint8Array, offset: number, length: number): void {
+  let m;
+  try {
+    m = readQueueMessage(buf, offset, length);
+  } catch {
+    return;
+  }
+  e.queue = m.queue;
+  const ad = m.attributes;
+  while (ad.next()) {
+    if (ad.type === C.NFQA_PACKET_HDR && ad.valueLength >= 4) {
+      e.id = ad.be32();
+      return;
+    }
+  }
+}
+
+function decodeAttributes<P extends Packet>(buf: Uint8Array, offset: number, length: number, v: DataView, pkt: P): P {
   const end = offset + length;
   if (end > buf.byteLength) fail(`packet message of ${length} bytes runs past the datagram`, offset, true);
   const p = offset + NLMSG_HDRLEN;
   if (p + C.NFGENMSG_LEN > end) fail('packet message too short for nfgenmsg', p, true);
-  const pkt = into ?? (new Packet() as P);
   pkt.family = v.getUint8(p);
   pkt.queue = v.getUint16(p + 2, false);
   let off = p + C.NFGENMSG_LEN;

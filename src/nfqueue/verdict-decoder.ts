@@ -1,17 +1,15 @@
 /**
  * Decoder of NFQNL_MSG_VERDICT and NFQNL_MSG_VERDICT_BATCH messages: the kernel's reading
- * of what a program answered. The inverse of encodeVerdict / encodeBatchVerdict, for test
- * kits and tools that show a conversation; off the per-packet path.
+ * of what a program answered. The inverse of encodeVerdict / encodeBatchVerdict, and the one
+ * reading of verdicts for the test kit, the test fakes, the describer and nfq-dump's replay;
+ * off the per-packet path.
  */
-import { NLMSG_HDRLEN } from '../netlink/constants.js';
-import { AttributeDecoder } from '../netlink/attributes.js';
 import { NetlinkDecodeError } from '../netlink/errors.js';
 import * as C from './constants.js';
+import { CTA_MARK } from './conntrack.js';
+import { readQueueMessage, requireLength } from './header.js';
 import { verdictName } from './names.js';
 import type { Verdict, VerdictName } from './verdict.js';
-
-/** CTA_MARK inside NFQA_CT. */
-const CTA_MARK = 8;
 
 /** A decoded verdict message. */
 export interface DecodedVerdict {
@@ -33,20 +31,19 @@ export interface DecodedVerdict {
  * code this library does not send (STOLEN, or an unknown one).
  */
 export function decodeVerdictMessage(buf: Uint8Array, offset = 0, length = buf.byteLength - offset): DecodedVerdict {
-  const end = offset + length;
-  if (length < NLMSG_HDRLEN + C.NFGENMSG_LEN || end > buf.byteLength) throw new NetlinkDecodeError('verdict message too short', offset, true);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const type = view.getUint16(offset + 4, true);
+  const m = readQueueMessage(buf, offset, length);
+  const type = m.type;
   if (type !== C.NFQ_TYPE_VERDICT && type !== C.NFQ_TYPE_VERDICT_BATCH) throw new NetlinkDecodeError(`message type 0x${type.toString(16)} is not a verdict`, offset);
-  const queue = view.getUint16(offset + NLMSG_HDRLEN + 2, false);
+  const queue = m.queue;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let word: number | undefined;
   let id = 0;
   const extra: Omit<Verdict, 'verdict'> = {};
-  const ad = new AttributeDecoder(buf, offset + NLMSG_HDRLEN + C.NFGENMSG_LEN, end);
+  const ad = m.attributes;
   while (ad.next()) {
     switch (ad.type) {
       case C.NFQA_VERDICT_HDR:
-        if (ad.valueLength < 8) throw new NetlinkDecodeError(`NFQA_VERDICT_HDR holds ${ad.valueLength} bytes, needs 8`, ad.valueOffset);
+        requireLength(ad, 8, 'NFQA_VERDICT_HDR');
         word = view.getUint32(ad.valueOffset, false);
         id = view.getUint32(ad.valueOffset + 4, false);
         break;

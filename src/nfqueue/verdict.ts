@@ -6,12 +6,11 @@
 import { NLM_F_REQUEST, NLM_F_ACK } from '../netlink/constants.js';
 import type { MessageWriter } from '../netlink/writer.js';
 import * as C from './constants.js';
+import { CTA_MARK } from './conntrack.js';
+import { beginQueueMessage, type RequestHeader } from './header.js';
 
 /** Verdict names a callback may return. */
 export type VerdictName = 'accept' | 'drop' | 'repeat' | 'stop' | 'queue';
-
-/** Conntrack attribute CTA_MARK inside NFQA_CT (sets the connection mark). */
-const CTA_MARK = 8;
 
 /** A verdict with its options. */
 export interface Verdict {
@@ -103,8 +102,11 @@ export function verdictWord(v: Verdict): number {
       }
       return ((q << C.NF_VERDICT_QBITS) | (v.bypass === true ? C.NF_VERDICT_FLAG_QUEUE_BYPASS : 0) | C.NF_QUEUE) >>> 0;
     }
-    default:
-      throw new RangeError(`unknown verdict ${JSON.stringify((v as { verdict: unknown }).verdict)}: use accept, drop, repeat, stop or queue`);
+    default: {
+      const name = (v as { verdict: unknown }).verdict;
+      if (name === undefined) throw new TypeError(`a verdict object needs its verdict field, e.g. { verdict: 'accept' }; got ${shortForm(v)}`);
+      throw new RangeError(`unknown verdict ${JSON.stringify(name) ?? String(name)}: use accept, drop, repeat, stop or queue`);
+    }
   }
 }
 
@@ -118,8 +120,8 @@ export function normalizeVerdict(input: unknown): Verdict {
     if (v === undefined) throw new RangeError(`unknown verdict '${input}': use 'accept', 'drop', 'repeat' or 'stop' (or requeue(n))`);
     return v;
   }
-  if (input === null || typeof input !== 'object') {
-    throw new TypeError(`a verdict must be 'accept', 'drop', 'repeat', 'stop' or a verdict object, got ${input === null ? 'null' : typeof input}`);
+  if (input === null || typeof input !== 'object' || Array.isArray(input) || isThenable(input)) {
+    throw new TypeError(`a verdict must be 'accept', 'drop', 'repeat', 'stop' or a verdict object such as { verdict: 'accept' }, got ${shortForm(input)}${hint(input)}`);
   }
   const v = input as Verdict;
   verdictWord(v); // validates the name and the requeue target
@@ -147,6 +149,27 @@ export function normalizeVerdict(input: unknown): Verdict {
   return v;
 }
 
+function isThenable(x: unknown): boolean {
+  return typeof (x as { then?: unknown } | null)?.then === 'function';
+}
+
+/** A value as a message shows it: `null`, `an array of 1 (a Promise)`, `{ mark: 1 }`… */
+function shortForm(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  if (Array.isArray(x)) return `an array of ${x.length}${x.length > 0 ? ` (${x.map((e) => (isThenable(e) ? 'a Promise' : typeof e)).join(', ')})` : ''}`;
+  if (isThenable(x)) return 'a Promise';
+  if (typeof x !== 'object') return `${typeof x} ${String(x)}`;
+  const keys = Object.keys(x);
+  return keys.length === 0 ? '{}' : `an object with ${keys.slice(0, 5).join(', ')}`;
+}
+
+/** What to do about a verdict of the wrong shape. */
+function hint(x: unknown): string {
+  if (Array.isArray(x) && x.some(isThenable)) return ': return the Promise itself (an async callback), not an array holding it';
+  if (isThenable(x)) return ': a callback may return a Promise, but here the verdict must be given now';
+  return '';
+}
+
 const NAMED: Readonly<Record<string, Verdict>> = Object.freeze({
   accept: Object.freeze({ verdict: 'accept' }) as Verdict,
   drop: Object.freeze({ verdict: 'drop' }) as Verdict,
@@ -154,26 +177,12 @@ const NAMED: Readonly<Record<string, Verdict>> = Object.freeze({
   stop: Object.freeze({ verdict: 'stop' }) as Verdict,
 });
 
-/** Header fields every queue request needs. */
-export interface RequestHeader {
-  seq: number;
-  /** Our port id; 0 lets the kernel fill it in. */
-  pid?: number;
-  /** Ask for an ack even on success. */
-  ack?: boolean;
-}
-
-/** Writes nlmsghdr + nfgenmsg for a queue message. */
-export function beginQueueMessage(w: MessageWriter, kind: number, queue: number, family: number, h: RequestHeader): void {
-  w.begin({ type: C.queueMessageType(kind), flags: NLM_F_REQUEST | (h.ack === true ? NLM_F_ACK : 0), seq: h.seq, pid: h.pid ?? 0 });
-  w.rawU8(family).rawU8(C.NFNETLINK_V0).rawBe16(queue);
-}
-
 /**
  * Appends an NFQNL_MSG_VERDICT for packet `id` on `queue` to `w`. The verdict must have
- * been validated with normalizeVerdict (or built by the helpers).
+ * been validated with normalizeVerdict (or built by the helpers). `h` sets the header's
+ * seq and pid when the message is sent by other means than NetlinkConn, which fills them.
  */
-export function encodeVerdict(w: MessageWriter, queue: number, id: number, v: Verdict, h: RequestHeader): void {
+export function encodeVerdict(w: MessageWriter, queue: number, id: number, v: Verdict, h?: RequestHeader): void {
   // Hot path: a verdict with no options but perhaps a mark is a fixed 32- or 40-byte message,
   // written with straight DataView stores (no per-field calls, no padding fills).
   if (v.payload === undefined && v.priority === undefined && v.connmark === undefined && v.vlan === undefined && v.l2hdr === undefined) {
@@ -183,9 +192,9 @@ export function encodeVerdict(w: MessageWriter, queue: number, id: number, v: Ve
     const d = w.dataView;
     d.setUint32(at, len, true);
     d.setUint16(at + 4, VERDICT_TYPE, true);
-    d.setUint16(at + 6, h.ack === true ? NLM_F_REQUEST | NLM_F_ACK : NLM_F_REQUEST, true);
-    d.setUint32(at + 8, h.seq >>> 0, true);
-    d.setUint32(at + 12, (h.pid ?? 0) >>> 0, true);
+    d.setUint16(at + 6, h?.ack === true ? NLM_F_REQUEST | NLM_F_ACK : NLM_F_REQUEST, true);
+    d.setUint32(at + 8, h === undefined ? 0 : h.seq >>> 0, true);
+    d.setUint32(at + 12, (h?.pid ?? 0) >>> 0, true);
     d.setUint16(at + 16, 0, true); // nfgenmsg: family AF_UNSPEC, version 0
     d.setUint16(at + 18, queue, false);
     d.setUint32(at + 20, (C.NFQA_VERDICT_HDR << 16) | 12, true); // nla_len 12, nla_type
@@ -210,7 +219,7 @@ export function encodeVerdict(w: MessageWriter, queue: number, id: number, v: Ve
   w.end();
 }
 
-const VERDICT_TYPE = C.queueMessageType(C.NFQNL_MSG_VERDICT);
+const VERDICT_TYPE = C.NFQ_TYPE_VERDICT;
 
 /** Options of a batch verdict. */
 export interface BatchVerdict {
@@ -226,7 +235,7 @@ export interface BatchVerdict {
  * Appends an NFQNL_MSG_VERDICT_BATCH: the verdict applies to every packet of `queue` whose
  * id is <= `maxId`. A batch cannot carry a payload.
  */
-export function encodeBatchVerdict(w: MessageWriter, queue: number, maxId: number, v: BatchVerdict, h: RequestHeader): void {
+export function encodeBatchVerdict(w: MessageWriter, queue: number, maxId: number, v: BatchVerdict, h?: RequestHeader): void {
   beginQueueMessage(w, C.NFQNL_MSG_VERDICT_BATCH, queue, C.NFPROTO_UNSPEC, h);
   w.attrBytes(C.NFQA_VERDICT_HDR, verdictHeaderBytes(verdictWord(v), maxId));
   if (v.mark !== undefined) w.attrBe32(C.NFQA_MARK, v.mark);

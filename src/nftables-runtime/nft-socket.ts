@@ -13,6 +13,7 @@ import { openDefaultTransport } from '../netlink/default-transport.js';
 import { NetlinkError, NetlinkSocketError, type RequestInfo } from '../netlink/errors.js';
 import type { NetnsTarget } from '../netlink/netns.js';
 import type { Transport } from '../netlink/transport.js';
+import type { MessageWriter } from '../netlink/writer.js';
 import * as C from '../nftables/constants.js';
 import { NftablesKernelError } from '../nftables/errors.js';
 import type { Ruleset } from '../nftables/queue-rules.js';
@@ -33,6 +34,24 @@ export interface NftSocketOptions {
 const EXPRESSION_CONFIG: Record<string, string> = { queue: 'CONFIG_NFT_QUEUE', target: 'CONFIG_NFT_COMPAT', match: 'CONFIG_NFT_COMPAT', ct: 'CONFIG_NFT_CT', counter: 'CONFIG_NF_TABLES', meta: 'CONFIG_NF_TABLES', payload: 'CONFIG_NF_TABLES' };
 
 /** What the user should hear about an errno, given the operation and the attribute the kernel pointed at. */
+/** The operation a batch message's sequence number belongs to (seqs[0] is BATCH_BEGIN). */
+function operationOf(b: BatchInFlight, seq: number): BatchOperation | undefined {
+  const k = b.seqs.indexOf(seq);
+  return k > 0 ? b.operations[k - 1] : undefined;
+}
+
+/** BATCH_BEGIN, each operation (with NLM_F_ACK), BATCH_END; the connection numbers them. */
+function writeBatch(w: MessageWriter, operations: readonly BatchOperation[]): void {
+  encodeBatchBegin(w, { seq: 0 });
+  for (const o of operations) writeOperation(w, o, 0);
+  encodeBatchEnd(w, { seq: 0 });
+}
+
+/** A GET* dump request, narrowed to `table` when given. */
+function writeDumpRequest(w: MessageWriter, getMsg: number, family: number, table: string | undefined): void {
+  encodeDumpRequest(w, getMsg, family, { seq: 0 }, table);
+}
+
 function featureHint(errno: number, o: BatchOperation | undefined, batchLevel: boolean, at: OffendingAttribute | undefined): string | undefined {
   if (batchLevel && errno === 95) return 'this kernel has no nf_tables (CONFIG_NF_TABLES)';
   if (batchLevel && errno === 1) return 'changing nf_tables needs CAP_NET_ADMIN';
@@ -50,14 +69,16 @@ function featureHint(errno: number, o: BatchOperation | undefined, batchLevel: b
 }
 
 interface BatchInFlight {
-  beginSeq: number;
-  operations: Map<number, BatchOperation>;
+  /** The sequence numbers the connection gave BATCH_BEGIN, each operation, BATCH_END (filled as they are sent). */
+  seqs: number[];
+  operations: readonly BatchOperation[];
   errors: NftablesKernelError[];
   fail(err: Error): void;
 }
 
 interface DumpInFlight {
-  seq: number;
+  /** The dump request's sequence number, once sent (filled by the connection). */
+  seqs: number[];
   kind: number;
   items: unknown[];
   interrupted: boolean;
@@ -161,20 +182,13 @@ export class NftSocket {
         else reject(err);
       };
       const last = operations[operations.length - 1]!;
-      const inFlight: BatchInFlight = { beginSeq: 0, operations: new Map(), errors: [], fail: done };
+      const inFlight: BatchInFlight = { seqs: [], operations, errors: [], fail: done };
       this.batchInFlight = inFlight;
       // The last message's ack comes last (the kernel delivers a batch's acks in order, after
       // a commit failure reported against BATCH_BEGIN): when it settles, every error is in.
-      const lastAck = this.conn.request((w, lastSeq) => {
-        inFlight.beginSeq = this.conn.nextSeq();
-        encodeBatchBegin(w, { seq: inFlight.beginSeq });
-        operations.forEach((o, i) => {
-          const seq = i === operations.length - 1 ? lastSeq : this.conn.nextSeq();
-          inFlight.operations.set(seq, o);
-          writeOperation(w, o, seq);
-        });
-        encodeBatchEnd(w, { seq: this.conn.nextSeq() });
-      }, this.refused(describeOperation(last)));
+      // Every operation asks for an ack; the connection awaits the last one (BATCH_END asks
+      // for none), and the seqs it hands back tie the other messages' errors to them.
+      const lastAck = this.conn.requestAll(writeBatch, operations, undefined, undefined, this.refused(describeOperation(last)), inFlight.seqs);
       lastAck.then(
         () => done(inFlight.errors[0]),
         (err: Error) => {
@@ -192,8 +206,8 @@ export class NftSocket {
 
   private kernelError(errno: number, seq: number, extAck: { message?: string | undefined; offset?: number | undefined } | undefined): NftablesKernelError {
     const b = this.batchInFlight;
-    const o = b?.operations.get(seq);
-    const batchLevel = b !== undefined && seq === b.beginSeq;
+    const o = b === undefined ? undefined : operationOf(b, seq);
+    const batchLevel = b !== undefined && seq === b.seqs[0];
     const what = o !== undefined ? describeOperation(o) : batchLevel ? 'the batch' : `message ${seq}`;
     const ack: { message?: string; offset?: number } = {};
     if (extAck?.message !== undefined) ack.message = extAck.message;
@@ -208,15 +222,15 @@ export class NftSocket {
     if (b === undefined) return;
     const err = this.kernelError(errno, seq, extAck);
     // An error against BATCH_BEGIN (EPERM, no nf_tables, a failed commit) may be all that comes.
-    if (seq === b.beginSeq) b.fail(err);
-    else if (b.operations.has(seq)) b.errors.push(err);
+    if (seq === b.seqs[0]) b.fail(err);
+    else if (operationOf(b, seq) !== undefined) b.errors.push(err);
   }
 
   private onMessage(type: number, buf: Uint8Array, off: number, len: number): void {
     const d = this.dumpInFlight;
     if (d === undefined) return;
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    if (view.getUint32(off + 8, true) !== d.seq || type !== C.nftMessageType(d.kind)) return;
+    if (view.getUint32(off + 8, true) !== d.seqs[0] || type !== C.nftMessageType(d.kind)) return;
     if ((view.getUint16(off + 6, true) & NLM_F_DUMP_INTR) !== 0) d.interrupted = true;
     try {
       d.generation ??= nftMessageAt(buf, off, len).resId;
@@ -232,16 +246,13 @@ export class NftSocket {
     if (this.closed) return Promise.reject(new NetlinkError('the nf_tables socket is closed', { code: 'ERR_NFT_CLOSED' }));
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const what = `the ${getMsg === C.NFT_MSG_GETTABLE ? 'table' : getMsg === C.NFT_MSG_GETCHAIN ? 'chain' : 'rule'} dump`;
-    const d: DumpInFlight = { seq: 0, kind: newMsg, items: [], interrupted: false, generation: undefined, error: undefined };
+    const d: DumpInFlight = { seqs: [], kind: newMsg, items: [], interrupted: false, generation: undefined, error: undefined };
     this.dumpInFlight = d;
     const finish = (): void => {
       if (this.dumpInFlight === d) this.dumpInFlight = undefined;
     };
     return this.conn
-      .request((w, seq) => {
-        d.seq = seq;
-        encodeDumpRequest(w, getMsg, family, { seq }, table);
-      }, this.refused(what))
+      .requestAll(writeDumpRequest, getMsg, family, table, this.refused(what), d.seqs)
       .then(
         () => {
           finish();

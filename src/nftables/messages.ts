@@ -9,14 +9,13 @@
  * NFNL_SUBSYS_NFTABLES, in BATCH_BEGIN and BATCH_END).
  */
 import { AttributeDecoder } from '../netlink/attributes.js';
-import { NLMSG_HDRLEN, NLM_F_ACK, NLM_F_REQUEST } from '../netlink/constants.js';
+import { NLMSG_HDRLEN, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST } from '../netlink/constants.js';
 import { NetlinkDecodeError } from '../netlink/errors.js';
 import type { MessageWriter } from '../netlink/writer.js';
 import * as C from './constants.js';
 import { decodeExprList, encodeExpr, type Expr } from './expressions.js';
 
-/** NLM_F_ROOT | NLM_F_MATCH: a dump request. */
-export const NLM_F_DUMP = 0x300;
+export { NLM_F_DUMP };
 /** NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND (flags of NEW requests). */
 export const NLM_F_REPLACE = 0x100;
 export const NLM_F_EXCL = 0x200;

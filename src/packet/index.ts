@@ -18,6 +18,30 @@ export {
   ChecksumError,
   type ChecksumReport,
 } from './checksum.js';
-export * from './ethernet.js';
-export * from './ip.js';
+export { ETH_P_IP, ETH_P_IPV6, ETH_P_8021Q, ETH_P_8021AD, vlanTag, parseEthernetHeader, type VlanTag, type EthernetHeader } from './ethernet.js';
+export {
+  parseIpPacket,
+  icmpTypeName,
+  ipProtocolName,
+  tcpFlagsText,
+  TCP_FIN,
+  TCP_SYN,
+  TCP_RST,
+  TCP_PSH,
+  TCP_ACK,
+  TCP_URG,
+  TCP_ECE,
+  TCP_CWR,
+  IPPROTO_ICMP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPPROTO_DCCP,
+  IPPROTO_ICMPV6,
+  IPPROTO_SCTP,
+  IPPROTO_UDPLITE,
+  type IpPacketInfo,
+  type TcpHeader,
+  type UdpHeader,
+  type IcmpHeader,
+} from './ip.js';
 export { interfaceName, interfaceNames, clearInterfaceNameCache, formatHwaddr } from './ifnames.js';

@@ -72,8 +72,6 @@ export function recordTransport(inner: Transport, path: string, options: RecordO
 
   const t: RecordingTransport = {
     kind: `record(${inner.kind})`,
-    live: inner.live === true,
-    overrunIsFatal: inner.overrunIsFatal === true,
     get portId() {
       return inner.portId;
     },
@@ -114,7 +112,6 @@ export function recordTransport(inner: Transport, path: string, options: RecordO
   if (inner.setReceiveBufferSize !== undefined) t.setReceiveBufferSize = (bytes) => inner.setReceiveBufferSize?.(bytes);
   if (inner.getReceiveBufferSize !== undefined) t.getReceiveBufferSize = () => inner.getReceiveBufferSize?.() ?? 0;
   if (inner.setKeepAlive !== undefined) t.setKeepAlive = (alive) => inner.setKeepAlive?.(alive);
-  if (inner.readProcNet !== undefined) t.readProcNet = (name) => inner.readProcNet?.(name) ?? '';
   if (inner.pause !== undefined) t.pause = () => inner.pause?.();
   if (inner.resume !== undefined) t.resume = () => inner.resume?.();
   return t;

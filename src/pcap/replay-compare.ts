@@ -2,9 +2,9 @@
  * Comparing what the library sends with what was recorded, message by message: the
  * sequence number and port id are ignored (bytes 8..15), every other byte must be equal.
  */
-import { NLMSG_HDRLEN } from '../netlink/constants.js';
+import { NLMSG_HDRLEN, NLMSG_SEQ_OFFSET } from '../netlink/constants.js';
 import { describeField, describeMessage } from '../nfqueue/describe.js';
-import { SEQ_OFF, type Expected } from './replay-parse.js';
+import type { Expected } from './replay-parse.js';
 
 /** Bytes `from`..`to` of `b` in hex, space-separated. */
 export function hex(b: Uint8Array, from: number, to: number): string {
@@ -20,7 +20,7 @@ export function hex(b: Uint8Array, from: number, to: number): string {
 export function firstDifference(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.byteLength, b.byteLength);
   for (let i = 0; i < n; i++) {
-    if (i === SEQ_OFF) i = NLMSG_HDRLEN;
+    if (i === NLMSG_SEQ_OFFSET) i = NLMSG_HDRLEN;
     if (i < n && a[i] !== b[i]) return i;
   }
   return a.byteLength === b.byteLength ? -1 : n;
@@ -29,7 +29,7 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
 /** Copy of a message with seq and pid zeroed (for showing a difference). */
 function normalised(m: Uint8Array): Uint8Array {
   const c = m.slice();
-  if (c.byteLength >= NLMSG_HDRLEN) c.fill(0, SEQ_OFF, NLMSG_HDRLEN);
+  if (c.byteLength >= NLMSG_HDRLEN) c.fill(0, NLMSG_SEQ_OFFSET, NLMSG_HDRLEN);
   return c;
 }
 

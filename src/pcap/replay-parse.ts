@@ -4,28 +4,21 @@
  * the replies they hold, the recorded socket's port id and where the recorded close begins.
  */
 import { NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK } from '../netlink/constants.js';
-import { MessageCursor } from '../netlink/message.js';
+import { MessageCursor, parseErrorMessage, peekHeader, viewOf, type NetlinkHeader } from '../netlink/message.js';
 import * as C from '../nfqueue/constants.js';
-import { describeMessage, readConfigMessage } from '../nfqueue/describe.js';
+import { decodeConfigMessage, type ConfigMessageFields } from '../nfqueue/config.js';
+import { describeMessage } from '../nfqueue/describe.js';
 import { PcapFormatError } from './errors.js';
 import { NETLINK_COOKED_HEADER, NETLINK_COOKED_HEADER_LENGTH, ARPHRD_NETLINK, COOKED_PACKET_OUTGOING } from './netlink-cooked.js';
 import type { PcapCapture } from './reader.js';
 import { LINKTYPE_NETLINK } from './writer.js';
 
-/** Offsets of nlmsg_seq and nlmsg_pid in a netlink header. */
-export const SEQ_OFF = 8;
-export const PID_OFF = 12;
 /** nlmon's cooked packet type for messages the socket sent (PACKET_KERNEL in its terms). */
 const NLMON_PACKET_KERNEL = 7;
 
-/** Host-order (little-endian) u16 and u32 of netlink headers. */
-export const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-export const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-export function setU32(b: Uint8Array, o: number, x: number): void {
-  b[o] = x & 0xff;
-  b[o + 1] = (x >>> 8) & 0xff;
-  b[o + 2] = (x >>> 16) & 0xff;
-  b[o + 3] = (x >>> 24) & 0xff;
+/** The header of message `m` (at least 16 bytes; a malformed one's too, as it reads). */
+export function headerOf(m: Uint8Array): NetlinkHeader {
+  return peekHeader(viewOf(m), 0);
 }
 
 /** A recorded message the library is expected to send. */
@@ -78,15 +71,24 @@ export function messageExtents(d: Uint8Array): { offset: number; length: number;
   return out;
 }
 
+/** The config request `m`, or undefined when `m` is another kind of message or malformed. */
+function configOf(m: Uint8Array): ConfigMessageFields | undefined {
+  if (m.byteLength < NLMSG_HDRLEN || headerOf(m).type !== C.NFQ_TYPE_CONFIG) return undefined;
+  try {
+    return decodeConfigMessage(m);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A config message close() sends to a live socket before UNBIND to stop new deliveries
  * (FLAGS/MASK with only FAIL_OPEN, or QUEUE_MAXLEN 0), without asking for an ack. A replayed
  * queue is not live and does not send it, so a recording's copy is not expected.
  */
 function isCloseDrain(m: Uint8Array): boolean {
-  if (m.byteLength < NLMSG_HDRLEN || u16(m, 4) !== C.NFQ_TYPE_CONFIG || (u16(m, 6) & NLM_F_ACK) !== 0) return false;
-  const c = readConfigMessage(m);
-  if (c === undefined || c.command !== undefined || c.copyMode !== undefined) return false;
+  const c = configOf(m);
+  if (c === undefined || (headerOf(m).flags & NLM_F_ACK) !== 0 || c.command !== undefined || c.copyMode !== undefined) return false;
   if (c.maxLen === undefined && c.flags === undefined && c.mask === undefined) return false;
   const failOpenOnly = (v: number | undefined): boolean => v === undefined || v === C.NFQA_CFG_F_FAIL_OPEN;
   return (c.maxLen === undefined || c.maxLen === 0) && failOpenOnly(c.flags) && failOpenOnly(c.mask);
@@ -94,18 +96,17 @@ function isCloseDrain(m: Uint8Array): boolean {
 
 /** Whether message `m` is an UNBIND request. */
 export function isUnbind(m: Uint8Array): boolean {
-  if (m.byteLength < NLMSG_HDRLEN || u16(m, 4) !== C.NFQ_TYPE_CONFIG) return false;
-  return readConfigMessage(m)?.command === C.NFQNL_CFG_CMD_UNBIND;
+  return configOf(m)?.command === C.NFQNL_CFG_CMD_UNBIND;
 }
 
 /** The recorded socket's port id: where the kernel sent its acks, else what requests carried. */
 function defaultPortId(records: { out: boolean; datagram: Uint8Array }[]): number {
+  const c = new MessageCursor();
   for (const r of records) {
-    if (r.out || r.datagram.byteLength < NLMSG_HDRLEN) continue;
-    if (u16(r.datagram, 4) === NLMSG_ERROR) return u32(r.datagram, PID_OFF);
+    if (!r.out && c.reset(r.datagram).next() && c.type === NLMSG_ERROR) return c.pid;
   }
   for (const r of records) {
-    if (r.out && r.datagram.byteLength >= NLMSG_HDRLEN) return u32(r.datagram, PID_OFF);
+    if (r.out && c.reset(r.datagram).next()) return c.pid;
   }
   return 0;
 }
@@ -133,7 +134,7 @@ export function parseConversation(capture: PcapCapture, protocol: number, portId
     if (r.out) {
       for (const x of extents) {
         const m = r.datagram.subarray(x.offset, x.offset + x.length);
-        if (portId !== undefined && !x.malformed && u32(m, PID_OFF) !== portId) continue;
+        if (portId !== undefined && !x.malformed && headerOf(m).pid !== portId) continue;
         if (!x.malformed && isCloseDrain(m)) {
           conv.notes.push(`frame ${r.frame}: ${describeMessage(m)} is close()'s drain of a live socket, which a replay does not repeat`);
           continue;
@@ -146,16 +147,18 @@ export function parseConversation(capture: PcapCapture, protocol: number, portId
     let foreign = extents.length > 0;
     for (const x of extents) {
       const m = r.datagram.subarray(x.offset, x.offset + x.length);
-      if (x.malformed || u16(m, 4) !== NLMSG_ERROR || x.length < NLMSG_HDRLEN + 4 + NLMSG_HDRLEN) {
+      const header = x.malformed ? undefined : headerOf(m);
+      if (header === undefined || header.type !== NLMSG_ERROR || x.length < NLMSG_HDRLEN + 4 + NLMSG_HDRLEN) {
         foreign = false;
         continue;
       }
-      if (portId === undefined || u32(m, PID_OFF) === portId) foreign = false;
-      const reqType = u16(m, NLMSG_HDRLEN + 4 + 4);
-      const reqSeq = u32(m, NLMSG_HDRLEN + 4 + SEQ_OFF);
+      if (portId === undefined || header.pid === portId) foreign = false;
+      const { request } = parseErrorMessage({ header, buffer: m, offset: 0, payloadOffset: NLMSG_HDRLEN, payloadLength: x.length - NLMSG_HDRLEN });
       for (let j = expected.length - 1; j >= 0; j--) {
         const e = expected[j]!.bytes;
-        if (e.byteLength >= NLMSG_HDRLEN && u16(e, 4) === reqType && u32(e, SEQ_OFF) === reqSeq) {
+        if (e.byteLength < NLMSG_HDRLEN) continue;
+        const sent = headerOf(e);
+        if (sent.type === request.type && sent.seq === request.seq) {
           ev.replies.push({ offset: x.offset, answers: j });
           conv.answered.add(j);
           break;

@@ -50,12 +50,13 @@
  *   queue can wind down.
  */
 import { readFileSync } from 'node:fs';
-import { NETLINK_NETFILTER, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_CAPPED } from '../netlink/constants.js';
+import { NETLINK_NETFILTER, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_PID_OFFSET, NLMSG_SEQ_OFFSET, NLM_F_ACK, NLM_F_CAPPED } from '../netlink/constants.js';
+import { viewOf, writeHeader } from '../netlink/message.js';
 import { NetlinkSocketError } from '../netlink/errors.js';
 import type { Transport, TransportHandlers } from '../netlink/transport.js';
 import { describeMessage } from '../nfqueue/describe.js';
 import { readPcap, type PcapCapture } from './reader.js';
-import { PID_OFF, SEQ_OFF, isUnbind, messageExtents, parseConversation, setU32, u16, u32, type Expected, type InEvent } from './replay-parse.js';
+import { headerOf, isUnbind, messageExtents, parseConversation, type Expected, type InEvent } from './replay-parse.js';
 import { differenceText, firstDifference, hex } from './replay-compare.js';
 import { ReplayMismatchError, type ReplayMismatch, type ReplayOptions, type ReplayResult } from './replay-types.js';
 
@@ -216,16 +217,17 @@ export class ReplayTransport implements Transport {
 
   private compare(m: Uint8Array): void {
     const index = this.sentHeaders.length;
-    const header = { seq: u32(m, SEQ_OFF), pid: u32(m, PID_OFF) };
+    const sent = headerOf(m);
+    const header = { seq: sent.seq, pid: sent.pid };
     this.sentHeaders.push(header);
     const e = this.expected[index];
     const offset = e === undefined ? -1 : firstDifference(m, e.bytes);
     // Whose recorded replies this message gets.
     let j: number | undefined;
-    if (e !== undefined && (offset === -1 || u16(e.bytes, 4) === u16(m, 4)) && !this.counterpart.has(index)) j = index;
+    if (e !== undefined && (offset === -1 || (e.bytes.byteLength >= NLMSG_HDRLEN && headerOf(e.bytes).type === sent.type)) && !this.counterpart.has(index)) j = index;
     else j = this.expected.findIndex((x, k) => !this.counterpart.has(k) && firstDifference(m, x.bytes) === -1);
     if (j !== undefined && j >= 0) this.counterpart.set(j, header);
-    if ((u16(m, 6) & NLM_F_ACK) !== 0 && (j === undefined || j < 0 || !this.answered.has(j))) {
+    if ((sent.flags & NLM_F_ACK) !== 0 && (j === undefined || j < 0 || !this.answered.has(j))) {
       // Nothing recorded answers it (a capture cut before its close, a recording client that
       // asked for no acks): a made-up ack, as the kernel acks success, so the library does not hang.
       this.urgent.push(this.madeUpAck(m));
@@ -250,12 +252,7 @@ export class ReplayTransport implements Transport {
 
   private madeUpAck(req: Uint8Array): InEvent {
     const d = new Uint8Array(NLMSG_HDRLEN + 4 + NLMSG_HDRLEN);
-    setU32(d, 0, d.byteLength);
-    d[4] = NLMSG_ERROR;
-    d[6] = NLM_F_CAPPED & 0xff;
-    d[7] = NLM_F_CAPPED >> 8;
-    setU32(d, SEQ_OFF, u32(req, SEQ_OFF));
-    setU32(d, PID_OFF, this.portId);
+    writeHeader(viewOf(d), 0, { length: d.byteLength, type: NLMSG_ERROR, flags: NLM_F_CAPPED, seq: headerOf(req).seq, pid: this.portId });
     d.set(req.subarray(0, NLMSG_HDRLEN), NLMSG_HDRLEN + 4);
     return { frame: 0, datagram: d, softGate: 0, replies: [], synthetic: true };
   }
@@ -325,12 +322,15 @@ export class ReplayTransport implements Transport {
     this.stalled = false;
     this.clearStall();
     const d = ev.datagram.slice();
+    const view = viewOf(d);
     for (const r of ev.replies) {
       const actual = this.counterpart.get(r.answers);
       if (actual === undefined) continue;
-      setU32(d, r.offset + SEQ_OFF, actual.seq);
-      setU32(d, r.offset + NLMSG_HDRLEN + 4 + SEQ_OFF, actual.seq);
-      setU32(d, r.offset + NLMSG_HDRLEN + 4 + PID_OFF, actual.pid);
+      // The reply's own seq, and the seq and pid of the request it echoes.
+      const echo = r.offset + NLMSG_HDRLEN + 4;
+      view.setUint32(r.offset + NLMSG_SEQ_OFFSET, actual.seq, true);
+      view.setUint32(echo + NLMSG_SEQ_OFFSET, actual.seq, true);
+      view.setUint32(echo + NLMSG_PID_OFFSET, actual.pid, true);
     }
     if (!ev.synthetic) this.delivered++;
     h.datagram(d);

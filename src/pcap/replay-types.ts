@@ -1,5 +1,5 @@
 /** The replay's options, its findings and its error (see replay-transport.ts). */
-import { NetlinkError } from '../netlink/errors.js';
+import { QueueError } from '../nfqueue/errors.js';
 
 /** Options of replay(). */
 export interface ReplayOptions {
@@ -57,7 +57,7 @@ export interface ReplayResult {
 }
 
 /** A send that differs from the recording, in strict mode. */
-export class ReplayMismatchError extends NetlinkError {
+export class ReplayMismatchError extends QueueError {
   override name = 'ReplayMismatchError';
   /** The difference. */
   readonly mismatch: ReplayMismatch;

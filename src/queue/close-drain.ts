@@ -13,6 +13,7 @@ import type { NetlinkConn } from '../netlink/conn.js';
 import * as C from '../nfqueue/constants.js';
 import { encodeConfigFlags, encodeConfigMaxLen } from '../nfqueue/config.js';
 import { readKernelQueueStatsOf } from './proc.js';
+import type { KernelSocket } from './kernel-socket.js';
 
 /** Without /proc, the socket counts as quiet after this long without a datagram. */
 const QUIET_MS = 50;
@@ -22,19 +23,19 @@ const POLL_MS = 5;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Drains `queues` on `conn` before they are unbound; see the file comment. */
-export async function drainBeforeUnbind(conn: NetlinkConn, queues: readonly number[], failOpen: boolean, timeout: number): Promise<void> {
-  if (conn.transport.live !== true) return;
+export async function drainBeforeUnbind(conn: NetlinkConn, socket: KernelSocket, queues: readonly number[], failOpen: boolean, timeout: number): Promise<void> {
+  if (socket.live !== true) return;
   const pid = conn.portId;
   for (const q of queues) {
-    if (failOpen) encodeConfigFlags(conn.out, q, C.NFQA_CFG_F_FAIL_OPEN, C.NFQA_CFG_F_FAIL_OPEN, { seq: conn.nextSeq(), pid });
-    encodeConfigMaxLen(conn.out, q, 0, { seq: conn.nextSeq(), pid });
+    if (failOpen) conn.send(encodeConfigFlags, q, C.NFQA_CFG_F_FAIL_OPEN, C.NFQA_CFG_F_FAIL_OPEN);
+    conn.send(encodeConfigMaxLen, q, 0, undefined);
   }
   conn.flush();
   let procReadable = true;
   const waiting = (): number => {
     try {
       let n = 0;
-      for (const r of readKernelQueueStatsOf(conn.transport)) if (r.portId === pid && queues.includes(r.queue)) n += r.waiting;
+      for (const r of readKernelQueueStatsOf(socket)) if (r.portId === pid && queues.includes(r.queue)) n += r.waiting;
       return n;
     } catch {
       procReadable = false;

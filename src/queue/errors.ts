@@ -2,8 +2,9 @@
  * Errors of the queue layer, with messages a person can act on. A kernel refusal becomes a
  * QueueKernelError that says which step or packet it answers and what to do about it.
  */
-import { NetlinkError, NetlinkKernelError, type RequestInfo } from '../netlink/errors.js';
+import { NetlinkKernelError, type RequestInfo } from '../netlink/errors.js';
 import { NFQA_CFG_F_CONNTRACK } from '../nfqueue/constants.js';
+import { QueueError } from '../nfqueue/errors.js';
 import { flagNames } from '../nfqueue/names.js';
 
 /** The step of the queue's life a kernel error answers. */
@@ -88,7 +89,7 @@ export class QueueKernelError extends NetlinkKernelError {
 }
 
 /** An error about one queued packet: which queue, which packet id. */
-export class PacketError extends NetlinkError {
+export class PacketError extends QueueError {
   override name = 'PacketError';
   /** Queue of the packet. */
   readonly queue: number;
@@ -110,7 +111,7 @@ export class CallbackError extends PacketError {
 }
 
 /** A request got no answer from the kernel in time. */
-export class QueueTimeoutError extends NetlinkError {
+export class QueueTimeoutError extends QueueError {
   override name = 'QueueTimeoutError';
   constructor(message: string) {
     super(message, { code: 'ETIMEDOUT' });
@@ -130,5 +131,19 @@ export class VerdictTimeoutError extends PacketError {
   override name = 'VerdictTimeoutError';
   constructor(message: string, queue: number, packetId: number) {
     super(message, queue, packetId, { code: 'ERR_VERDICT_TIMEOUT' });
+  }
+}
+
+/**
+ * `maxInFlight` packets were waiting for their callbacks: further packets got the default
+ * verdict until some answered. Reported once per overflow.
+ */
+export class QueueOverflowError extends QueueError {
+  override name = 'QueueOverflowError';
+  /** The limit that was reached. */
+  readonly maxInFlight: number;
+  constructor(maxInFlight: number, defaultVerdict: string) {
+    super(`${maxInFlight} packets are waiting for their callbacks (maxInFlight): further packets get the default verdict '${defaultVerdict}' until some answer; raise maxInFlight or answer faster`, { code: 'ERR_QUEUE_OVERFLOW' });
+    this.maxInFlight = maxInFlight;
   }
 }

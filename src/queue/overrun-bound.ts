@@ -10,6 +10,7 @@
  * failOpen flag instead.
  */
 import type { Transport } from '../netlink/transport.js';
+import type { KernelSocket } from './kernel-socket.js';
 import { NFQNL_COPY_PACKET } from '../nfqueue/constants.js';
 
 /** The kernel's own default QUEUE_MAXLEN (NFQNL_QMAX_DEFAULT). */
@@ -51,7 +52,7 @@ let warned = false;
  * down to what the receive buffer holds when `transport` cannot survive an overrun. Says
  * so once per process (a process warning) when it cuts.
  */
-export function maxLenForTransport(transport: Transport, maxLen: number | undefined, copyMode: number, copyRange: number): number | undefined {
+export function maxLenForTransport(transport: Pick<Transport, 'kind' | 'getReceiveBufferSize'> & KernelSocket, maxLen: number | undefined, copyMode: number, copyRange: number): number | undefined {
   if (transport.overrunIsFatal !== true) return maxLen;
   const rcvbuf = transport.getReceiveBufferSize?.() ?? 0;
   if (!(rcvbuf > 0)) return maxLen;

@@ -4,7 +4,7 @@
  * queue_dropped, user_dropped, last id, 1.
  */
 import { readFileSync } from 'node:fs';
-import type { Transport } from '../netlink/transport.js';
+import type { KernelSocket } from './kernel-socket.js';
 
 /** Default path of the kernel's queue table. */
 export const PROC_NFNETLINK_QUEUE = '/proc/net/netfilter/nfnetlink_queue';
@@ -54,7 +54,7 @@ export function readKernelQueueStats(path = PROC_NFNETLINK_QUEUE): KernelQueueSt
  * transport opened there when it was created in another namespace (`netns`), else this
  * process's /proc (throws when unreadable).
  */
-export function readKernelQueueStatsOf(transport: Pick<Transport, 'readProcNet'>): KernelQueueStats[] {
+export function readKernelQueueStatsOf(transport: KernelSocket): KernelQueueStats[] {
   if (transport.readProcNet === undefined) return readKernelQueueStats();
   return parseKernelQueueStats(transport.readProcNet(NFNETLINK_QUEUE_PROC_NET));
 }

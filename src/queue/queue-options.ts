@@ -157,8 +157,11 @@ export function splitOpenArguments(callbackOrOptions: PacketCallback | QueueOpti
 
 /** Checks a queue number (u16); throws a RangeError naming it. */
 export function checkQueueNumber(n: unknown, name = 'queue number'): number {
+  if (typeof n === 'string' && /^\d+$/.test(n.trim())) {
+    throw new TypeError(`${name} must be a number, got the string ${JSON.stringify(n)}: pass ${Number(n)} (e.g. Number(process.argv[2]))`);
+  }
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffff) {
-    throw new RangeError(`${name} must be an integer in 0..65535, got ${String(n)}`);
+    throw new RangeError(`${name} must be an integer in 0..65535, got ${typeof n === 'string' ? `the string ${JSON.stringify(n)}` : String(n)}`);
   }
   return n;
 }

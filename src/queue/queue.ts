@@ -11,24 +11,23 @@
  * sequence number, so a kernel error can be tied to the packet or step that caused it.
  */
 import { EventEmitter } from 'node:events';
-import { NetlinkConn, type ExtAck } from '../netlink/conn.js';
-import { NetlinkDecodeError, NetlinkError, NetlinkSocketError } from '../netlink/errors.js';
-import type { MessageWriter } from '../netlink/writer.js';
+import { NetlinkConn, type Encoder, type ExtAck } from '../netlink/conn.js';
+import { NetfilterQueueError, NetlinkDecodeError, NetlinkSocketError } from '../netlink/errors.js';
 import type { Transport } from '../netlink/transport.js';
 import * as C from '../nfqueue/constants.js';
-import { decodePacket } from '../nfqueue/packet.js';
+import { decodePacket, PacketDecodeError } from '../nfqueue/packet.js';
 import { QueuedPacket } from './queued-packet.js';
 import { encodeVerdict, encodeBatchVerdict, normalizeVerdict, verdictWord, type Verdict, type VerdictInput, type BatchVerdict } from '../nfqueue/verdict.js';
 import { encodeConfigCommand } from '../nfqueue/config.js';
-import { QueueKernelError, CallbackError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, type QueueStep } from './errors.js';
+import { QueueKernelError, CallbackError, QueueOverflowError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, type QueueStep } from './errors.js';
 import { readKernelQueueStatsOf, type KernelQueueStats } from './proc.js';
+import type { KernelSocket } from './kernel-socket.js';
 import { checkQueueNumber, type CallbackResult, type PacketCallback, type QueueOptions } from './queue-options.js';
 import { countVerdict, newQueueCounters, type QueueCounters, type QueueStats } from './queue-stats.js';
 import { VerdictRing, KIND_BATCH, KIND_VERDICT } from './verdict-ring.js';
 import { OverrunWatch } from './overrun-watch.js';
 import { AsyncVerdicts } from './async-verdicts.js';
 import { drainBeforeUnbind } from './close-drain.js';
-import { salvagePacketId } from '../nfqueue/salvage.js';
 import { PacketIterator, DEFAULT_MAX_OUTSTANDING, DEFAULT_UNANSWERED_WARNING } from './packet-iterator.js';
 import { flowVerdictMark, type FlowMarks, type ManagedRuleInfo } from '../nftables/managed-plan.js';
 import { RuleError } from '../nftables/errors.js';
@@ -78,6 +77,8 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
   /** The queue numbers this Queue serves. */
   readonly queues: readonly number[];
   private readonly conn: NetlinkConn;
+  /** What the socket under the transport is (live, its /proc/net). */
+  private readonly socket: KernelSocket;
   /** The packet callback; undefined when opened without one. */
   private readonly callback: ((packet: QueuedPacket) => CallbackResult) | undefined;
   /** Set when opened without a callback: packets go to `for await`. */
@@ -103,9 +104,10 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
   private managedRule: QueueRuleHandle | undefined;
 
   /** @internal use openQueue() */
-  constructor(queues: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions) {
+  constructor(queues: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions, socket: KernelSocket) {
     super();
     const self = this;
+    this.socket = socket;
     this.queues = Object.freeze(queues);
     this.callback = callback;
     this.defaultVerdict = normalizeVerdict(options.defaultVerdict ?? 'accept');
@@ -144,7 +146,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
       socketError: (e) => this.onSocketError(e),
       sendError: (e) => {
         this.counters.socketErrors++;
-        this.report(e instanceof NetlinkError ? e : new NetlinkSocketError(`sending verdicts failed: ${toError(e).message}`, { cause: e }));
+        this.report(e instanceof NetfilterQueueError ? e : new NetlinkSocketError(`sending verdicts failed: ${toError(e).message}`, { cause: e }));
       },
       end: () => {
         void this.close();
@@ -181,9 +183,9 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
           this.counters.userDropped += n;
         },
         overrun: (e) => this.overrun(e),
-        readKernelTable: () => readKernelQueueStatsOf(transport),
+        readKernelTable: () => readKernelQueueStatsOf(socket),
       },
-      transport.live === true,
+      socket.live === true,
     );
   }
 
@@ -240,9 +242,8 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
       pkt = decodePacket(buf, off, mlen, view, new QueuedPacket());
     } catch (e) {
       this.decodeFailed(toError(e));
-      // Salvage the id so the packet still gets a verdict instead of waiting forever.
-      const salvaged = salvagePacketId(buf, off, mlen, view);
-      if (salvaged !== undefined) this.writeVerdict(salvaged.queue, salvaged.id, this.defaultVerdict);
+      // A packet whose id could be read still gets a verdict instead of waiting forever.
+      if (e instanceof PacketDecodeError && e.queue !== undefined && e.id !== undefined) this.writeVerdict(e.queue, e.id, this.defaultVerdict);
       return;
     }
     this.counters.received++;
@@ -256,7 +257,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
       this.writeVerdict(pkt.queue, pkt.id, this.defaultVerdict);
       if (!this.overflowReported) {
         this.overflowReported = true;
-        this.report(new NetlinkError(`${this.maxInFlight} packets are waiting for their callbacks (maxInFlight): further packets get the default verdict '${this.defaultVerdict.verdict}' until some answer`));
+        this.report(new QueueOverflowError(this.maxInFlight, this.defaultVerdict.verdict));
       }
       return;
     }
@@ -366,12 +367,9 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     const conn = this.conn;
     if (conn.isClosed) return;
     if (this.flowPacketMarks !== undefined) this.flowPacketMarks.delete(queue * 0x100000000 + id);
-    const seq = conn.nextSeq();
+    const seq = unsent ? conn.sendHeld(encodeVerdict, queue, id, v) : conn.send(encodeVerdict, queue, id, v);
     this.ring.remember(seq, KIND_VERDICT, queue, id);
-    encodeVerdict(conn.out, queue, id, v, { seq, pid: conn.portId });
     countVerdict(this.counters, v);
-    if (unsent) conn.writtenUnsent();
-    else conn.written();
   }
 
   /**
@@ -412,9 +410,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     if (this.flowPacketMarks !== undefined) {
       for (const key of this.flowPacketMarks.keys()) if (Math.floor(key / 0x100000000) === queue && key % 0x100000000 <= maxId) this.flowPacketMarks.delete(key);
     }
-    const seq = this.conn.nextSeq();
-    this.ring.remember(seq, KIND_BATCH, queue, maxId);
-    encodeBatchVerdict(this.conn.out, queue, maxId, v, { seq, pid: this.conn.portId });
+    this.ring.remember(this.conn.send(encodeBatchVerdict, queue, maxId, v), KIND_BATCH, queue, maxId);
     countVerdict(this.counters, v);
     this.conn.flush();
   }
@@ -438,10 +434,10 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     this.managedRule = rule;
   }
 
-  /** @internal sends a config request and resolves on the kernel's ack. */
-  configure(step: QueueStep, queue: number, write: (w: MessageWriter, seq: number) => void, flags = 0): Promise<void> {
+  /** @internal sends the config request `encode(w, a, b, c)` writes, and resolves on the kernel's ack. */
+  configure<A, B, C>(step: QueueStep, queue: number, encode: Encoder<A, B, C>, a: A, b: B, c: C, flags = 0): Promise<void> {
     if (this.conn.isClosed) return Promise.reject(new NetlinkSocketError('the queue is closed', { code: 'EBADF' }));
-    return this.conn.request(write, {
+    return this.conn.request(encode, a, b, c, {
       timeout: this.requestTimeout,
       timedOut: () => new QueueTimeoutError(`${step} on queue ${queue}: no answer from the kernel in ${this.requestTimeout} ms`),
       refused: (errno, extAck, seq) => {
@@ -460,7 +456,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     c.pending = this.pendingCount;
     let kernel: KernelQueueStats[] = [];
     try {
-      const rows = readKernelQueueStatsOf(this.conn.transport);
+      const rows = readKernelQueueStatsOf(this.socket);
       this.overrunWatch.check(rows);
       kernel = rows.filter((r) => this.queues.includes(r.queue));
     } catch {
@@ -493,11 +489,10 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
     this.asyncVerdicts.takeAll((queue, id) => this.writeVerdict(queue, id, this.defaultVerdict));
     this.iteration?.takeAll((queue, id) => this.writeVerdict(queue, id, this.defaultVerdict));
     this.conn.flush();
-    await drainBeforeUnbind(this.conn, this.queues, this.defaultVerdict.verdict === 'accept', this.requestTimeout);
+    await drainBeforeUnbind(this.conn, this.socket, this.queues, this.defaultVerdict.verdict === 'accept', this.requestTimeout);
     this.overrunWatch.check(); // a last look, while the queue is still bound and no longer fed
-    const pid = this.conn.portId;
     const unbinds = this.queues.map((q) =>
-      this.configure('unbind', q, (w, seq) => encodeConfigCommand(w, q, C.NFQNL_CFG_CMD_UNBIND, C.NFPROTO_UNSPEC, { seq, pid, ack: true })).catch((e: unknown) => this.report(toError(e))),
+      this.configure('unbind', q, encodeConfigCommand, q, C.NFQNL_CFG_CMD_UNBIND, C.NFPROTO_UNSPEC).catch((e: unknown) => this.report(toError(e))),
     );
     await Promise.all(unbinds);
     this.conn.close(new NetlinkSocketError('the queue was closed', { code: 'EBADF' }));

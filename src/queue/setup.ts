@@ -2,11 +2,13 @@
  * Starting a Queue on a transport: the default socket, and the setup steps (BIND, PARAMS,
  * QUEUE_MAXLEN, FLAGS), each waiting for the kernel's ack.
  */
+import { constants as osConstants } from 'node:os';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { NETLINK_NETFILTER } from '../netlink/constants.js';
 import type { Transport } from '../netlink/transport.js';
 import { openDefaultTransport, type DefaultTransportOptions } from '../netlink/default-transport.js';
 import { maxLenForTransport } from './overrun-bound.js';
+import type { KernelSocket } from './kernel-socket.js';
 import * as C from '../nfqueue/constants.js';
 import { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue, flagBits } from '../nfqueue/config.js';
 import { QueueKernelError } from './errors.js';
@@ -15,7 +17,7 @@ import type { PacketCallback, QueueOptions } from './queue-options.js';
 import { Queue } from './queue.js';
 
 /** errno EBUSY: what a bind refused because another socket holds the queue is reported as. */
-const EBUSY = 16;
+const { EBUSY } = osConstants.errno;
 
 /**
  * The socket a queue uses when no transport is given: the native addon's (receive slots
@@ -43,12 +45,12 @@ export function openDefaultQueueTransport(options: Pick<QueueOptions, 'copyMode'
  * socket holds (it checks the owner before the command). /proc tells the two apart: when
  * another port id holds the queue, report EBUSY, which is what the user needs to know.
  */
-function refineBindError(e: unknown, queue: number, transport: Transport): unknown {
+function refineBindError(e: unknown, queue: number, transport: Transport, socket: KernelSocket): unknown {
   const ourPortId = transport.portId;
   if (!(e instanceof QueueKernelError) || e.code !== 'EPERM') return e;
   let owner: number | undefined;
   try {
-    owner = readKernelQueueStatsOf(transport).find((r) => r.queue === queue && r.portId !== ourPortId)?.portId;
+    owner = readKernelQueueStatsOf(socket).find((r) => r.queue === queue && r.portId !== ourPortId)?.portId;
   } catch {
     return e;
   }
@@ -60,32 +62,32 @@ function refineBindError(e: unknown, queue: number, transport: Transport): unkno
 
 /**
  * Starts a Queue for the (checked) queue numbers on `transport` and runs the setup steps;
- * on a failure the transport is closed and the error thrown.
+ * on a failure the transport is closed and the error thrown. `socket` is the transport
+ * under any wrapper (a recorder): what it is decides /proc, the drain and the overrun bound.
  */
-export async function startQueue(nums: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions): Promise<Queue> {
+export async function startQueue(nums: number[], callback: PacketCallback | undefined, transport: Transport, options: QueueOptions, socket: Transport & KernelSocket = transport): Promise<Queue> {
   const copyMode = copyModeValue(options.copyMode ?? 'packet');
   const copyRange = options.copyRange ?? 0xffff;
-  const queue = new Queue(nums, callback, transport, options);
+  const queue = new Queue(nums, callback, transport, options, socket);
   try {
     if (options.receiveBufferSize !== undefined) transport.setReceiveBufferSize?.(options.receiveBufferSize);
     if (options.keepAlive === false) transport.setKeepAlive?.(false);
     queue.start();
-    const pid = transport.portId;
-    const maxLen = maxLenForTransport(transport, options.maxLen, copyMode, copyRange);
+    const maxLen = maxLenForTransport(socket, options.maxLen, copyMode, copyRange);
     const { flags, mask } = flagBits(options.flags ?? {});
     for (const q of nums) {
       await queue
-        .configure('bind', q, (w, seq) => encodeConfigCommand(w, q, C.NFQNL_CFG_CMD_BIND, C.NFPROTO_UNSPEC, { seq, pid, ack: true }))
+        .configure('bind', q, encodeConfigCommand, q, C.NFQNL_CFG_CMD_BIND, C.NFPROTO_UNSPEC)
         .catch((e: unknown) => {
-          throw transport.live === true ? refineBindError(e, q, transport) : e;
+          throw socket.live === true ? refineBindError(e, q, transport, socket) : e;
         });
       // Right after BIND the copy mode is NONE, which drops every packet: set it at once.
-      await queue.configure('params', q, (w, seq) => encodeConfigParams(w, q, copyMode, copyRange, { seq, pid, ack: true }));
+      await queue.configure('params', q, encodeConfigParams, q, copyMode, copyRange);
       if (maxLen !== undefined) {
-        await queue.configure('maxlen', q, (w, seq) => encodeConfigMaxLen(w, q, maxLen, { seq, pid, ack: true }));
+        await queue.configure('maxlen', q, encodeConfigMaxLen, q, maxLen, undefined);
       }
       if (mask !== 0) {
-        await queue.configure('flags', q, (w, seq) => encodeConfigFlags(w, q, flags, mask, { seq, pid, ack: true }), flags & mask);
+        await queue.configure('flags', q, encodeConfigFlags, q, flags, mask, flags & mask);
       }
     }
   } catch (e) {

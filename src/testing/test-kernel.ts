@@ -7,8 +7,8 @@
  * ENOENT, like the kernel does. While paused (the Queue's backpressure), packets wait here,
  * as they would in the kernel's queue.
  */
+import { constants as osConstants } from 'node:os';
 import { NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_CAPPED } from '../netlink/constants.js';
-import { AttributeDecoder } from '../netlink/attributes.js';
 import { MessageWriter } from '../netlink/writer.js';
 import { MessageCursor } from '../netlink/message.js';
 import { NetlinkSocketError } from '../netlink/errors.js';
@@ -17,12 +17,9 @@ import type { Transport, TransportHandlers } from '../netlink/transport.js';
 import * as C from '../nfqueue/constants.js';
 import { encodePacketMessage, type PacketMessageFields } from '../nfqueue/packet-encoder.js';
 import { decodeVerdictMessage, type DecodedVerdict } from '../nfqueue/verdict-decoder.js';
+import { decodeConfigMessage } from '../nfqueue/config.js';
 
-const EINVAL = 22;
-const ENOENT = 2;
-const ENODEV = 19;
-const EBUSY = 16;
-const EOPNOTSUPP = 95;
+const { EINVAL, ENOENT, ENODEV, EBUSY, EOPNOTSUPP } = osConstants.errno;
 /** NFQNL_MAX_COPY_RANGE: a copy range of 0, or above this, means this. */
 const MAX_COPY_RANGE = 0xffff;
 
@@ -166,23 +163,7 @@ export class TestKernel implements Transport {
 
   /** Applies a CONFIG request; returns the errno the kernel would answer. */
   private config(msg: Uint8Array): number {
-    const v = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
-    const num = v.getUint16(NLMSG_HDRLEN + 2, false);
-    const ad = new AttributeDecoder(msg, NLMSG_HDRLEN + C.NFGENMSG_LEN);
-    let cmd: number | undefined;
-    let params: { range: number; mode: number } | undefined;
-    let maxLen: number | undefined;
-    let flags: number | undefined;
-    let mask: number | undefined;
-    while (ad.next()) {
-      const at = ad.valueOffset;
-      if (ad.type === C.NFQA_CFG_CMD && ad.valueLength >= 4) cmd = msg[at]!;
-      else if (ad.type === C.NFQA_CFG_PARAMS && ad.valueLength >= 5) params = { range: v.getUint32(at, false), mode: msg[at + 4]! };
-      else if (ad.type === C.NFQA_CFG_QUEUE_MAXLEN) maxLen = ad.be32();
-      else if (ad.type === C.NFQA_CFG_FLAGS) flags = ad.be32();
-      else if (ad.type === C.NFQA_CFG_MASK) mask = ad.be32();
-    }
-    if (ad.error !== undefined) return EINVAL;
+    const { queue: num, command: cmd, copyMode, copyRange, maxLen, flags, mask } = decodeConfigMessage(msg);
     if (cmd === C.NFQNL_CFG_CMD_PF_BIND || cmd === C.NFQNL_CFG_CMD_PF_UNBIND) return 0; // no-ops since Linux 3.8
     if (cmd === C.NFQNL_CFG_CMD_BIND) {
       if (this.queues.has(num)) return EBUSY;
@@ -194,12 +175,12 @@ export class TestKernel implements Transport {
     } else if (cmd !== undefined) return EINVAL;
     const q = this.queues.get(num);
     if (q === undefined) return cmd === undefined ? ENODEV : 0;
-    if (params !== undefined) {
+    if (copyMode !== undefined) {
       // A copy mode the kernel does not know is acked and ignored (§8).
-      if (params.mode === C.NFQNL_COPY_META || params.mode === C.NFQNL_COPY_NONE) q.copyMode = params.mode;
-      else if (params.mode === C.NFQNL_COPY_PACKET) {
-        q.copyMode = params.mode;
-        q.copyRange = params.range === 0 || params.range > MAX_COPY_RANGE ? MAX_COPY_RANGE : params.range;
+      if (copyMode === C.NFQNL_COPY_META || copyMode === C.NFQNL_COPY_NONE) q.copyMode = copyMode;
+      else if (copyMode === C.NFQNL_COPY_PACKET) {
+        q.copyMode = copyMode;
+        q.copyRange = copyRange === 0 || copyRange! > MAX_COPY_RANGE ? MAX_COPY_RANGE : copyRange!;
       }
     }
     if (maxLen !== undefined) q.maxLen = maxLen;

@@ -43,6 +43,9 @@ describe('parseCli', () => {
     expect(msg(['--bogus'])).toBe('unknown option --bogus');
     expect(msg(['-Z'])).toBe('unknown option -Z');
     expect(msg(['--queue'])).toMatch(/--queue.*needs a value/);
+    // A value starting with a dash: not the parser's raw "argument is ambiguous".
+    expect(msg(['-q', '-1'])).toBe("option -q got '-1', which reads as an option: a queue number is 0..65535, e.g. -q 1 or -q 0-3");
+    expect(msg(['--mark', '-5'])).toBe("option --mark got '-5', which reads as an option: write --mark=-5 if you mean it as the value");
     expect(msg(['--verdict', 'reject'])).toMatch(/--verdict must be accept or drop/);
     expect(msg(['--verdict', 'drop', '--mark', '1'])).toMatch(/--mark goes with --verdict accept/);
     expect(msg(['--mark', '0x1ffffffff'])).toMatch(/--mark must be between 0 and 4294967295/);

@@ -5,7 +5,7 @@
 // a recorded nfqueue conversation must replay through the public API. Prints one JSON line.
 import { fileURLToPath } from 'node:url';
 import { openQueue } from '../../dist/index.js';
-import { nativeAddonPath, openNativeTransport } from '../../dist/netlink/index.js';
+import { nativeAddonPath, openNativeTransport } from '../../dist/netlink/native-transport.js';
 import { replay } from '../../dist/pcap/index.js';
 
 const NETLINK_ROUTE = 0;

@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { compareVersions, elfFacts } from '../../scripts/elf-facts.mjs';
-import { nativeAddonPath, nativeTransportUnavailable, prebuiltAddonPath } from '../../src/netlink/index.js';
+import { nativeAddonPath, nativeTransportUnavailable, prebuiltAddonPath } from '../../src/netlink/native-transport.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(ROOT + path)).digest('hex');

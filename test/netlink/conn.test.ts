@@ -5,9 +5,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { NetlinkConn, type ConnHandlers } from '../../src/netlink/conn.js';
 import { NetlinkSocketError } from '../../src/netlink/errors.js';
 import type { Transport, TransportHandlers } from '../../src/netlink/transport.js';
-import { attr, concat, nlmsg, nlmsgAck, nlmsgError, splitMessages } from '../support/bytes.js';
+import type { MessageWriter } from '../../src/netlink/writer.js';
+import { attr, concat, nlmsg, nlmsgAck, nlmsgError, readLe16, readLe32, splitMessages } from '../support/bytes.js';
 
 const TYPE = 0x10;
+const NLM_F_REQUEST = 0x01;
 const NLM_F_REQUEST_ACK = 0x05;
 
 class Wire implements Transport {
@@ -61,12 +63,15 @@ const options = {
   timedOut: () => new Error('timed out'),
 };
 
+/** A request of type TYPE holding attribute 1 = `value`; seq, pid and the ack flag left to the connection. */
+function encodeTest(w: MessageWriter, value: number): void {
+  w.begin({ type: TYPE, flags: NLM_F_REQUEST, seq: 0, pid: 0 });
+  w.attrBe32(1, value);
+  w.end();
+}
+
 function request(conn: NetlinkConn): Promise<void> {
-  return conn.request((w, seq) => {
-    w.begin({ type: TYPE, flags: NLM_F_REQUEST_ACK, seq, pid: conn.portId });
-    w.attrBe32(1, 7);
-    w.end();
-  }, options);
+  return conn.request(encodeTest, 7, undefined, undefined, options);
 }
 
 afterEach(() => {
@@ -80,6 +85,9 @@ describe('NetlinkConn', () => {
     const b = request(conn);
     const [ra, rb] = wire.sent.map((d) => splitMessages(d)[0]!);
     expect(wire.sent).toHaveLength(2); // each request leaves at once
+    // The connection filled in seq, our port id and NLM_F_ACK.
+    expect([readLe16(ra!, 6), readLe32(ra!, 8), readLe32(ra!, 12)]).toEqual([NLM_F_REQUEST_ACK, 1, conn.portId]);
+    expect([readLe16(rb!, 6), readLe32(rb!, 8), readLe32(rb!, 12)]).toEqual([NLM_F_REQUEST_ACK, 2, conn.portId]);
     const extAck = attr(1, Buffer.from('bad attribute\0'));
     wire.receive(concat(nlmsgError(22, rb!, { ackTlvs: extAck }), nlmsgAck(ra!)));
     await expect(a).resolves.toBeUndefined();
@@ -116,12 +124,23 @@ describe('NetlinkConn', () => {
 
   it('sends what is written while a datagram is handled as one datagram, after it', () => {
     const { wire } = setup((conn) => {
-      conn.out.begin({ type: TYPE, flags: 0, seq: conn.nextSeq(), pid: conn.portId }).end();
-      conn.written();
+      conn.send(encodeTest, 1, undefined, undefined);
     });
     wire.receive(concat(nlmsg({ type: TYPE }), nlmsg({ type: TYPE }), nlmsg({ type: TYPE })));
     expect(wire.sent).toHaveLength(1);
     expect(splitMessages(wire.sent[0]!)).toHaveLength(3);
+  });
+
+  it('send() fills in seq and port id, returns the seq, and asks for no ack; seq skips 0 when it wraps', async () => {
+    const { wire, conn } = setup();
+    (conn as unknown as { seq: number }).seq = 0xfffffffe;
+    const seqs = [conn.send(encodeTest, 1, undefined, undefined), conn.send(encodeTest, 2, undefined, undefined), conn.send(encodeTest, 3, undefined, undefined)];
+    expect(seqs).toEqual([0xffffffff, 1, 2]);
+    expect(wire.sent).toHaveLength(0); // outside a datagram: at the end of the microtask turn
+    await Promise.resolve();
+    expect(wire.sent).toHaveLength(1);
+    const sent = splitMessages(wire.sent[0]!);
+    expect(sent.map((m) => [readLe16(m, 6), readLe32(m, 8), readLe32(m, 12)])).toEqual(seqs.map((s) => [NLM_F_REQUEST, s, conn.portId]));
   });
 
   it('close() rejects what still waits and closes the transport', async () => {

@@ -1,10 +1,12 @@
 // Every error the library throws or reports is a NetfilterQueueError with a stable `code`;
 // an already-aborted signal rejects with an AbortError, as Node's own APIs do.
 import { describe, expect, it } from 'vitest';
-import { CallbackError, ChecksumError, NetfilterQueueError, NetlinkDecodeError, NetlinkError, NetlinkKernelError, NetlinkSocketError, PacketDecodeError, PcapFormatError, QueueKernelError, QueueTimeoutError, ReplayMismatchError, VerdictStateError, VerdictTimeoutError, openQueue } from '../../src/index.js';
-import { fixIpv4HeaderChecksum } from '../../src/packet/index.js';
+import { CallbackError, NetfilterQueueError, NetlinkError, QueueKernelError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, openQueue } from '../../src/index.js';
+import { NetlinkDecodeError, NetlinkKernelError, NetlinkSocketError } from '../../src/netlink/index.js';
+import { PcapFormatError, ReplayMismatchError } from '../../src/pcap/index.js';
+import { ChecksumError, fixIpv4HeaderChecksum } from '../../src/packet/index.js';
 import { readPcap } from '../../src/pcap/index.js';
-import { decodePacket } from '../../src/nfqueue/index.js';
+import { decodePacket, PacketDecodeError } from '../../src/nfqueue/index.js';
 import { MessageWriter } from '../../src/netlink/index.js';
 import { FakeTransport } from '../support/fake-transport.js';
 import { openQueuePool, PoolWorkerError } from '../../src/index.js';

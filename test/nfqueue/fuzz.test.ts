@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePacket, PacketDecodeError, type Packet } from '../../src/nfqueue/packet.js';
-import { NetlinkDecodeError, NetlinkError } from '../../src/netlink/errors.js';
+import { NetfilterQueueError, NetlinkDecodeError } from '../../src/netlink/errors.js';
 import { parseErrorMessage } from '../../src/netlink/message.js';
 import type { Queue } from '../../src/queue/queue.js';
 import { check, readLe16, readLe32 } from '../support/bytes.js';
@@ -148,7 +148,7 @@ describe('Queue receive path through a fake transport', () => {
     expectedTotal += want.errors;
     fake.deliver(d); // must not throw, whatever the bytes
     const reported = errors.slice(errorsBefore);
-    for (const e of reported) check(e instanceof NetlinkError, () => `reported a foreign error: ${String(e)}`);
+    for (const e of reported) check(e instanceof NetfilterQueueError, () => `reported a foreign error: ${String(e)}`);
     const decodeReports = reported.filter((e) => e instanceof NetlinkDecodeError).length;
     check(decodeReports === want.errors, () => `${decodeReports} decode errors reported, expected ${want.errors}`);
     // stats() reads /proc: compare the cumulative counter every 256 datagrams only

@@ -10,10 +10,10 @@ import {
   verdictWord,
   encodeVerdict,
   encodeBatchVerdict,
-  beginQueueMessage,
   MAX_VERDICT_PAYLOAD,
   type Verdict,
 } from '../../src/nfqueue/verdict.js';
+import { beginQueueMessage } from '../../src/nfqueue/header.js';
 import {
   encodeConfigCommand,
   encodeConfigParams,
@@ -203,6 +203,10 @@ describe('normalizeVerdict', () => {
     ['null', null, TypeError, /got null/],
     ['undefined', undefined, TypeError, /got undefined/],
     ['a number', 1, TypeError, /got number/],
+    // A newcomer's mistakes: each says what it got and what to do (not "unknown verdict undefined").
+    ['an array holding a Promise', [Promise.resolve('accept')], TypeError, /got an array of 1 \(a Promise\): return the Promise itself \(an async callback\), not an array holding it$/],
+    ['a Promise where a verdict must be given now', Promise.resolve('accept'), TypeError, /got a Promise: a callback may return a Promise, but here the verdict must be given now$/],
+    ['an object without its verdict field', { mark: 1 }, TypeError, /^a verdict object needs its verdict field, e.g. \{ verdict: 'accept' \}; got an object with mark$/],
     ['requeue without a queue', { verdict: 'queue' }, RangeError, /queue must be an integer in 0..65535, got undefined/],
     ['requeue to 70000', requeue(70000), RangeError, /queue .*got 70000/],
     ['requeue to -1', requeue(-1), RangeError, /queue .*got -1/],

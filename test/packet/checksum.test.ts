@@ -4,8 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ChecksumError } from '../../src/index.js';
-import { fixChecksums, internetChecksum, ipv4HeaderChecksum, tcpChecksum, udpChecksum, verifyChecksums, withTransportPayload, transportPayload } from '../../src/packet/index.js';
+import { ChecksumError, fixChecksums, internetChecksum, ipv4HeaderChecksum, tcpChecksum, udpChecksum, verifyChecksums, withTransportPayload, transportPayload } from '../../src/packet/index.js';
 import { execCommand as sh } from '../support/netns.js';
 
 function ipv4(proto: number, l4: Uint8Array): Uint8Array {

@@ -2,7 +2,8 @@
 // built byte by byte here. No privileges.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseIpPacket, formatIpv6, formatIpv4, tcpFlagsText, ipProtocolName, icmpTypeName } from '../../src/packet/index.js';
+import { parseIpPacket, tcpFlagsText, ipProtocolName, icmpTypeName } from '../../src/packet/index.js';
+import { formatIpv4, formatIpv6 } from '../../src/packet/ip-names.js';
 import { hex } from '../support/bytes.js';
 
 

@@ -17,7 +17,9 @@ const bad: Bad[] = [
   ['queue -1', (t) => openQueue(-1, cb, { transport: t }), RangeError, /queue number/],
   ['queue 65536', (t) => openQueue(65536, cb, { transport: t }), RangeError, /queue number.*0\.\.65535/],
   ['queue 1.5', (t) => openQueue(1.5, cb, { transport: t }), RangeError, /queue number/],
-  ['queue "1"', (t) => openQueue('1' as unknown as number, cb, { transport: t }), RangeError, /queue number/],
+  // A newcomer's mistake: named as a string, with what to pass instead (not "got 1").
+  ['queue "1"', (t) => openQueue('1' as unknown as number, cb, { transport: t }), TypeError, /^queue number must be a number, got the string "1": pass 1 \(e\.g\. Number\(process\.argv\[2\]\)\)$/],
+  ['queue "x"', (t) => openQueue('x' as unknown as number, cb, { transport: t }), RangeError, /^queue number must be an integer in 0\.\.65535, got the string "x"$/],
   ['queue NaN', (t) => openQueue(NaN, cb, { transport: t }), RangeError, /queue number/],
   ['no queues', (t) => openQueue([], cb, { transport: t }), RangeError, /queue number/],
   ['queues repeated', (t) => openQueue([1, 1], cb, { transport: t }), RangeError, /queue numbers must be distinct/],

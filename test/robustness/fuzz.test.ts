@@ -12,9 +12,10 @@
  */
 import fc from 'fast-check';
 import { describe, it, expect, afterAll } from 'vitest';
-import { openQueue, NetlinkDecodeError, NetlinkError, PacketDecodeError, type Queue, type Packet } from '../../src/index.js';
+import { openQueue, NetfilterQueueError, type Queue, type Packet } from '../../src/index.js';
+import { NetlinkDecodeError } from '../../src/netlink/index.js';
 import { parseEthernetHeader, parseIpPacket } from '../../src/packet/index.js';
-import { decodeConntrack, describeMessage } from '../../src/nfqueue/index.js';
+import { decodeConntrack, describeMessage, PacketDecodeError } from '../../src/nfqueue/index.js';
 import { parseKernelQueueStats } from '../../src/queue/proc.js';
 import { parseAttributes } from '../../src/netlink/index.js';
 import { withWatchdog } from '../support/watchdog.js';
@@ -241,7 +242,7 @@ describe('the queue on hostile datagrams: counted, reported, skipped, still serv
             // Every decode error counted is reported, as a library error.
             const reported = errors.slice(errsBefore).filter((e) => e instanceof NetlinkDecodeError || e instanceof PacketDecodeError).length;
             expect(reported).toBe(counted);
-            for (const e of errors.slice(errsBefore)) expect(e).toBeInstanceOf(NetlinkError);
+            for (const e of errors.slice(errsBefore)) expect(e).toBeInstanceOf(NetfilterQueueError);
             // The queue goes on serving.
             const id = ++probe;
             const sentBefore = t.sent.length;

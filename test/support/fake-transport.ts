@@ -7,7 +7,11 @@
  */
 import type { Transport, TransportHandlers } from '../../src/netlink/transport.js';
 import type { NetlinkSocketError } from '../../src/netlink/errors.js';
-import { nlmsgAck, nlmsgError, readBe32, readLe16, readLe32, splitAttrs, splitMessages } from './bytes.js';
+import { MessageCursor } from '../../src/netlink/message.js';
+import * as C from '../../src/nfqueue/constants.js';
+import { decodeConfigMessage } from '../../src/nfqueue/config.js';
+import { decodeVerdictMessage } from '../../src/nfqueue/verdict-decoder.js';
+import { nlmsgAck, nlmsgError } from './bytes.js';
 
 /** Kind of a config request, from its attributes. */
 export type ConfigKind = 'bind' | 'unbind' | 'pf-bind' | 'pf-unbind' | 'params' | 'maxlen' | 'flags' | 'config';
@@ -37,52 +41,28 @@ export interface SeenVerdict {
   datagram: number;
 }
 
-/** Classifies a CONFIG message (type 0x0302) by its attributes. */
+const COMMANDS = ['config', 'bind', 'unbind', 'pf-bind', 'pf-unbind'] as const;
+
+/** Classifies a CONFIG message by its attributes (with the library's one config decoder). */
 export function configKind(msg: Uint8Array): ConfigKind {
-  const attrs = splitAttrs(msg);
-  for (const a of attrs) {
-    const t = a.type & 0x3fff;
-    if (t === 1) return (['config', 'bind', 'unbind', 'pf-bind', 'pf-unbind'] as const)[a.value[0]!] ?? 'config';
-    if (t === 2) return 'params';
-    if (t === 3) return 'maxlen';
-    if (t === 5) return 'flags';
-  }
+  const c = decodeConfigMessage(msg);
+  if (c.command !== undefined) return COMMANDS[c.command] ?? 'config';
+  if (c.copyMode !== undefined) return 'params';
+  if (c.maxLen !== undefined) return 'maxlen';
+  if (c.flags !== undefined) return 'flags';
   return 'config';
 }
 
-/** Decodes the verdict messages (type 0x0301 / 0x0303) of a datagram, test-side. */
+/** The verdict messages of a datagram, read with the library's one verdict decoder. */
 export function verdictsIn(d: Uint8Array, datagram = 0): SeenVerdict[] {
   const out: SeenVerdict[] = [];
-  for (const m of splitMessages(d)) {
-    const type = readLe16(m, 4);
-    if (type !== 0x0301 && type !== 0x0303) continue;
-    let word = -1;
-    let id = -1;
-    let mark: number | undefined;
-    let priority: number | undefined;
-    let payload: Uint8Array | undefined;
-    for (const a of splitAttrs(m)) {
-      const t = a.type & 0x3fff;
-      if (t === 2) {
-        word = readBe32(a.value, 0);
-        id = readBe32(a.value, 4);
-      } else if (t === 3) mark = readBe32(a.value, 0);
-      else if (t === 21) priority = readBe32(a.value, 0);
-      else if (t === 10) payload = a.value.slice();
-    }
-    out.push({
-      batch: type === 0x0303,
-      queue: (m[18]! << 8) | m[19]!,
-      id,
-      word,
-      seq: readLe32(m, 8),
-      pid: readLe32(m, 12),
-      mark,
-      priority,
-      payload,
-      datagram,
-    });
+  const c = new MessageCursor().reset(d);
+  while (c.next()) {
+    if (c.type !== C.NFQ_TYPE_VERDICT && c.type !== C.NFQ_TYPE_VERDICT_BATCH) continue;
+    const { batch, queue, id, word, verdict } = decodeVerdictMessage(d, c.offset, c.length);
+    out.push({ batch, queue, id, word, seq: c.seq, pid: c.pid, mark: verdict.mark, priority: verdict.priority, payload: verdict.payload?.slice(), datagram });
   }
+  if (c.error !== undefined) throw c.error;
   return out;
 }
 
@@ -123,9 +103,11 @@ export class FakeTransport implements Transport {
     if (this.closed) throw new Error('send on a closed fake transport');
     const copy = datagram.slice();
     this.sent.push(copy);
-    for (const m of splitMessages(copy)) {
-      if (readLe16(m, 4) !== 0x0302) continue;
-      const c: SeenConfig = { kind: configKind(m), queue: (m[18]! << 8) | m[19]!, seq: readLe32(m, 8), flags: readLe16(m, 6), bytes: m };
+    const cursor = new MessageCursor().reset(copy);
+    while (cursor.next()) {
+      if (cursor.type !== C.NFQ_TYPE_CONFIG) continue;
+      const m = cursor.bytes();
+      const c: SeenConfig = { kind: configKind(m), queue: decodeConfigMessage(m).queue, seq: cursor.seq, flags: cursor.flags, bytes: m };
       this.configs.push(c);
       const errno = this.answer(c);
       if (errno === undefined) continue;

@@ -15,6 +15,18 @@ export function readmeExample(heading: string): string {
   return m[1];
 }
 
+/** Every ```js block of README.md, with the line its code starts on. */
+export function readmeBlocks(): { line: number; code: string }[] {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const out: { line: number; code: string }[] = [];
+  for (const m of readme.matchAll(/^( *)```js\n([\s\S]*?)^\1```/gm)) {
+    const indent = m[1]!.length;
+    const code = m[2]!.split('\n').map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length))).join('\n');
+    out.push({ line: readme.slice(0, m.index).split('\n').length + 1, code });
+  }
+  return out;
+}
+
 /** dist/ file of each package entry (as package.json "exports" maps them). */
 const ENTRIES: Readonly<Record<string, string>> = {
   '': 'dist/index.js',

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { PcapWriter, readPcapFile, LINKTYPE_RAW } from '../../src/pcap/index.js';
 import { CallbackError, VerdictStateError, type Packet } from '../../src/index.js';
-import { createTestQueue, udpPacket, tcpPacket, TestKitError, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL } from '../../src/testing/index.js';
+import { createTestQueue, udpPacket, tcpPacket, TestKitError } from '../../src/testing/index.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL } from '../../src/pcap/index.js';
 import { hex } from '../support/bytes.js';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));

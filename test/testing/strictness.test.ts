@@ -3,8 +3,10 @@
 // are answered ENOENT, STOLEN and unknown verdict codes are refused, and the metadata and
 // packet defaults a rule would give (forward hook, TTL 64) are what the kernel gives.
 import { describe, expect, it } from 'vitest';
-import { NetlinkDecodeError, type Packet } from '../../src/index.js';
-import { TestKernel, createTestQueue, decodeVerdictMessage, tcpPacket, udpPacket } from '../../src/testing/index.js';
+import type { Packet } from '../../src/index.js';
+import { NetlinkDecodeError } from '../../src/netlink/index.js';
+import { decodeVerdictMessage } from '../../src/nfqueue/index.js';
+import { TestKernel, createTestQueue, tcpPacket, udpPacket } from '../../src/testing/index.js';
 import { attr, be16, be32, nest, nfgenmsg, nlmsg, readLe16, readLe32, splitMessages, type ByteSource } from '../support/bytes.js';
 
 const NFQ_CONFIG = (3 << 8) | 2;

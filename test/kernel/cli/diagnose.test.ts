@@ -4,7 +4,8 @@
 // written by iptables-nft and iptables-legacy (the nf_tables dump reads the former, the
 // legacy tool the latter).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { diagnoseQueues, openQueue } from '../../../src/index.js';
+import { openQueue } from '../../../src/index.js';
+import { diagnoseQueues } from '../../../src/diagnosis/index.js';
 import { createNetns, kernelTestsUnavailable, type Netns } from '../../support/netns.js';
 
 const skip = kernelTestsUnavailable();
