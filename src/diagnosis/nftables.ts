@@ -12,7 +12,9 @@ import { NETLINK_NETFILTER } from '../netlink/constants.js';
 import type { NetnsTarget } from '../netlink/netns.js';
 import type { Transport } from '../netlink/transport.js';
 import { NFNETLINK_QUEUE_PROC_NET } from '../queue/proc.js';
-import { familyName, findQueueRules, listRuleset, type QueueRule } from '../nftables-runtime/index.js';
+import { familyName } from '../nftables/batch.js';
+import { findQueueRules, type QueueRule } from '../nftables/queue-rules.js';
+import { listRuleset } from '../nftables-runtime/nft-socket.js';
 import { parseTableNames, ruleQueues, type QueueingRule } from './rules.js';
 
 /** The /proc/net files the diagnosis reads. */

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The public entry points (package.json "exports"), as source paths. */
-const PUBLIC_ENTRIES = ['src/index.ts', 'src/packet/index.ts', 'src/pcap/index.ts', 'src/netlink/index.ts', 'src/nfqueue/index.ts', 'src/nftables-runtime/index.ts', 'src/testing/index.ts'];
+const PUBLIC_ENTRIES = ['src/index.ts', 'src/packet/index.ts', 'src/pcap/index.ts', 'src/netlink/index.ts', 'src/nfqueue/index.ts', 'src/nftables-runtime/index.ts', 'src/diagnosis/index.ts', 'src/testing/index.ts'];
 
 /** What each layer may import, besides itself (source folders or files under src/). */
 const ALLOWED: Record<string, (target: string) => boolean> = {

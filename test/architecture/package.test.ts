@@ -15,15 +15,15 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /**
  * Every runtime name of every entry point. A new export is a deliberate change: add it here.
  * Limits: the main entry at most 25 names, each subpath at most 40; no name exported by two
- * subpaths (the main entry may repeat a layer's errors and the verdict helpers). Room left
- * for what is on its way: `kernelFeatures()` in the main entry, a `./nftables` subpath.
+ * subpaths (the main entry may repeat a layer's errors and the verdict helpers).
  */
 const PUBLIC: Record<string, readonly string[]> = {
   '.': [
-    'CallbackError', 'METRICS_CONTENT_TYPE', 'NetfilterQueueError', 'NetlinkError', 'OPENMETRICS_CONTENT_TYPE',
-    'PacketError', 'PoolWorkerError', 'QueueError', 'QueueKernelError', 'QueueOverflowError',
-    'QueueTimeoutError', 'VerdictStateError', 'VerdictTimeoutError', 'accept', 'drop', 'formatMetrics',
-    'openQueue', 'openQueuePool', 'readKernelQueueStats', 'repeat', 'requeue', 'stop',
+    'CallbackError', 'METRICS_CONTENT_TYPE', 'NetfilterQueueError', 'NetlinkError',
+    'OPENMETRICS_CONTENT_TYPE', 'PacketError', 'PoolWorkerError', 'QueueError', 'QueueKernelError',
+    'QueueOverflowError', 'QueueTimeoutError', 'RuleError', 'VerdictStateError', 'VerdictTimeoutError',
+    'accept', 'acceptFlow', 'drop', 'dropFlow', 'formatMetrics', 'openQueue', 'openQueuePool', 'repeat',
+    'requeue', 'stop',
   ],
   './testing': [
     'TestKernel', 'TestKitError', 'TestQueue', 'createTestQueue', 'tcpPacket', 'udpPacket',
@@ -55,17 +55,29 @@ const PUBLIC: Record<string, readonly string[]> = {
     'writeHeader',
   ],
   './protocol': [
-    'MAX_VERDICT_PAYLOAD', 'Packet', 'PacketDecodeError', 'accept', 'attributeName', 'configCommandName',
-    'copyModeName', 'ctInfoName', 'decodeConfigMessage', 'decodeConntrack', 'decodePacket',
-    'decodeVerdictMessage', 'describeField', 'describeMessage', 'drop', 'encodeBatchVerdict',
-    'encodeConfigCommand', 'encodeConfigFlags', 'encodeConfigMaxLen', 'encodeConfigParams',
-    'encodePacketMessage', 'encodeVerdict', 'flagNames', 'hookName', 'messageTypeName', 'nfqueueConstants',
-    'normalizeVerdict', 'repeat', 'requeue', 'stop', 'verdictName',
+    'MAX_VERDICT_PAYLOAD', 'Packet', 'PacketDecodeError', 'accept', 'acceptFlow', 'attributeName',
+    'configCommandName', 'copyModeName', 'ctInfoName', 'decodeConfigMessage', 'decodeConntrack',
+    'decodePacket', 'decodeVerdictMessage', 'describeField', 'describeMessage', 'drop', 'dropFlow',
+    'encodeBatchVerdict', 'encodeConfigCommand', 'encodeConfigFlags', 'encodeConfigMaxLen',
+    'encodeConfigParams', 'encodePacketMessage', 'encodeVerdict', 'flagNames', 'hookName',
+    'messageTypeName', 'nfqueueConstants', 'normalizeVerdict', 'repeat', 'requeue', 'stop', 'verdictName',
+  ],
+  './diagnosis': [
+    'diagnoseQueues', 'findQueueHolder', 'formatDiagnosis', 'readKernelQueueStats', 'ruleQueues',
+  ],
+  './nftables': [
+    'FAMILIES', 'HOOKS', 'ManagedRules', 'NftSocket', 'NftablesKernelError', 'PROTOCOLS', 'RuleError',
+    'checkRuleSpec', 'checkRuleSpecs', 'compatQueueExpr', 'decodeChain', 'decodeExpr', 'decodeExprList',
+    'decodeNfqueueTarget', 'decodeRule', 'decodeTable', 'defaultTableName', 'describeExpr',
+    'encodeBatchBegin', 'encodeBatchEnd', 'encodeDelTable', 'encodeDumpRequest', 'encodeExpr',
+    'encodeNewChain', 'encodeNewRule', 'encodeNewTable', 'findQueueRules', 'installManagedRules',
+    'listRuleset', 'matchExpressions', 'nativeQueueExpr', 'nftablesConstants', 'openNftSocket',
+    'parsePrefix', 'planManagedRules', 'probeQueueRuleSupport',
   ],
 };
 
 /** Names the main entry may share with a subpath: the errors and the verdict helpers. */
-const MAIN_MAY_REPEAT = /Error$|^(accept|drop|repeat|stop|requeue)$/;
+const MAIN_MAY_REPEAT = /Error$|^(accept|drop|repeat|stop|requeue|acceptFlow|dropFlow)$/;
 const node = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
   spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' });
 
