@@ -10,6 +10,8 @@
  * transports) and `netfilter-queue/protocol` (nfqueue codecs and constants).
  */
 export { openQueue } from './open-queue.js';
+export { kernelFeatures } from './queue/kernel-features.js';
+export type { KernelFeatures, KernelFeaturesOptions, QueueFlagName } from './queue/kernel-features.js';
 export type { QueueOptions, PacketCallback, CallbackResult } from './queue/queue-options.js';
 export type { QueueFlags } from './nfqueue/config.js';
 export type { Queue } from './queue/queue.js';

@@ -11,4 +11,4 @@ export type { Verdict, VerdictInput, VerdictName, BatchVerdict, RequestHeader } 
 export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, copyModeValue, flagBits, type CopyMode, type QueueFlags } from './config.js';
 export { verdictName, hookName, configCommandName, copyModeName, flagNames, attributeName, messageTypeName } from './names.js';
 export { describeMessage, describeField, readConfigMessage, readVerdictMessage, type ConfigMessageFields, type VerdictMessageFields } from './describe.js';
-export { decodeConntrack, ctInfoName, CT_INFO_NAMES, type Conntrack, type ConntrackTuple } from './conntrack.js';
+export { decodeConntrack, ctInfoName, tcpStateName, CT_INFO_NAMES, TCP_CONNTRACK_NAMES, type Conntrack, type ConntrackTuple } from './conntrack.js';

@@ -1,0 +1,10 @@
+#!/bin/sh
+# Runs in the guest, chrooted into the host's root: the matrix's test files through the
+# checkout's vitest, as root. The JSON report goes to the writable results share.
+cd "$1" || exit 1
+out=/tmp/kernel-matrix
+uname -r > "$out/release"
+echo "guest: Linux $(uname -r), node $(node --version), running $(wc -l < "$out/files") test files"
+# shellcheck disable=SC2046 # one file name per line, no spaces
+node_modules/.bin/vitest run --configLoader runner --reporter=default --reporter=json --outputFile.json="$out/report.json" $(cat "$out/files")
+echo "$?" > "$out/vitest-status"
