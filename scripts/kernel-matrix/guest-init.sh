@@ -39,7 +39,7 @@ printf '#!/bin/sh\nexec /usr/sbin/modprobe "$@"\n' > /newroot/usr/sbin/modprobe-
 chmod 755 /newroot/usr/sbin/modprobe-guest
 echo /usr/sbin/modprobe-guest > /proc/sys/kernel/modprobe
 chroot /newroot /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp CI=true NO_COLOR=1 \
-  NFQ_KERNEL_MATRIX="$MATRIX_KERNEL" NFQ_KERNEL_EXPECT="$MATRIX_EXPECT" /bin/sh "$MATRIX_CHECKOUT/scripts/kernel-matrix/guest-run.sh" "$MATRIX_CHECKOUT" > /dev/console 2>&1
+  NFQ_KERNEL_MATRIX="$MATRIX_KERNEL" NFQ_KERNEL_EXPECT="$MATRIX_EXPECT" MATRIX_RUN="$MATRIX_RUN" /bin/sh "$MATRIX_CHECKOUT/scripts/kernel-matrix/guest-run.sh" "$MATRIX_CHECKOUT" > /dev/console 2>&1
 say "guest runner exited with $?"
 sync
 umount /newroot/tmp/kernel-matrix

@@ -4,6 +4,13 @@
 cd "$1" || exit 1
 out=/tmp/kernel-matrix
 uname -r > "$out/release"
+if [ -n "$MATRIX_RUN" ]; then
+  # npm run test:kernels -- --run CMD: one command instead of the tests (e.g. a fixture capture).
+  echo "guest: Linux $(uname -r), running: $MATRIX_RUN"
+  MATRIX_OUT="$out" sh -c "$MATRIX_RUN"
+  echo "$?" > "$out/run-status"
+  exit 0
+fi
 echo "guest: Linux $(uname -r), node $(node --version), running $(wc -l < "$out/files") test files"
 # shellcheck disable=SC2046 # one file name per line, no spaces
 node_modules/.bin/vitest run --configLoader runner --reporter=default --reporter=json --outputFile.json="$out/report.json" $(cat "$out/files")

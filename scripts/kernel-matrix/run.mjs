@@ -7,6 +7,9 @@
 //   npm run test:kernels                          # every kernel, every file, and this host
 //   npm run test:kernels -- --kernels debian12-6.1 --files test/kernel/conntrack/*.test.ts
 //   npm run test:kernels -- --no-host             # guests only
+//   npm run test:kernels -- --kernels debian12-6.1 --run 'CMD'
+//       # one shell command in the guest instead of the tests, from the checkout, as root;
+//       # $MATRIX_OUT is a directory it can write that the host keeps (under .cache/kernels/results)
 //
 // Needs root (the tests make network namespaces), qemu-system-x86, apt-get, dpkg-deb,
 // kmod (depmod/modprobe) and cpio. Downloaded packages live in .cache/kernels.
@@ -23,7 +26,7 @@ const ROOT = resolve(HERE, '../..');
 const CACHE = resolve(process.env.KERNEL_MATRIX_CACHE ?? join(ROOT, '.cache', 'kernels'));
 
 function parseArgs(argv) {
-  const o = { kernels: undefined, files: undefined, host: true };
+  const o = { kernels: undefined, files: undefined, host: true, run: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--kernels') o.kernels = argv[++i].split(',');
@@ -32,7 +35,11 @@ function parseArgs(argv) {
       while (i + 1 < argv.length && !argv[i + 1].startsWith('--')) o.files.push(argv[++i]);
     } else if (a === '--no-host') o.host = false;
     else if (a === '--host-only') o.kernels = [];
-    else throw new MatrixError(`unknown argument ${a}: use --kernels a,b, --files GLOB..., --no-host, --host-only`);
+    else if (a === '--run') {
+      o.run = argv[++i];
+      o.host = false;
+    }
+    else throw new MatrixError(`unknown argument ${a}: use --kernels a,b, --files GLOB..., --no-host, --host-only, --run CMD`);
   }
   return o;
 }
@@ -73,7 +80,7 @@ function runGuest(kernel, prepared, initramfs, files, guest) {
     '-cpu', 'max',
     '-smp', String(guest.cpus),
     '-m', String(guest.memoryMiB),
-    '-nographic', '-no-reboot',
+    '-nographic', '-no-reboot', '-nic', 'none',
     '-kernel', prepared.vmlinuz,
     '-initrd', initramfs,
     '-append', 'console=ttyS0 panic=-1 quiet loglevel=3',
@@ -111,6 +118,8 @@ function runGuest(kernel, prepared, initramfs, files, guest) {
       else if (read('release') === undefined) problem = `the guest never started its runner (qemu ${signal ?? `exit ${code}`}; see ${relative(ROOT, join(dir, 'console.log'))})`;
       else if (report === undefined) problem = `vitest wrote no report (see ${relative(ROOT, join(dir, 'console.log'))})`;
       resolveRun({
+        dir,
+        runStatus: read('run-status'),
         release: read('release'),
         report: report === undefined ? undefined : JSON.parse(report),
         problem,
@@ -163,11 +172,19 @@ async function main() {
         MATRIX_EXPECT: kernel.expect.join(','),
         MATRIX_MODULES: prepared.modules,
         MATRIX_CHECKOUT: ROOT,
+        MATRIX_RUN: opts.run ?? '',
       });
       const r = await runGuest(kernel, prepared, initramfs, files, guest);
+      if (opts.run !== undefined) {
+        const status = r.runStatus ?? 'none (the guest did not finish)';
+        console.log(`${kernel.name}: --run exited with ${status}; its output directory: ${relative(ROOT, r.dir)}`);
+        if (r.runStatus !== '0') process.exitCode = 1;
+        continue;
+      }
       columns.push({ name: kernel.name, label: `${kernel.name} (${r.release ?? prepared.release}, ${kernel.package}=${kernel.version})`, ...r });
     }
   }
+  if (opts.run !== undefined) return;
   if (opts.host) {
     console.log(`\n=== host: this machine's kernel, ${files.length} files`);
     const r = runHost(files);
