@@ -18,9 +18,11 @@ import { Queue } from './queue.js';
 const EBUSY = 16;
 
 /**
- * How often a request answered EAGAIN is sent again, and the pause before each retry. The
- * kernel answers EAGAIN to the CONNTRACK flag when it had to load nf_conntrack_netlink
- * for it: the request is fine, it only has to be repeated.
+ * How often a request answered EAGAIN is sent again, and the pause before each retry.
+ * nfnetlink_queue answers EAGAIN to the CONNTRACK flag when it had to load
+ * nf_conntrack_netlink for it: the request is fine, it only has to be repeated. nfnetlink
+ * replays such a request itself (a fresh Debian 6.1 acked the first one); this is the net
+ * for a kernel that lets the EAGAIN through.
  */
 const MODULE_LOAD_RETRIES = 5;
 const MODULE_LOAD_PAUSE_MS = 50;

@@ -17,6 +17,12 @@ export const TRAFFIC_SCRIPT = fileURLToPath(new URL('./traffic.mjs', import.meta
 /** Path of the tiny reference consumer used to test these helpers (not the library). */
 export const MINI_QUEUE_SCRIPT = fileURLToPath(new URL('./mini-queue.mjs', import.meta.url));
 
+/**
+ * Every wait of these helpers is stretched by NFQ_TEST_TIME_SCALE (default 1): the kernel
+ * matrix's guests run under emulation, where starting a process takes seconds.
+ */
+export const TIME_SCALE = Math.max(1, Number(process.env.NFQ_TEST_TIME_SCALE ?? '1') || 1);
+
 // ------------------------------------------------------------------ environment probes
 
 function commandExists(cmd: string): boolean {
@@ -242,8 +248,8 @@ export class Child {
       };
       timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for a line from ${this.describe()}\n${this.transcript()}`));
-      }, timeoutMs);
+        reject(new Error(`timed out after ${timeoutMs * TIME_SCALE} ms waiting for a line from ${this.describe()}\n${this.transcript()}`));
+      }, timeoutMs * TIME_SCALE);
       this.waiters.add(check);
       check();
     });
@@ -264,8 +270,8 @@ export class Child {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.kill('SIGKILL');
-        reject(new Error(`${this.describe()} did not exit within ${timeoutMs} ms (killed)\n${this.transcript()}`));
-      }, timeoutMs);
+        reject(new Error(`${this.describe()} did not exit within ${timeoutMs * TIME_SCALE} ms (killed)\n${this.transcript()}`));
+      }, timeoutMs * TIME_SCALE);
     });
     try {
       return await Promise.race([this.exited, timeout]);
@@ -668,7 +674,7 @@ export class Netns {
 }
 
 async function poll<T>(fn: () => T | undefined, timeoutMs: number, intervalMs = 50): Promise<T | undefined> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + timeoutMs * TIME_SCALE;
   for (;;) {
     const v = fn();
     if (v !== undefined) return v;
