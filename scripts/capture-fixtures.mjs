@@ -144,8 +144,9 @@ async function consumer(ns, name, config) {
   return c;
 }
 
-async function udpSend(ns, { family = 4, dst, dport, sport, src, data, ttl, user }) {
+async function udpSend(ns, { family = 4, dst, dport, sport, src, data, ttl, user, gap }) {
   const args = ['udp-send', '--family', String(family), '--dst', dst, '--dport', String(dport), '--sport', String(sport)];
+  if (gap !== undefined) args.push('--gap', String(gap));
   if (src !== undefined) args.push('--src', src);
   if (ttl !== undefined) args.push('--ttl', String(ttl));
   for (const d of data) args.push('--data', Buffer.from(d).toString('hex'));
@@ -434,18 +435,18 @@ scenario('mark-prerouting', 'UDP on lo marked 0x2a by a mangle PREROUTING rule, 
 });
 
 /** One namespace, UDP on lo queued in OUTPUT; returns what the verdict scenarios share. */
-async function outputUdp(name, { tag, port, sport, data, plan, options = {}, queues, user, after, expectErrors, mangle = [], receive = true }) {
+async function outputUdp(name, { tag, port, sport, data, plan, options = {}, queues, user, after, expectErrors, mangle = [], receive = true, gap }) {
   const ns = addNs(tag);
   const rule = ['-A', 'OUTPUT', '-o', 'lo', '-p', 'udp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', '0'];
   ipt(ns, ...rule);
   for (const m of mangle) ipt(ns, '-t', 'mangle', ...m);
-  const recv = receive ? await udpReceiver(ns, { bind: '127.0.0.1', port, count: data.length, timeout: 3 }) : undefined;
+  const recv = receive ? await udpReceiver(ns, { bind: '127.0.0.1', port, count: data.length, timeout: 3 + (gap ?? 0) / 1000 }) : undefined;
   const config = { plan, options };
   if (queues !== undefined) config.queues = queues;
   if (after !== undefined) config.after = after;
   if (expectErrors !== undefined) config.expectErrors = expectErrors;
   const c = await consumer(ns, name, config);
-  await udpSend(ns, { dst: '127.0.0.1', dport: port, sport, data, user });
+  await udpSend(ns, { dst: '127.0.0.1', dport: port, sport, data, user, gap });
   const lines = await c.finish();
   const got = recv === undefined ? [] : await recv.datagrams();
   return {
@@ -556,13 +557,15 @@ scenario('uid-gid', 'UDP sent by a process running as uid 4242 / gid 4343 (setpr
   return { scenario: r.scenario, options, plan, expected: { packets: [r.packet(0, { uid: user.uid, gid: user.gid })] }, observed: { received: r.received } };
 });
 
-scenario('conntrack-udp', 'The CONNTRACK flag, on a kernel with nfnetlink_queue\'s conntrack glue (Debian 12\'s 6.1, booted by npm run test:kernels): two UDP datagrams 127.0.0.1:40021 -> 127.0.0.1:5321 queued in OUTPUT; the first accepted with connmark 0x2a, the second as is. Each packet carries NFQA_CT (both tuples, the id conntrack -L shows, the mark: none, then 0x2a) and NFQA_CT_INFO NEW (no reply was seen). A mangle POSTROUTING -m connmark --mark 0x2a rule counts both datagrams.', async (name) => {
+scenario('conntrack-udp', 'The CONNTRACK flag, on a kernel with nfnetlink_queue\'s conntrack glue (Debian 12\'s 6.1, booted by npm run test:kernels): two UDP datagrams 127.0.0.1:40021 -> 127.0.0.1:5321, 2 s apart, queued in OUTPUT; the first accepted with connmark 0x2a, the second as is. Each packet carries NFQA_CT (both tuples, the id conntrack -L shows, the mark: none, then 0x2a) and NFQA_CT_INFO NEW (no reply was seen). A mangle POSTROUTING -m connmark --mark 0x2a rule counts both datagrams.', async (name) => {
   const data = ['conntrack one', 'conntrack two'];
   const plan = [{ verdict: 'accept', connmark: 0x2a }, { verdict: 'accept' }];
   const options = { flags: { conntrack: true } };
   // The connmark match also turns conntrack on in the namespace.
   const mangle = [['-A', 'POSTROUTING', '-o', 'lo', '-p', 'udp', '--dport', '5321', '-m', 'connmark', '--mark', '0x2a']];
-  const r = await outputUdp(name, { tag: 'ctudp', port: 5321, sport: 40021, data, plan, options, mangle });
+  // The gap lets the first datagram's verdict confirm its connection before the second is
+  // sent: otherwise the second gets an unconfirmed entry of its own (another id, no mark).
+  const r = await outputUdp(name, { tag: 'ctudp', port: 5321, sport: 40021, data, plan, options, mangle, gap: 2000 });
   check(r.counters[0] === 2, `the connmark rule counted 2 packets (got ${r.counters[0]})`);
   check(r.received.length === 2, 'both datagrams arrived');
   // ipv4 2 udp 17 29 src=127.0.0.1 dst=127.0.0.1 sport=40021 dport=5321 [UNREPLIED] src=... mark=42 use=1 id=N
@@ -674,7 +677,8 @@ async function main() {
       const sidecar = {
         fixture: `${sc.name}.pcap`,
         description: sc.description,
-        captured: { at: new Date().toISOString(), kernel, windowNs: [String(start), String(end)] },
+        // closeDrain: the recording ends with the close drain's FLAGS (FAIL_OPEN) and QUEUE_MAXLEN 0 (src/queue/close-drain.ts).
+        captured: { at: new Date().toISOString(), kernel, windowNs: [String(start), String(end)], closeDrain: true },
         scenario: r.scenario,
         queues: r.queues ?? [0],
         options: r.options,

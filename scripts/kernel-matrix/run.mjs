@@ -70,8 +70,9 @@ function testFiles(patterns) {
   return files;
 }
 
-function runGuest(kernel, prepared, initramfs, files, guest) {
-  const dir = join(CACHE, 'results', kernel.name);
+function runGuest(kernel, prepared, initramfs, files, guest, run) {
+  // A --run gets its own directory, so it never wipes a test run's under a running guest.
+  const dir = join(CACHE, 'results', run === undefined ? kernel.name : `${kernel.name}-run`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'files'), `${files.join('\n')}\n`);
@@ -175,7 +176,7 @@ async function main() {
         MATRIX_CHECKOUT: ROOT,
         MATRIX_RUN: opts.run ?? '',
       });
-      const r = await runGuest(kernel, prepared, initramfs, files, guest);
+      const r = await runGuest(kernel, prepared, initramfs, files, guest, opts.run);
       if (opts.run !== undefined) {
         const status = r.runStatus ?? 'none (the guest did not finish)';
         console.log(`${kernel.name}: --run exited with ${status}; its output directory: ${relative(ROOT, r.dir)}`);
