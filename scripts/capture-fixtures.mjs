@@ -25,7 +25,8 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const FIXTURES = join(ROOT, 'fixtures');
+// FIXTURES_DIR: write elsewhere, e.g. from a kernel matrix guest, whose checkout is read-only.
+const FIXTURES = process.env.FIXTURES_DIR ?? join(ROOT, 'fixtures');
 const CONSUMER = join(ROOT, 'scripts', 'fixture-consumer.mjs');
 const TRAFFIC = join(ROOT, 'scripts', 'fixture-traffic.py');
 const PY = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -46,6 +47,8 @@ const ipt = (ns, ...args) => nsRun(ns, 'iptables-legacy', '-w', ...args);
 const ip6t = (ns, ...args) => nsRun(ns, 'ip6tables-legacy', '-w', ...args);
 const sysctl = (ns, kv) => nsRun(ns, 'sysctl', '-qw', kv);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Waits stretch by NFQ_TEST_TIME_SCALE: a kernel matrix guest (emulated) starts processes slowly.
+const SCALE = Math.max(1, Number(process.env.NFQ_TEST_TIME_SCALE ?? '1') || 1);
 
 const created = [];
 function addNs(name) {
@@ -109,6 +112,7 @@ function child(ns, argv, { user } = {}) {
     },
     exit,
     waitFor(pred, ms = 10000, what = 'line') {
+      ms *= SCALE;
       const found = lines.find(pred);
       if (found !== undefined) return Promise.resolve(found);
       return new Promise((resolveW, reject) => {
@@ -119,6 +123,7 @@ function child(ns, argv, { user } = {}) {
       });
     },
     async finish(ms = 20000, what = 'exit') {
+      ms *= SCALE;
       const r = await Promise.race([exit, sleep(ms).then(() => undefined)]);
       if (r === undefined) {
         p.kill('SIGKILL');
@@ -139,8 +144,9 @@ async function consumer(ns, name, config) {
   return c;
 }
 
-async function udpSend(ns, { family = 4, dst, dport, sport, src, data, ttl, user }) {
+async function udpSend(ns, { family = 4, dst, dport, sport, src, data, ttl, user, gap }) {
   const args = ['udp-send', '--family', String(family), '--dst', dst, '--dport', String(dport), '--sport', String(sport)];
+  if (gap !== undefined) args.push('--gap', String(gap));
   if (src !== undefined) args.push('--src', src);
   if (ttl !== undefined) args.push('--ttl', String(ttl));
   for (const d of data) args.push('--data', Buffer.from(d).toString('hex'));
@@ -148,7 +154,7 @@ async function udpSend(ns, { family = 4, dst, dport, sport, src, data, ttl, user
 }
 
 async function udpReceiver(ns, { family = 4, bind, port, count, timeout = 5, timestamps = false }) {
-  const args = ['udp-recv', '--family', String(family), '--bind', bind, '--port', String(port), '--count', String(count), '--timeout', String(timeout)];
+  const args = ['udp-recv', '--family', String(family), '--bind', bind, '--port', String(port), '--count', String(count), '--timeout', String(timeout * SCALE)];
   if (timestamps) args.push('--timestamps');
   const r = py(ns, args);
   await r.waitFor((o) => o.ready === true, 5000, 'receiver ready');
@@ -429,18 +435,18 @@ scenario('mark-prerouting', 'UDP on lo marked 0x2a by a mangle PREROUTING rule, 
 });
 
 /** One namespace, UDP on lo queued in OUTPUT; returns what the verdict scenarios share. */
-async function outputUdp(name, { tag, port, sport, data, plan, options = {}, queues, user, after, expectErrors, mangle = [], receive = true }) {
+async function outputUdp(name, { tag, port, sport, data, plan, options = {}, queues, user, after, expectErrors, mangle = [], receive = true, gap }) {
   const ns = addNs(tag);
   const rule = ['-A', 'OUTPUT', '-o', 'lo', '-p', 'udp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', '0'];
   ipt(ns, ...rule);
   for (const m of mangle) ipt(ns, '-t', 'mangle', ...m);
-  const recv = receive ? await udpReceiver(ns, { bind: '127.0.0.1', port, count: data.length, timeout: 3 }) : undefined;
+  const recv = receive ? await udpReceiver(ns, { bind: '127.0.0.1', port, count: data.length, timeout: 3 + (gap ?? 0) / 1000 }) : undefined;
   const config = { plan, options };
   if (queues !== undefined) config.queues = queues;
   if (after !== undefined) config.after = after;
   if (expectErrors !== undefined) config.expectErrors = expectErrors;
   const c = await consumer(ns, name, config);
-  await udpSend(ns, { dst: '127.0.0.1', dport: port, sport, data, user });
+  await udpSend(ns, { dst: '127.0.0.1', dport: port, sport, data, user, gap });
   const lines = await c.finish();
   const got = recv === undefined ? [] : await recv.datagrams();
   return {
@@ -551,6 +557,32 @@ scenario('uid-gid', 'UDP sent by a process running as uid 4242 / gid 4343 (setpr
   return { scenario: r.scenario, options, plan, expected: { packets: [r.packet(0, { uid: user.uid, gid: user.gid })] }, observed: { received: r.received } };
 });
 
+scenario('conntrack-udp', 'The CONNTRACK flag, on a kernel with nfnetlink_queue\'s conntrack glue (Debian 12\'s 6.1, booted by npm run test:kernels): two UDP datagrams 127.0.0.1:40021 -> 127.0.0.1:5321, 2 s apart, queued in OUTPUT; the first accepted with connmark 0x2a, the second as is. Each packet carries NFQA_CT (both tuples, the id conntrack -L shows, the mark: none, then 0x2a) and NFQA_CT_INFO NEW (no reply was seen). A mangle POSTROUTING -m connmark --mark 0x2a rule counts both datagrams.', async (name) => {
+  const data = ['conntrack one', 'conntrack two'];
+  const plan = [{ verdict: 'accept', connmark: 0x2a }, { verdict: 'accept' }];
+  const options = { flags: { conntrack: true } };
+  // The connmark match also turns conntrack on in the namespace.
+  const mangle = [['-A', 'POSTROUTING', '-o', 'lo', '-p', 'udp', '--dport', '5321', '-m', 'connmark', '--mark', '0x2a']];
+  // The gap lets the first datagram's verdict confirm its connection before the second is
+  // sent: otherwise the second gets an unconfirmed entry of its own (another id, no mark).
+  const r = await outputUdp(name, { tag: 'ctudp', port: 5321, sport: 40021, data, plan, options, mangle, gap: 2000 });
+  check(r.counters[0] === 2, `the connmark rule counted 2 packets (got ${r.counters[0]})`);
+  check(r.received.length === 2, 'both datagrams arrived');
+  // ipv4 2 udp 17 29 src=127.0.0.1 dst=127.0.0.1 sport=40021 dport=5321 [UNREPLIED] src=... mark=42 use=1 id=N
+  const listed = nsRun(r.ns, 'conntrack', '-L', '-p', 'udp', '--dport', '5321', '-o', 'extended,id').trim();
+  const field = (k) => Number(new RegExp(`\\b${k}=(\\d+)`).exec(listed)?.[1]);
+  check(listed.split('\n').length === 1 && field('mark') === 0x2a, `conntrack -L shows one entry with mark 42: ${listed}`);
+  const tuple = (src, sport, dst, dport) => ({ src, dst, proto: 17, srcPort: sport, dstPort: dport });
+  const ct = (mark) => ({ orig: tuple('127.0.0.1', 40021, '127.0.0.1', 5321), reply: tuple('127.0.0.1', 5321, '127.0.0.1', 40021), id: field('id'), ...(mark === undefined ? {} : { mark }) });
+  return {
+    scenario: r.scenario,
+    options,
+    plan,
+    expected: { packets: [r.packet(0, { ctInfo: 2, ct: ct(undefined) }), r.packet(1, { ctInfo: 2, ct: ct(0x2a) })] },
+    observed: { connmarkRulePackets: r.counters[0], conntrackList: listed, received: r.received },
+  };
+});
+
 scenario('gso-tcp', '200000 bytes over TCP on lo (MTU lowered to 1500) written in 64 KiB chunks, client-to-server segments queued in OUTPUT with the GSO flag: packets come whole (GSO, larger than the MTU) and all marked CSUMNOTREADY.', async (name) => {
   const ns = addNs('gso');
   ip('-n', ns, 'link', 'set', 'lo', 'mtu', '1500');
@@ -645,7 +677,8 @@ async function main() {
       const sidecar = {
         fixture: `${sc.name}.pcap`,
         description: sc.description,
-        captured: { at: new Date().toISOString(), kernel, windowNs: [String(start), String(end)] },
+        // closeDrain: the recording ends with the close drain's FLAGS (FAIL_OPEN) and QUEUE_MAXLEN 0 (src/queue/close-drain.ts).
+        captured: { at: new Date().toISOString(), kernel, windowNs: [String(start), String(end)], closeDrain: true },
         scenario: r.scenario,
         queues: r.queues ?? [0],
         options: r.options,

@@ -10,7 +10,7 @@
 //   {"done":true,...}           closed; the pcap is complete
 //
 // The plan (config.plan[i] answers the i-th packet, config.planDefault the rest):
-//   {"verdict":"accept"|"drop"|"repeat"|"stop", "mark"?:N}
+//   {"verdict":"accept"|"drop"|"repeat"|"stop", "mark"?:N, "connmark"?:N}
 //   {"verdict":"queue","queue":N}                  requeue
 //   {"verdict":"accept","rewrite":"uppercase-udp"}  new payload: UDP data upper-cased, checksums fixed
 //   {"hold":true}                                  answer later (a batch verdict settles it)
@@ -64,6 +64,7 @@ function tcpFin(payload) {
 function verdictOf(step, pkt) {
   const v = { verdict: step.verdict };
   if (step.mark !== undefined) v.mark = step.mark;
+  if (step.connmark !== undefined) v.connmark = step.connmark;
   if (step.queue !== undefined) v.queue = step.queue;
   if (step.rewrite === 'uppercase-udp') v.payload = uppercaseUdp(pkt.payload);
   return v;

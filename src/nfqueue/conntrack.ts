@@ -41,6 +41,9 @@ const CTA_PROTO_ICMPV6_ID = 7;
 const CTA_PROTO_ICMPV6_TYPE = 8;
 const CTA_PROTO_ICMPV6_CODE = 9;
 const CTA_HELP_NAME = 1;
+// enum ctattr_protoinfo / ctattr_protoinfo_tcp
+const CTA_PROTOINFO_TCP = 1;
+const CTA_PROTOINFO_TCP_STATE = 1;
 const CTA_SECCTX_NAME = 1;
 
 /** enum ip_conntrack_info, as NFQA_CT_INFO carries it. */
@@ -56,6 +59,15 @@ export const CT_INFO_NAMES: Readonly<Record<number, string>> = {
 export function ctInfoName(info: number | undefined): string | undefined {
   if (info === undefined) return undefined;
   return CT_INFO_NAMES[info] ?? `UNKNOWN(${info})`;
+}
+
+/** enum tcp_conntrack: the TCP state conntrack keeps (what `conntrack -L` prints). */
+export const TCP_CONNTRACK_NAMES: readonly string[] = ['NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE', 'SYN_SENT2'];
+
+/** Name of a conntrack TCP state, e.g. 'ESTABLISHED'. */
+export function tcpStateName(state: number | undefined): string | undefined {
+  if (state === undefined) return undefined;
+  return TCP_CONNTRACK_NAMES[state] ?? `UNKNOWN(${state})`;
 }
 
 /** One direction of a connection. */
@@ -89,6 +101,9 @@ export interface Conntrack {
   secctx?: string;
   helper?: string;
   labels?: Uint8Array;
+  /** TCP state (enum tcp_conntrack, from CTA_PROTOINFO_TCP); see tcpStateName(). */
+  tcpState?: number;
+  /** CTA_PROTOINFO as sent (nested, per protocol). */
   protoinfo?: Uint8Array;
   /** Attributes not decoded above, raw. */
   unknown?: RawAttribute[];
@@ -203,9 +218,18 @@ export function decodeConntrack(ct: Uint8Array): Conntrack {
       case CTA_LABELS:
         out.labels = d.bytes();
         break;
-      case CTA_PROTOINFO:
+      case CTA_PROTOINFO: {
         out.protoinfo = d.bytes();
+        const p = d.nestedDecoder();
+        while (p.next()) {
+          if (p.type !== CTA_PROTOINFO_TCP) continue;
+          const tcp = p.nestedDecoder();
+          while (tcp.next()) if (tcp.type === CTA_PROTOINFO_TCP_STATE) out.tcpState = tcp.u8();
+          check(tcp, 'TCP protoinfo');
+        }
+        check(p, 'protoinfo');
         break;
+      }
       default:
         (out.unknown ??= []).push({ type: d.type, nested: d.nested, value: d.bytes() });
     }

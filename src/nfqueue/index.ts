@@ -15,4 +15,4 @@ export type { RequestHeader } from './header.js';
 export { encodeConfigCommand, encodeConfigParams, encodeConfigMaxLen, encodeConfigFlags, decodeConfigMessage, type CopyMode, type QueueFlags, type ConfigMessageFields } from './config.js';
 export { verdictName, hookName, configCommandName, copyModeName, flagNames, attributeName, messageTypeName } from './names.js';
 export { describeMessage, describeField } from './describe.js';
-export { decodeConntrack, ctInfoName, type Conntrack, type ConntrackTuple } from './conntrack.js';
+export { decodeConntrack, ctInfoName, tcpStateName, type Conntrack, type ConntrackTuple } from './conntrack.js';

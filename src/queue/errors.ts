@@ -40,7 +40,7 @@ function explain(errno: number, code: string, c: QueueErrorContext): string {
     case 'flags':
       if (code === 'EOPNOTSUPP' || code === 'ENOTSUPP' || code === 'ENOTSUP') {
         if (((c.flags ?? 0) & NFQA_CFG_F_CONNTRACK) !== 0) {
-          return `this kernel cannot attach conntrack information to queued packets, so it refused the CONNTRACK flag on ${q} (${code}): open the queue without flags.conntrack`;
+          return `the CONNTRACK flag on ${q} needs nfnetlink_queue's conntrack glue (CONFIG_NETFILTER_NETLINK_GLUE_CT, with nf_conntrack_netlink), which this kernel lacks (${code}): open the queue without flags.conntrack, or check kernelFeatures().conntrack (netfilter-queue/diagnosis) first`;
         }
         return `this kernel does not support queue flag ${flagNames(c.flags ?? 0).join(' | ') || '?'} on ${q} (${code})`;
       }

@@ -20,6 +20,32 @@ import { Queue } from './queue.js';
 const { EBUSY } = osConstants.errno;
 
 /**
+ * How often a request answered EAGAIN is sent again, and the pause before each retry.
+ * nfnetlink_queue answers EAGAIN to the CONNTRACK flag when it had to load
+ * nf_conntrack_netlink for it: the request is fine, it only has to be repeated. nfnetlink
+ * replays such a request itself (a fresh Debian 6.1 acked the first one); this is the net
+ * for a kernel that lets the EAGAIN through.
+ */
+const MODULE_LOAD_RETRIES = 5;
+const MODULE_LOAD_PAUSE_MS = 50;
+
+/**
+ * Runs `attempt` and runs it again, after a short pause, while it fails with EAGAIN: the
+ * kernel's answer when it loaded a module for the request (the CONNTRACK flag loads
+ * nf_conntrack_netlink), which libnetfilter_queue leaves its users to handle by hand.
+ */
+export async function retryWhileModuleLoads<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await attempt();
+    } catch (e) {
+      if (!(e instanceof QueueKernelError) || e.code !== 'EAGAIN' || i >= MODULE_LOAD_RETRIES) throw e;
+      await new Promise((r) => setTimeout(r, MODULE_LOAD_PAUSE_MS * (i + 1)));
+    }
+  }
+}
+
+/**
  * The socket a queue uses when no transport is given: the native addon's (receive slots
  * sized to the copy range), else the `netlink` package's. Overruns are normally seen as the
  * rise of user_dropped in /proc, so the native socket silences ENOBUFS; where /proc is not
@@ -87,7 +113,8 @@ export async function startQueue(nums: number[], callback: PacketCallback | unde
         await queue.configure('maxlen', q, encodeConfigMaxLen, q, maxLen, undefined);
       }
       if (mask !== 0) {
-        await queue.configure('flags', q, encodeConfigFlags, q, flags, mask, flags & mask);
+        // EAGAIN: the kernel loaded nf_conntrack_netlink for the CONNTRACK flag; ask again.
+        await retryWhileModuleLoads(() => queue.configure('flags', q, encodeConfigFlags, q, flags, mask, flags & mask));
       }
     }
   } catch (e) {

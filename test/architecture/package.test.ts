@@ -60,10 +60,12 @@ const PUBLIC: Record<string, readonly string[]> = {
     'decodePacket', 'decodeVerdictMessage', 'describeField', 'describeMessage', 'drop', 'dropFlow',
     'encodeBatchVerdict', 'encodeConfigCommand', 'encodeConfigFlags', 'encodeConfigMaxLen',
     'encodeConfigParams', 'encodePacketMessage', 'encodeVerdict', 'flagNames', 'hookName',
-    'messageTypeName', 'nfqueueConstants', 'normalizeVerdict', 'repeat', 'requeue', 'stop', 'verdictName',
+    'messageTypeName', 'nfqueueConstants', 'normalizeVerdict', 'repeat', 'requeue', 'stop', 'tcpStateName',
+    'verdictName',
   ],
   './diagnosis': [
-    'diagnoseQueues', 'findQueueHolder', 'formatDiagnosis', 'readKernelQueueStats', 'ruleQueues',
+    'diagnoseQueues', 'findQueueHolder', 'formatDiagnosis', 'kernelFeatures', 'readKernelQueueStats',
+    'ruleQueues',
   ],
   './nftables': [
     'FAMILIES', 'HOOKS', 'ManagedRules', 'NftSocket', 'NftablesKernelError', 'PROTOCOLS', 'RuleError',

@@ -3,7 +3,7 @@
 // traffic script started with a config, iptables counters by comment tag, and HTB classes
 // on lo. Needs root, iproute2, iptables-legacy.
 import { fileURLToPath } from 'node:url';
-import { createNetns, type Child, type Netns, type QueueProcRow } from './netns.js';
+import { createNetns, TIME_SCALE, type Child, type Netns, type QueueProcRow } from './netns.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CONSUMER = fileURLToPath(new URL('./consumers/capability-consumer.mjs', import.meta.url));
@@ -161,7 +161,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 /** Waits until `fn` returns true (polling); throws with `what` on timeout. */
 export async function eventually(fn: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + timeoutMs * TIME_SCALE;
   while (!fn()) {
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
     await sleep(50);

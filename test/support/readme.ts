@@ -36,6 +36,7 @@ const ENTRIES: Readonly<Record<string, string>> = {
   '/protocol': 'dist/nfqueue/index.js',
   '/testing': 'dist/testing/index.js',
   '/nftables': 'dist/nftables-runtime/index.js',
+  '/diagnosis': 'dist/diagnosis/index.js',
 };
 
 /** `code` with every `from 'netfilter-queue[/subpath]'` pointed at the built files in dist/. */

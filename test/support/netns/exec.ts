@@ -2,6 +2,12 @@
 // command runner, and Child (a spawned process whose stdout is read line by line).
 import { spawnSync, type ChildProcess } from 'node:child_process';
 
+/**
+ * Every wait of these helpers is stretched by NFQ_TEST_TIME_SCALE (default 1): the kernel
+ * matrix's guests run under emulation, where starting a process takes seconds.
+ */
+export const TIME_SCALE = Math.max(1, Number(process.env.NFQ_TEST_TIME_SCALE ?? '1') || 1);
+
 // ------------------------------------------------------------------ environment probes
 
 function commandExists(cmd: string): boolean {
@@ -227,8 +233,8 @@ export class Child {
       };
       timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for a line from ${this.describe()}\n${this.transcript()}`));
-      }, timeoutMs);
+        reject(new Error(`timed out after ${timeoutMs * TIME_SCALE} ms waiting for a line from ${this.describe()}\n${this.transcript()}`));
+      }, timeoutMs * TIME_SCALE);
       this.waiters.add(check);
       check();
     });
@@ -249,8 +255,8 @@ export class Child {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.kill('SIGKILL');
-        reject(new Error(`${this.describe()} did not exit within ${timeoutMs} ms (killed)\n${this.transcript()}`));
-      }, timeoutMs);
+        reject(new Error(`${this.describe()} did not exit within ${timeoutMs * TIME_SCALE} ms (killed)\n${this.transcript()}`));
+      }, timeoutMs * TIME_SCALE);
     });
     try {
       return await Promise.race([this.exited, timeout]);

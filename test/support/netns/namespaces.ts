@@ -10,7 +10,7 @@
 
 import { spawn as spawnChild } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { Child, CommandError, execCommand, haveSetpriv, runCommand, type ExecOptions, type ExecResult } from './exec.js';
+import { Child, CommandError, TIME_SCALE, execCommand, haveSetpriv, runCommand, type ExecOptions, type ExecResult } from './exec.js';
 import { parseIptablesList, type IptablesChain, type IptablesRule } from './iptables.js';
 import { parseQueueProc, type QueueProcRow } from './proc.js';
 
@@ -255,7 +255,7 @@ export class Netns {
 }
 
 async function poll<T>(fn: () => T | undefined, timeoutMs: number, intervalMs = 50): Promise<T | undefined> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + timeoutMs * TIME_SCALE;
   for (;;) {
     const v = fn();
     if (v !== undefined) return v;
