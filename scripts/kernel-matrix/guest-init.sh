@@ -30,6 +30,10 @@ mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
 KVER=$(uname -r)
 . /matrix.env
+# The checkout may live under one of the directories just covered by a tmpfs (CI clones into
+# /tmp): lay it over again from the host's root, with a writable layer of its own.
+mkdir -p /rw/checkout-upper /rw/checkout-work "/newroot$MATRIX_CHECKOUT"
+mount -t overlay overlay -o "lowerdir=/hostroot$MATRIX_CHECKOUT,upperdir=/rw/checkout-upper,workdir=/rw/checkout-work" "/newroot$MATRIX_CHECKOUT" || say "cannot mount the checkout $MATRIX_CHECKOUT"
 mkdir -p "/newroot/usr/lib/modules/$KVER" /newroot/tmp/kernel-matrix
 mount --bind "/hostroot$MATRIX_MODULES" "/newroot/usr/lib/modules/$KVER"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results /newroot/tmp/kernel-matrix || say "cannot mount the results share"
