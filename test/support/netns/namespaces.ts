@@ -154,7 +154,12 @@ export class Netns {
 
   /** Rows of /proc/net/netfilter/nfnetlink_queue as seen inside this namespace. */
   queueProc(): QueueProcRow[] {
-    return parseQueueProc(this.exec(['cat', '/proc/net/netfilter/nfnetlink_queue']));
+    // Where nfnetlink_queue is a module (Debian's kernels in the kernel matrix), the file
+    // appears only once the first bind loaded it: until then no queue is bound.
+    const r = this.run(['cat', '/proc/net/netfilter/nfnetlink_queue']);
+    if (r.status !== 0 && /No such file/.test(r.stderr)) return [];
+    if (r.status !== 0) throw new Error(`cat /proc/net/netfilter/nfnetlink_queue in ${this.name} failed: ${r.stderr}`);
+    return parseQueueProc(r.stdout);
   }
 
   /** The /proc row for one queue, or undefined when nobody is bound to it. */
