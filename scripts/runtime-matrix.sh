@@ -117,16 +117,19 @@ for f in firewall.mjs loop.mjs kit.test.mjs handler.mjs pool.mjs; do
   grep -q "netfilter-queue\|export default" "$f" || { echo "no README example for $f" >&2 && exit 1; }
 done
 cat >load.mjs <<'EOF'
-import { openNativeTransport, nativeAddonPath } from 'netfilter-queue/netlink';
+import { readFileSync } from 'node:fs';
+import { openNativeTransport } from 'netfilter-queue/netlink';
 const t = openNativeTransport(12);
-console.log(JSON.stringify({ kind: t.kind, receiveMode: t.receiveMode, addon: nativeAddonPath() }));
+// The addon this process mapped, as the kernel shows it.
+const addon = readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.split(/\s+/)[5] ?? '').find((p) => p.endsWith('.node'));
+console.log(JSON.stringify({ kind: t.kind, receiveMode: t.receiveMode, addon }));
 t.close();
 EOF
 cat >import.mjs <<'EOF'
-import { openQueue, Packet } from 'netfilter-queue';
-console.log('import:', typeof openQueue, typeof Packet);
+import { openQueue, QueueError } from 'netfilter-queue';
+console.log('import:', typeof openQueue, typeof QueueError);
 EOF
-echo "const { openQueue, Packet } = require('netfilter-queue'); console.log('require:', typeof openQueue, typeof Packet);" >require.cjs
+echo "const { openQueue, QueueError } = require('netfilter-queue'); console.log('require:', typeof openQueue, typeof QueueError);" >require.cjs
 cp "$root/scripts/udp-probe.mjs" udp.mjs
 
 ip netns add "$ns"
