@@ -661,6 +661,10 @@ static napi_value start_uv(napi_env env, nl_sock *s) {
   s->poll_inited = 1;
   s->loop_released = 0;
   s->mode = RECV_UV;
+  // Only a libuv handle outlives the environment's finalizers: the hook closes it at a
+  // teardown. (Registered here, not at creation: Deno runs an async cleanup hook whose
+  // socket a finalizer already freed, and frees its handle twice.)
+  if (napi_add_async_cleanup_hook(env, cleanup_hook, s, &s->hook) != napi_ok) s->hook = NULL;
   r = uv_poll_start(&s->poll, UV_READABLE, on_readable);
   if (r != 0) {
     // The handle exists now: do_close() closes it.
@@ -1043,7 +1047,6 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "nfq_native: napi_create_external failed");
     return NULL;
   }
-  if (napi_add_async_cleanup_hook(env, cleanup_hook, s, &s->hook) != napi_ok) s->hook = NULL;
   return ext;
 }
 

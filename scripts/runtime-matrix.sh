@@ -125,6 +125,11 @@ const addon = readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.s
 console.log(JSON.stringify({ kind: t.kind, receiveMode: t.receiveMode, addon }));
 t.close();
 EOF
+cat >uncaught.mjs <<'EOF'
+import { openNativeTransport } from 'netfilter-queue/netlink';
+openNativeTransport(12);
+throw new Error('deliberately uncaught');
+EOF
 cat >import.mjs <<'EOF'
 import { openQueue, QueueError } from 'netfilter-queue';
 console.log('import:', typeof openQueue, typeof QueueError);
@@ -140,11 +145,17 @@ in_ns iptables-legacy -w -A OUTPUT -p udp --dport 7400 -j NFQUEUE --queue-balanc
 in_ns iptables-legacy -w -A OUTPUT -p udp --dport 7500 -j NFQUEUE --queue-num 5
 
 step_load() {
-  js load.mjs >load.out || return 1
+  # Deno grants /proc/self/maps only with every permission: this one script gets them.
+  if [ "$rt_kind" = deno ]; then NO_COLOR=1 "$rt_bin" run -A load.mjs >load.out || return 1; else js load.mjs >load.out || return 1; fi
   cat load.out
   local want=uv
   [ "$rt_kind" = node ] || want=thread
-  grep -q "\"kind\":\"native\",\"receiveMode\":\"$want\",\"addon\":\"[^\"]*/node_modules/netfilter-queue/prebuilds/linux-x64/" load.out
+  grep -q "\"kind\":\"native\",\"receiveMode\":\"$want\",\"addon\":\"[^\"]*/node_modules/netfilter-queue/prebuilds/linux-x64/" load.out || return 1
+  # A program that dies of an uncaught exception with a socket open (never started) ends
+  # with its error and exit status 1, not a crash in the addon's teardown (Deno aborted here).
+  local rc=0
+  js uncaught.mjs >uncaught.out 2>&1 || rc=$?
+  grep -q 'deliberately uncaught' uncaught.out && [ "$rc" -eq 1 ] || { cat uncaught.out; echo "uncaught.mjs: exit status $rc (want 1)"; return 1; }
 }
 step_import() {
   { js import.mjs && js require.cjs; } >import.out || return 1
