@@ -12,7 +12,11 @@ import { pathToFileURL } from 'node:url';
 const [distA, distB, batchS = '8', payS = '1400', roundsS = '15'] = process.argv.slice(2);
 const batch = Number(batchS), payloadLen = Number(payS), rounds = Number(roundsS);
 async function setup(dist) {
-  const { MessageWriter, openQueue, nfq } = await import(pathToFileURL(resolve(dist, 'index.js')).href);
+  const { openQueue } = await import(pathToFileURL(resolve(dist, 'index.js')).href);
+  const { MessageWriter } = await import(pathToFileURL(resolve(dist, 'netlink/writer.js')).href);
+  // The wire numbers (DESIGN: type (3 << 8) | msg), spelled out so that any build compares,
+  // whatever its entry points export.
+  const nfq = { NFQ_TYPE_PACKET: 768, NFQ_TYPE_CONFIG: 770, NFQA_PACKET_HDR: 1, NFQA_IFINDEX_OUTDEV: 6, NFQA_PAYLOAD: 10 };
   function datagramOf(n) {
     const w = new MessageWriter(1 << 17);
     for (let i = 0; i < n; i++) {
