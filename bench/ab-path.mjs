@@ -71,4 +71,6 @@ const ra = [], rb = [];
 for (let r = 0; r < rounds; r++) { ra.push(time(A)); rb.push(time(B)); }
 const med = (x) => [...x].sort((p, q) => p - q)[x.length >> 1];
 const ratios = ra.map((a, i) => rb[i] / a);
-console.log(`batch ${batch}, ${payloadLen} B: A ${med(ra).toFixed(1)} ns/pkt, B ${med(rb).toFixed(1)} ns/pkt CPU; B/A median of per-round ratios ${med(ratios).toFixed(3)} (range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}), ${rounds} rounds`);
+// On a busy machine the fastest round of each is the least disturbed reading: print it too.
+const minA = Math.min(...ra), minB = Math.min(...rb);
+console.log(`batch ${batch}, ${payloadLen} B: A ${med(ra).toFixed(1)} ns/pkt, B ${med(rb).toFixed(1)} ns/pkt CPU; B/A median of per-round ratios ${med(ratios).toFixed(3)} (range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}), ${rounds} rounds; fastest rounds A ${minA.toFixed(1)} B ${minB.toFixed(1)}, B/A ${(minB / minA).toFixed(3)}`);

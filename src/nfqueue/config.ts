@@ -4,8 +4,7 @@
  * kernel's reading of them (for the test kit, the test fakes and the describer). Each
  * encoder's optional `h` sets the header's seq, pid and ack flag; NetlinkConn fills those.
  */
-import lo from 'buffer-layout';
-import { fixedLayout } from '../netlink/fixed-layout.js';
+import { fixedLayout, layout as lo } from '../netlink/fixed-layout.js';
 import type { MessageWriter } from '../netlink/writer.js';
 import { beginQueueMessage, readQueueMessage, requireLength, type RequestHeader } from './header.js';
 import { NetlinkDecodeError } from '../netlink/errors.js';

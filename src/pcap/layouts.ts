@@ -1,6 +1,5 @@
 /** The classic pcap file and record headers, as declarative structs in either byte order. */
-import lo from 'buffer-layout';
-import { fixedLayout, type FixedLayout } from '../netlink/fixed-layout.js';
+import { fixedLayout, type FixedLayout, layout as lo } from '../netlink/fixed-layout.js';
 
 /** struct pcap_file_header. */
 export interface PcapFileHeader {

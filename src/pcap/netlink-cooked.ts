@@ -8,8 +8,7 @@
  *   6  u8[8] address        zeros
  *  14  be16 protocol        netlink protocol number, e.g. 12 = NETLINK_NETFILTER
  */
-import lo from 'buffer-layout';
-import { fixedLayout } from '../netlink/fixed-layout.js';
+import { fixedLayout, layout as lo } from '../netlink/fixed-layout.js';
 import { PcapFormatError } from './errors.js';
 
 /** Length of the cooked header in front of a netlink datagram. */
