@@ -6,18 +6,23 @@
  * receives to the packets waiting for them. A packet for an unknown id is refused with
  * ENOENT, like the kernel does. While paused (the Queue's backpressure), packets wait here,
  * as they would in the kernel's queue.
+ *
+ * It also keeps what a test of error paths needs: a copy of every datagram sent, the config
+ * requests and verdicts it received, a script for refusing (or never answering) config
+ * requests, raw datagrams to inject (malformed ones included) and socket errors to report.
  */
 import { constants as osConstants } from 'node:os';
 import { NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_CAPPED } from '../netlink/constants.js';
 import { MessageWriter } from '../netlink/writer.js';
 import { MessageCursor } from '../netlink/message.js';
-import { NetlinkSocketError } from '../netlink/errors.js';
+import { NetlinkDecodeError, NetlinkSocketError } from '../netlink/errors.js';
 import { TestKitError } from './errors.js';
 import type { Transport, TransportHandlers } from '../netlink/transport.js';
 import * as C from '../nfqueue/constants.js';
 import { encodePacketMessage, type PacketMessageFields } from '../nfqueue/packet-encoder.js';
 import { decodeVerdictMessage, type DecodedVerdict } from '../nfqueue/verdict-decoder.js';
-import { decodeConfigMessage } from '../nfqueue/config.js';
+import { decodeConfigMessage, type ConfigMessageFields } from '../nfqueue/config.js';
+import { decodePacket, PacketDecodeError } from '../nfqueue/packet.js';
 
 const { EINVAL, ENOENT, ENODEV, EBUSY, EOPNOTSUPP } = osConstants.errno;
 /** NFQNL_MAX_COPY_RANGE: a copy range of 0, or above this, means this. */
@@ -34,8 +39,64 @@ export interface TestQueueState {
 /** What became of a packet handed to the queue. */
 export type PacketOutcome = { ok: true; verdict: DecodedVerdict } | { ok: false; error: Error };
 
+/** A config request's kind, from its command or, without one, the attribute it sets. */
+export type ConfigRequestKind = 'bind' | 'unbind' | 'pf-bind' | 'pf-unbind' | 'params' | 'maxlen' | 'flags' | 'config';
+
+/** A config request the kernel received. */
+export interface ConfigRequest {
+  kind: ConfigRequestKind;
+  /** The queue it configures. */
+  queue: number;
+  /** Its netlink sequence number and header flags (NLM_F_*). */
+  seq: number;
+  flags: number;
+  /** Its fields, decoded. */
+  config: ConfigMessageFields;
+  /** The message's bytes (a view into the copy in `sent`). */
+  bytes: Uint8Array;
+}
+
+/** A verdict (or batch verdict) message the kernel received. */
+export interface ReceivedVerdict extends DecodedVerdict {
+  /** Its netlink sequence number and sender port id. */
+  seq: number;
+  pid: number;
+  /** Index in `sent` of the datagram it came in. */
+  datagram: number;
+  /** What the kernel answered: 0 when it answered packets, ENOENT when none of them was waiting. */
+  errno: number;
+}
+
+/**
+ * A scripted answer to a config request: an errno to refuse it with (0: ack it without
+ * applying it), `'no-answer'` to never answer (the request times out), or `undefined` to
+ * answer as the kernel does.
+ */
+export type ConfigAnswer = (request: ConfigRequest) => number | 'no-answer' | undefined;
+
+/** Options of a TestKernel. */
+export interface TestKernelOptions {
+  /** Netlink port id of the socket it plays (default 0x7e570001). */
+  portId?: number;
+  /** Scripts the answers to config requests; the rest are answered as the kernel does. */
+  answer?: ConfigAnswer;
+  /** Delivers answers from inside send() (default: after send() returns, as a socket does). */
+  sync?: boolean;
+}
+
 interface Waiting {
   settle(outcome: PacketOutcome): void;
+}
+
+const INJECTED: Waiting = { settle: () => undefined };
+const COMMAND_KINDS: readonly ConfigRequestKind[] = ['config', 'bind', 'unbind', 'pf-bind', 'pf-unbind'];
+
+function configKind(c: ConfigMessageFields): ConfigRequestKind {
+  if (c.command !== undefined) return COMMAND_KINDS[c.command] ?? 'config';
+  if (c.copyMode !== undefined) return 'params';
+  if (c.maxLen !== undefined) return 'maxlen';
+  if (c.flags !== undefined) return 'flags';
+  return 'config';
 }
 
 /** The in-memory kernel. Its `portId` is fixed; it is not `live` (no /proc describes it). */
@@ -45,17 +106,39 @@ export class TestKernel implements Transport {
   readonly portId: number;
   /** Bound queues by number. */
   readonly queues = new Map<number, TestQueueState>();
-  /** Every verdict received, decoded, in order. */
-  readonly verdicts: DecodedVerdict[] = [];
+  /** Every verdict message received, decoded, in order, with the kernel's answer to it. */
+  readonly verdicts: ReceivedVerdict[] = [];
+  /** Every config request received, in order. */
+  readonly configs: ConfigRequest[] = [];
+  /** A copy of every datagram sent to the kernel, in order. */
+  readonly sent: Uint8Array[] = [];
   private handlers: TransportHandlers | undefined;
   private closed = false;
   private paused = false;
   private readonly held: Uint8Array[] = [];
   private readonly nextId = new Map<number, number>();
   private readonly waiting = new Map<number, Map<number, Waiting>>();
+  private readonly answer: ConfigAnswer | undefined;
+  private readonly sync: boolean;
 
-  constructor(portId = 0x7e570001) {
-    this.portId = portId;
+  /** `options` may be the port id alone. */
+  constructor(options: TestKernelOptions | number = {}) {
+    const o = typeof options === 'number' ? { portId: options } : options;
+    if (o === null || typeof o !== 'object') throw new TypeError('TestKernel options must be an object or a port id');
+    if (o.answer !== undefined && typeof o.answer !== 'function') throw new TypeError('TestKernel option answer must be a function');
+    this.portId = o.portId ?? 0x7e570001;
+    this.answer = o.answer;
+    this.sync = o.sync === true;
+  }
+
+  /** True once the socket it plays was closed. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** True while the reader has paused the socket (backpressure). */
+  get isPaused(): boolean {
+    return this.paused;
   }
 
   start(handlers: TransportHandlers): void {
@@ -73,7 +156,7 @@ export class TestKernel implements Transport {
     if (!this.paused) return;
     this.paused = false;
     queueMicrotask(() => {
-      while (!this.paused && this.held.length > 0) this.deliver(this.held.shift()!);
+      while (!this.paused && this.held.length > 0) this.hand(this.held.shift()!);
     });
   }
 
@@ -113,43 +196,98 @@ export class TestKernel implements Transport {
     const w = new MessageWriter(256 + (msg.payload?.byteLength ?? 0));
     encodePacketMessage(w, msg);
     const bytes = w.finishCopy();
-    let map = this.waiting.get(fields.queue);
-    if (map === undefined) this.waiting.set(fields.queue, (map = new Map()));
-    const ids = map;
+    const ids = this.waitingOn(fields.queue);
     const outcome = new Promise<PacketOutcome>((resolve) => ids.set(id, { settle: resolve }));
     if (this.paused || this.held.length > 0) this.held.push(bytes);
-    else this.deliver(bytes);
+    else this.hand(bytes);
     return { id, outcome };
   }
 
-  private deliver(bytes: Uint8Array): void {
+  /**
+   * Hands raw bytes to the socket's reader at once, paused or not (as a datagram a read
+   * already took in): malformed ones to see how the queue copes, kernel messages you built
+   * yourself, errors answering a request. A packet message in them that the library's
+   * decoder can read the queue and id of is taken as waiting, so its verdict is accepted.
+   */
+  inject(datagram: Uint8Array): void {
+    if (!(datagram instanceof Uint8Array)) throw new TypeError('inject(datagram): datagram must be a Uint8Array');
+    const c = new MessageCursor().reset(datagram);
+    while (c.next()) {
+      if (c.type !== C.NFQ_TYPE_PACKET) continue;
+      let queue: number | undefined, id: number | undefined;
+      try {
+        ({ queue, id } = decodePacket(datagram, c.offset, c.length));
+      } catch (e) {
+        if (e instanceof PacketDecodeError) ({ queue, id } = e);
+      }
+      if (queue !== undefined && id !== undefined) this.waitingOn(queue).set(id, INJECTED);
+    }
+    this.hand(datagram);
+  }
+
+  /** Reports a socket error (ENOBUFS, a failed receive…) to the reader, as the socket would. */
+  fail(error: NetlinkSocketError): void {
+    if (this.closed || this.handlers === undefined) return;
+    this.handlers.error(error);
+  }
+
+  private hand(bytes: Uint8Array): void {
     if (this.closed || this.handlers === undefined) return;
     this.handlers.datagram(bytes);
   }
 
+  private waitingOn(queue: number): Map<number, Waiting> {
+    let map = this.waiting.get(queue);
+    if (map === undefined) this.waiting.set(queue, (map = new Map()));
+    return map;
+  }
+
   send(datagram: Uint8Array): void {
     if (this.closed) throw new NetlinkSocketError('send on a closed test transport', { code: 'EBADF' });
+    // The caller may reuse its buffer once send() returns: what is kept refers to this copy.
+    const bytes = datagram.slice();
+    this.sent.push(bytes);
+    const index = this.sent.length - 1;
     const replies = new MessageWriter(256);
-    const c = new MessageCursor().reset(datagram);
+    const c = new MessageCursor().reset(bytes);
     while (c.next()) {
-      const msg = datagram.subarray(c.offset, c.offset + c.length);
+      const msg = bytes.subarray(c.offset, c.offset + c.length);
       const { type, flags } = c;
-      let errno = 0;
+      let errno: number | undefined = 0;
       try {
-        if (type === C.NFQ_TYPE_CONFIG) errno = this.config(msg);
-        else if (type === C.NFQ_TYPE_VERDICT || type === C.NFQ_TYPE_VERDICT_BATCH) errno = this.verdict(decodeVerdictMessage(msg));
-        else errno = EOPNOTSUPP;
-      } catch {
+        if (type === C.NFQ_TYPE_CONFIG) errno = this.configRequest(msg, c.seq, flags);
+        else if (type === C.NFQ_TYPE_VERDICT || type === C.NFQ_TYPE_VERDICT_BATCH) {
+          const d = decodeVerdictMessage(msg);
+          errno = this.verdict(d);
+          this.verdicts.push({ ...d, seq: c.seq, pid: c.pid, datagram: index, errno });
+        } else errno = EOPNOTSUPP;
+      } catch (e) {
+        if (!(e instanceof NetlinkDecodeError)) throw e; // a script's mistake, not the request's
         errno = EINVAL; // malformed: the kernel's policy check refuses it
       }
       // The kernel answers every error, and a success only when asked to.
-      if (errno !== 0 || (flags & NLM_F_ACK) !== 0) this.writeAck(replies, msg, errno);
+      if (errno !== undefined && (errno !== 0 || (flags & NLM_F_ACK) !== 0)) this.writeAck(replies, msg, errno);
     }
     if (replies.length > 0) {
-      const bytes = replies.finishCopy();
+      const answer = replies.finishCopy();
       // A real socket's answer arrives after send() returns.
-      queueMicrotask(() => this.deliver(bytes));
+      if (this.sync) this.hand(answer);
+      else queueMicrotask(() => this.hand(answer));
     }
+  }
+
+  /** Logs a CONFIG request and answers it: the script's errno, none, or the kernel's. */
+  private configRequest(msg: Uint8Array, seq: number, flags: number): number | undefined {
+    const config = decodeConfigMessage(msg);
+    const request: ConfigRequest = { kind: configKind(config), queue: config.queue, seq, flags, config, bytes: msg };
+    this.configs.push(request);
+    const scripted = this.answer?.(request);
+    if (scripted === 'no-answer') return undefined;
+    if (scripted !== undefined) {
+      if (!Number.isInteger(scripted) || scripted < 0) throw new TestKitError(`answer() must return an errno (a non-negative integer), 'no-answer' or undefined, got ${String(scripted)}`);
+      return scripted;
+    }
+    return this.config(config);
   }
 
   private writeAck(w: MessageWriter, request: Uint8Array, errno: number): void {
@@ -162,8 +300,8 @@ export class TestKernel implements Transport {
   }
 
   /** Applies a CONFIG request; returns the errno the kernel would answer. */
-  private config(msg: Uint8Array): number {
-    const { queue: num, command: cmd, copyMode, copyRange, maxLen, flags, mask } = decodeConfigMessage(msg);
+  private config(c: ConfigMessageFields): number {
+    const { queue: num, command: cmd, copyMode, copyRange, maxLen, flags, mask } = c;
     if (cmd === C.NFQNL_CFG_CMD_PF_BIND || cmd === C.NFQNL_CFG_CMD_PF_UNBIND) return 0; // no-ops since Linux 3.8
     if (cmd === C.NFQNL_CFG_CMD_BIND) {
       if (this.queues.has(num)) return EBUSY;
@@ -211,11 +349,9 @@ export class TestKernel implements Transport {
         answered.push(w);
       }
     }
+    if (map.size === 0) this.waiting.delete(d.queue);
     if (answered.length === 0) return ENOENT;
-    // The verdict's payload is a view into the sender's buffer, reused after send(): copy it.
-    const verdict: DecodedVerdict = d.verdict.payload === undefined ? d : { ...d, verdict: { ...d.verdict, payload: d.verdict.payload.slice() } };
-    this.verdicts.push(verdict);
-    for (const w of answered) w.settle({ ok: true, verdict });
+    for (const w of answered) w.settle({ ok: true, verdict: d });
     return 0;
   }
 

@@ -1,6 +1,6 @@
 // Every error the library throws or reports is a NetfilterQueueError with a stable `code`;
 // an already-aborted signal rejects with an AbortError, as Node's own APIs do.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CallbackError, NetfilterQueueError, NetlinkError, QueueKernelError, QueueTimeoutError, VerdictStateError, VerdictTimeoutError, openQueue } from '../../src/index.js';
 import { NetlinkDecodeError, NetlinkKernelError, NetlinkSocketError } from '../../src/netlink/index.js';
 import { PcapFormatError, ReplayMismatchError } from '../../src/pcap/index.js';
@@ -8,7 +8,7 @@ import { ChecksumError, fixIpv4HeaderChecksum } from '../../src/packet/index.js'
 import { readPcap } from '../../src/pcap/index.js';
 import { decodePacket, PacketDecodeError } from '../../src/nfqueue/index.js';
 import { MessageWriter } from '../../src/netlink/index.js';
-import { FakeTransport } from '../support/fake-transport.js';
+import { TestKernel } from '../../src/testing/index.js';
 import { openQueuePool, PoolWorkerError } from '../../src/index.js';
 import { TestKitError } from '../../src/testing/index.js';
 
@@ -56,15 +56,17 @@ describe('one error root', () => {
   });
 
   it('openQueue with an already-aborted signal rejects with an AbortError and sends nothing', async () => {
-    const fake = new FakeTransport();
+    const kernel = new TestKernel();
+    const start = vi.spyOn(kernel, 'start');
     const ac = new AbortController();
     const reason = new Error('stop');
     ac.abort(reason);
-    const e = await openQueue(0, () => 'accept', { transport: fake, signal: ac.signal }).catch((x: unknown) => x);
+    const e = await openQueue(0, () => 'accept', { transport: kernel, signal: ac.signal }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(DOMException);
     expect((e as DOMException).name).toBe('AbortError');
     expect((e as Error).cause).toBe(reason);
-    expect(fake.startCalls).toBe(0);
+    expect(start).not.toHaveBeenCalled();
+    expect(kernel.sent).toEqual([]);
   });
 
   it('openQueuePool with an already-aborted signal rejects with an AbortError too', async () => {

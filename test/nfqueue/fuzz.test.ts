@@ -1,6 +1,6 @@
 /**
  * Property tests: random and mutated bytes fed to decodePacket produce only PacketDecodeError
- * (a NetlinkDecodeError); fed to a Queue through a fake transport nothing throws at all, every
+ * (a NetlinkDecodeError); fed to a Queue through the test kit's kernel nothing throws at all, every
  * decode error is counted and reported, and a packet whose PACKET_HDR is still readable gets a
  * verdict. A watchdog turns a hang into a failure.
  */
@@ -14,8 +14,7 @@ import { check, readLe16, readLe32 } from '../support/bytes.js';
 import { datagramArb, mutate, mutationArb, PACKET_POOL, rawMessageArb } from '../support/arbitraries.js';
 import { outputPacket } from '../support/kernel-packet.js';
 import { withWatchdog } from '../support/watchdog.js';
-import { openFake, type Harness } from '../support/queue-harness.js';
-import { verdictsIn } from '../support/fake-transport.js';
+import { openOnTestKernel, type Harness } from '../support/queue-harness.js';
 
 /** Valid kernel packet messages to mutate (PACKET_HDR always first, at bytes 20..31). */
 const POOL: { id: number; queue: number; bytes: Uint8Array }[] = [
@@ -121,14 +120,14 @@ function expectedDecodeErrors(d: Uint8Array): { errors: number; decoded: Packet[
   return { errors, decoded, packetMessages };
 }
 
-describe('Queue receive path through a fake transport', () => {
+describe('Queue receive path through the test kit\'s kernel', () => {
   let h: Harness;
   let q: Queue;
   let delivered = 0;
   let expectedTotal = 0;
   beforeAll(async () => {
     // The callback throws for some ids and answers garbage for others: every path gives a verdict.
-    h = await openFake((p) => {
+    h = await openOnTestKernel((p) => {
       if (p.id % 7 === 0) throw new Error('callback failure');
       if (p.id % 7 === 1) return 'bogus' as never;
       return p.id % 2 === 0 ? 'accept' : 'drop';
@@ -141,28 +140,29 @@ describe('Queue receive path through a fake transport', () => {
 
   /** Delivers one datagram; checks counters, reports and verdicts; returns the verdict ids sent. */
   function deliver(d: Uint8Array): number[] {
-    const { fake, errors } = h;
-    const sentBefore = fake.sent.length;
+    const { kernel, errors } = h;
+    const sentBefore = kernel.sent.length;
     const errorsBefore = errors.length;
     const want = expectedDecodeErrors(d);
     expectedTotal += want.errors;
-    fake.deliver(d); // must not throw, whatever the bytes
+    kernel.inject(d); // must not throw, whatever the bytes
     const reported = errors.slice(errorsBefore);
     for (const e of reported) check(e instanceof NetfilterQueueError, () => `reported a foreign error: ${String(e)}`);
     const decodeReports = reported.filter((e) => e instanceof NetlinkDecodeError).length;
     check(decodeReports === want.errors, () => `${decodeReports} decode errors reported, expected ${want.errors}`);
     // stats() reads /proc: compare the cumulative counter every 256 datagrams only
     if ((++delivered & 255) === 0) expect(q.stats().decodeErrors).toBe(expectedTotal);
-    const sent = fake.sent.slice(sentBefore);
+    const sent = kernel.sent.slice(sentBefore);
     check(sent.length <= 1, 'verdicts of one datagram left in several datagrams');
-    const ids = sent.flatMap((s) => verdictsIn(s)).map((v) => v.id);
+    const ids = kernel.verdicts.filter((v) => v.datagram >= sentBefore).map((v) => v.id);
     // every packet that decodes gets exactly its verdict, in order; salvaged ones come in between
     check(ids.length >= want.decoded.length && ids.length <= want.packetMessages, () => `${ids.length} verdicts for ${want.decoded.length} decoded of ${want.packetMessages} packets`);
     let i = 0;
     for (const id of ids) if (i < want.decoded.length && id === want.decoded[i]!.id) i++;
     check(i === want.decoded.length, 'a decoded packet got no verdict');
     errors.length = 0;
-    fake.sent.length = 0;
+    kernel.sent.length = 0;
+    kernel.verdicts.length = 0;
     return ids;
   }
 

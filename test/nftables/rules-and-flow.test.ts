@@ -15,7 +15,7 @@ import { describeExpr } from '../../src/nftables/describe.js';
 import { checkManagedRule } from '../../src/queue/queue-options.js';
 import { acceptFlow, dropFlow } from '../../src/nfqueue/verdict.js';
 import { encodeKernelPacket } from '../support/kernel-packet.js';
-import { openFake, settle } from '../support/queue-harness.js';
+import { openOnTestKernel, settle } from '../support/queue-harness.js';
 import type { QueuedPacket } from '../../src/queue/queued-packet.js';
 
 function ruleError(f: () => unknown): RuleError {
@@ -129,11 +129,11 @@ describe('flow verdicts', () => {
     const flow = { accept: 0x40000000, drop: 0x80000000 };
     const answers = [() => acceptFlow(), () => dropFlow(), () => Promise.resolve(acceptFlow({ mark: 0x5 })), () => Promise.resolve(dropFlow())];
     let n = 0;
-    const h = await openFake(() => answers[n++]!(), { managedFlow: flow });
+    const h = await openOnTestKernel(() => answers[n++]!(), { managedFlow: flow });
     const marks = [0x12, 0xc0000003, 0x99, 0x40000007];
-    marks.forEach((mark, i) => h.fake.deliver(encodeKernelPacket({ queue: 0, family: 2, id: i + 1, hwProtocol: 0x800, hook: 3, mark, payload: new Uint8Array(20) })));
+    marks.forEach((mark, i) => h.kernel.inject(encodeKernelPacket({ queue: 0, family: 2, id: i + 1, hwProtocol: 0x800, hook: 3, mark, payload: new Uint8Array(20) })));
     await settle();
-    expect(h.fake.verdicts().map((v) => [v.id, v.word, v.mark])).toEqual([
+    expect(h.kernel.verdicts.map((v) => [v.id, v.word, v.verdict.mark])).toEqual([
       [1, 1, 0x40000012],
       [2, 1, 0x80000003],
       [3, 1, 0x40000005],
@@ -144,12 +144,12 @@ describe('flow verdicts', () => {
 
   it('packet.acceptFlow() / dropFlow() under for await', async () => {
     const flow = { accept: 0x1, drop: 0x2 };
-    const { FakeTransport } = await import('../support/fake-transport.js');
+    const { TestKernel } = await import('../../src/testing/index.js');
     const { openQueue } = await import('../../src/open-queue.js');
-    const fake = new FakeTransport({ portId: 77 });
-    const q = await openQueue(0, { transport: fake, managedFlow: flow });
-    fake.deliver(encodeKernelPacket({ queue: 0, family: 2, id: 1, hwProtocol: 0x800, hook: 3, mark: 0xf0, payload: new Uint8Array(20) }));
-    fake.deliver(encodeKernelPacket({ queue: 0, family: 2, id: 2, hwProtocol: 0x800, hook: 3, payload: new Uint8Array(20) }));
+    const kernel = new TestKernel({ portId: 77 });
+    const q = await openQueue(0, { transport: kernel, managedFlow: flow });
+    kernel.inject(encodeKernelPacket({ queue: 0, family: 2, id: 1, hwProtocol: 0x800, hook: 3, mark: 0xf0, payload: new Uint8Array(20) }));
+    kernel.inject(encodeKernelPacket({ queue: 0, family: 2, id: 2, hwProtocol: 0x800, hook: 3, payload: new Uint8Array(20) }));
     let i = 0;
     for await (const p of q as AsyncIterable<QueuedPacket>) {
       if (i++ === 0) p.acceptFlow();
@@ -159,21 +159,21 @@ describe('flow verdicts', () => {
       }
     }
     await settle();
-    expect(fake.verdicts().map((v) => [v.id, v.word, v.mark])).toEqual([
+    expect(kernel.verdicts.map((v) => [v.id, v.word, v.verdict.mark])).toEqual([
       [1, 1, 0xf1],
       [2, 1, 0x2],
     ]);
   });
 
   it('without flow verdicts a flow answer is refused: the callback\'s with a CallbackError (the default verdict is sent), setVerdict\'s with a RuleError', async () => {
-    const h = await openFake(() => acceptFlow());
-    h.fake.deliver(encodeKernelPacket({ queue: 0, family: 2, id: 1, hwProtocol: 0x800, hook: 3, payload: new Uint8Array(20) }));
+    const h = await openOnTestKernel(() => acceptFlow());
+    h.kernel.inject(encodeKernelPacket({ queue: 0, family: 2, id: 1, hwProtocol: 0x800, hook: 3, payload: new Uint8Array(20) }));
     await settle();
-    expect(h.fake.verdicts().map((v) => [v.id, v.word, v.mark])).toEqual([[1, 1, undefined]]);
+    expect(h.kernel.verdicts.map((v) => [v.id, v.word, v.verdict.mark])).toEqual([[1, 1, undefined]]);
     expect((h.errors[0] as Error & { cause?: unknown }).cause).toBeInstanceOf(RuleError);
     await h.queue.close();
-    const h2 = await openFake(() => new Promise(() => {}));
-    h2.fake.deliver(encodeKernelPacket({ queue: 0, family: 2, id: 5, hwProtocol: 0x800, hook: 3, payload: new Uint8Array(20) }));
+    const h2 = await openOnTestKernel(() => new Promise(() => {}));
+    h2.kernel.inject(encodeKernelPacket({ queue: 0, family: 2, id: 5, hwProtocol: 0x800, hook: 3, payload: new Uint8Array(20) }));
     await settle();
     expect(() => h2.queue.setVerdict(0, 5, dropFlow())).toThrow(RuleError);
     expect(() => h2.queue.setVerdict(0, 5, { verdict: 'repeat', flow: true })).toThrow(RangeError);

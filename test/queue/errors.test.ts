@@ -14,7 +14,7 @@ import { UsageError } from '../../src/cli/args.js';
 import { UnsupportedCaptureError } from '../../src/cli/replay.js';
 import { MessageWriter } from '../../src/netlink/writer.js';
 import { encodePacketMessage } from '../../src/nfqueue/packet-encoder.js';
-import { openFake, settle } from '../support/queue-harness.js';
+import { openOnTestKernel, settle } from '../support/queue-harness.js';
 
 /** The chain of class names from `C` up to Error. */
 function lineage(C: abstract new (...args: never[]) => unknown): string[] {
@@ -55,10 +55,10 @@ describe('the error tree', () => {
 
 describe('maxInFlight', () => {
   it('is reported once as a QueueOverflowError naming the limit, and the extra packet gets the default verdict', async () => {
-    const h = await openFake(() => new Promise<never>(() => {}), { maxInFlight: 2 });
+    const h = await openOnTestKernel(() => new Promise<never>(() => {}), { maxInFlight: 2 });
     const w = new MessageWriter();
     for (let id = 1; id <= 4; id++) encodePacketMessage(w, { queue: 0, id, family: 2, hwProtocol: 0x0800, hook: 3 });
-    h.fake.deliver(w.finishCopy());
+    h.kernel.inject(w.finishCopy());
     await settle();
     expect(h.errors).toHaveLength(1);
     const e = h.errors[0]!;
@@ -66,7 +66,7 @@ describe('maxInFlight', () => {
     expect(e).toBeInstanceOf(QueueError);
     expect(e).toMatchObject({ code: 'ERR_QUEUE_OVERFLOW', maxInFlight: 2 });
     expect(e.message).toMatch(/^2 packets are waiting for their callbacks \(maxInFlight\): further packets get the default verdict 'accept'/);
-    expect(h.fake.verdicts().map((v) => v.id)).toEqual([3, 4]);
+    expect(h.kernel.verdicts.map((v) => v.id)).toEqual([3, 4]);
     await h.queue.close();
   });
 });

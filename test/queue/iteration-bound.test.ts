@@ -1,9 +1,10 @@
 /**
- * for await at its edges, over a fake socket that delivers many packets per datagram (as the
- * native socket's batches do) and can pause: maxOutstanding is a strict bound however large
- * the burst already read, held packets come out in order as room frees, the verdicts of a
- * batch leave in one send, answers given outside the loop's pace still leave, and a loop
- * that leaves a packet unanswered for long is reported once.
+ * for await at its edges, over the test kit's kernel fed datagrams of many packets each (as
+ * the native socket's batches are; injected, they arrive paused or not, as datagrams a read
+ * already took in): maxOutstanding is a strict bound however large the burst already read,
+ * held packets come out in order as room frees, the verdicts of a batch leave in one send,
+ * answers given outside the loop's pace still leave, and a loop that leaves a packet
+ * unanswered for long is reported once.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { openQueue } from '../../src/open-queue.js';
@@ -12,23 +13,10 @@ import type { QueuedPacket } from '../../src/queue/queued-packet.js';
 import { VerdictStateError } from '../../src/queue/errors.js';
 import { concat } from '../support/bytes.js';
 import { outputPacket } from '../support/kernel-packet.js';
-import { FakeTransport } from '../support/fake-transport.js';
+import { TestKernel } from '../../src/testing/index.js';
 
 const ACCEPT = 1;
 const DROP = 0;
-
-/** A fake socket that records pause()/resume(), which the native socket has. */
-class PausableFake extends FakeTransport {
-  paused = false;
-  pauses = 0;
-  pause(): void {
-    this.paused = true;
-    this.pauses++;
-  }
-  resume(): void {
-    this.paused = false;
-  }
-}
 
 let nextId = 1;
 /** Datagrams of up to 64 packet messages, `n` packets in all, ids counting up from nextId. */
@@ -59,18 +47,18 @@ afterEach(async () => {
   await Promise.all(queues.splice(0).map((q) => q.close()));
 });
 
-async function open(options: Parameters<typeof openQueue>[1] & object, fake = new PausableFake()): Promise<{ q: Queue; fake: PausableFake }> {
-  const q = await openQueue(0, { transport: fake, ...options });
+async function open(options: Parameters<typeof openQueue>[1] & object, kernel = new TestKernel()): Promise<{ q: Queue; kernel: TestKernel }> {
+  const q = await openQueue(0, { transport: kernel, ...options });
   queues.push(q);
-  return { q, fake };
+  return { q, kernel };
 }
 
 describe('maxOutstanding is a bound', () => {
   it.each([20, 200, 2000])('a burst of %i packets already read hands out exactly maxOutstanding to a loop that does not answer', async (n) => {
-    const { q, fake } = await open({ maxOutstanding: 4, unansweredWarning: 0 });
+    const { q, kernel } = await open({ maxOutstanding: 4, unansweredWarning: 0 });
     const first = nextId;
-    for (const d of burst(n)) fake.deliver(d);
-    expect(fake.paused).toBe(true); // the rest waits in the kernel from here on
+    for (const d of burst(n)) kernel.inject(d);
+    expect(kernel.isPaused).toBe(true); // the rest waits in the kernel from here on
     const it = q[Symbol.asyncIterator]();
     const got: QueuedPacket[] = [];
     const pending = await drainAvailable(it, got);
@@ -95,32 +83,32 @@ describe('maxOutstanding is a bound', () => {
     }
     expect(seen).toEqual(Array.from({ length: n }, (_, i) => first + i));
     await tick();
-    const vs = fake.verdicts();
+    const vs = kernel.verdicts;
     expect(vs).toHaveLength(n);
     expect(vs.filter((v) => v.word === DROP).map((v) => v.id)).toEqual([first + 1]);
-    expect(fake.paused).toBe(false);
+    expect(kernel.isPaused).toBe(false);
     expect(q.stats().pending).toBe(0);
   });
 
   it('closes with every held and handed-out packet answered by the default verdict, in arrival order', async () => {
-    const { q, fake } = await open({ maxOutstanding: 4, defaultVerdict: 'drop', unansweredWarning: 0 });
+    const { q, kernel } = await open({ maxOutstanding: 4, defaultVerdict: 'drop', unansweredWarning: 0 });
     const first = nextId;
-    for (const d of burst(300)) fake.deliver(d);
+    for (const d of burst(300)) kernel.inject(d);
     const it = q[Symbol.asyncIterator]();
     const a = (await it.next()).value as QueuedPacket;
     const b = (await it.next()).value as QueuedPacket;
     b.accept();
     await it.return!();
     expect(() => a.accept()).toThrow(VerdictStateError);
-    const vs = fake.verdicts();
+    const vs = kernel.verdicts;
     expect(vs.map((v) => v.id)).toEqual([first + 1, first, ...Array.from({ length: 298 }, (_, i) => first + 2 + i)]);
     expect(vs.filter((v) => v.word === ACCEPT).map((v) => v.id)).toEqual([first + 1]);
   });
 
   it('setVerdict and batchVerdict answer held packets too; those are skipped when handing out', async () => {
-    const { q, fake } = await open({ maxOutstanding: 2, unansweredWarning: 0 });
+    const { q, kernel } = await open({ maxOutstanding: 2, unansweredWarning: 0 });
     const first = nextId;
-    for (const d of burst(10)) fake.deliver(d);
+    for (const d of burst(10)) kernel.inject(d);
     const it = q[Symbol.asyncIterator]();
     const p1 = (await it.next()).value as QueuedPacket;
     q.setVerdict(0, first + 2, 'drop'); // held: never handed out
@@ -135,13 +123,13 @@ describe('maxOutstanding is a bound', () => {
     expect(rest).toEqual([first + 5, first + 6, first + 7, first + 8, first + 9]);
     expect(q.stats().pending).toBe(0);
     await tick();
-    expect(fake.verdicts().filter((v) => !v.batch && v.word === DROP).map((v) => v.id)).toEqual([first + 2]);
+    expect(kernel.verdicts.filter((v) => !v.batch && v.word === DROP).map((v) => v.id)).toEqual([first + 2]);
   });
 
   it('keeps 3000 packets in order behind one it never answers (the answered ones behind it are compacted away)', async () => {
-    const { q, fake } = await open({ maxOutstanding: 64, unansweredWarning: 0 });
+    const { q, kernel } = await open({ maxOutstanding: 64, unansweredWarning: 0 });
     const first = nextId;
-    for (const d of burst(3000)) fake.deliver(d);
+    for (const d of burst(3000)) kernel.inject(d);
     const ids: number[] = [];
     let stuck: QueuedPacket | undefined;
     for await (const p of q) {
@@ -151,16 +139,16 @@ describe('maxOutstanding is a bound', () => {
       if (ids.length === 3000) break;
     }
     expect(ids).toEqual(Array.from({ length: 3000 }, (_, i) => first + i));
-    expect(fake.verdicts().map((v) => v.id)).toEqual([...ids.slice(1), first]);
+    expect(kernel.verdicts.map((v) => v.id)).toEqual([...ids.slice(1), first]);
   });
 });
 
 describe('verdictTimeout under for await', () => {
   it('gives the default verdict to handed-out and held packets past it, and reports each', async () => {
     const errors: Error[] = [];
-    const { q, fake } = await open({ maxOutstanding: 2, verdictTimeout: 30, defaultVerdict: 'drop', unansweredWarning: 0, onError: (e) => void errors.push(e) });
+    const { q, kernel } = await open({ maxOutstanding: 2, verdictTimeout: 30, defaultVerdict: 'drop', unansweredWarning: 0, onError: (e) => void errors.push(e) });
     const first = nextId;
-    fake.deliver(burst(5)[0]!);
+    kernel.inject(burst(5)[0]!);
     const it = q[Symbol.asyncIterator]();
     const a = (await it.next()).value!;
     (await it.next()).value!.accept();
@@ -172,7 +160,7 @@ describe('verdictTimeout under for await', () => {
     expect(errors.map((e) => e.name)).toEqual(['VerdictTimeoutError', 'VerdictTimeoutError', 'VerdictTimeoutError', 'VerdictTimeoutError']);
     expect(errors[0]!.message).toContain(`packet ${first} on queue 0 waited 30 ms for its answer`);
     await tick();
-    const vs = fake.verdicts();
+    const vs = kernel.verdicts;
     expect(vs.map((v) => [v.id, v.word])).toEqual([
       [first + 1, ACCEPT],
       [first, DROP],
@@ -185,8 +173,8 @@ describe('verdictTimeout under for await', () => {
 
 describe('verdicts leave in batches', () => {
   it('a loop answering a 64-packet datagram sends its 64 verdicts in one datagram', async () => {
-    const { q, fake } = await open({});
-    const before = fake.sent.length;
+    const { q, kernel } = await open({});
+    const before = kernel.sent.length;
     let n = 0;
     const loop = (async () => {
       for await (const p of q) {
@@ -194,20 +182,20 @@ describe('verdicts leave in batches', () => {
         if (++n === 128) break;
       }
     })();
-    fake.deliver(burst(64)[0]!);
+    kernel.inject(burst(64)[0]!);
     await tick();
-    fake.deliver(burst(64)[0]!);
+    kernel.inject(burst(64)[0]!);
     await loop;
-    const vs = fake.verdicts().filter((v) => v.datagram >= before);
+    const vs = kernel.verdicts.filter((v) => v.datagram >= before);
     expect(vs).toHaveLength(128);
     expect(new Set(vs.slice(0, 64).map((v) => v.datagram)).size).toBe(1);
     expect(new Set(vs.map((v) => v.datagram)).size).toBe(2);
   });
 
   it('answers given later, outside the loop, are sent within an event-loop turn', async () => {
-    const { q, fake } = await open({});
+    const { q, kernel } = await open({});
     const first = nextId;
-    fake.deliver(burst(3)[0]!);
+    kernel.inject(burst(3)[0]!);
     const it = q[Symbol.asyncIterator]();
     const held = [(await it.next()).value!, (await it.next()).value!, (await it.next()).value!] as QueuedPacket[];
     void it.next(); // the loop waits for more
@@ -215,7 +203,7 @@ describe('verdicts leave in batches', () => {
     held[2]!.drop();
     held[0]!.accept();
     await tick();
-    expect(fake.verdicts().map((v) => [v.id, v.word])).toEqual([
+    expect(kernel.verdicts.map((v) => [v.id, v.word])).toEqual([
       [first + 2, DROP],
       [first, ACCEPT],
     ]);
@@ -224,9 +212,9 @@ describe('verdicts leave in batches', () => {
 
 describe('a packet left unanswered', () => {
   it('is reported once, with an event, after unansweredWarning ms', async () => {
-    const { q, fake } = await open({ unansweredWarning: 40 });
+    const { q, kernel } = await open({ unansweredWarning: 40 });
     const first = nextId;
-    fake.deliver(burst(3)[0]!);
+    kernel.inject(burst(3)[0]!);
     const events: UnansweredInfo[] = [];
     q.on('unanswered', (info: UnansweredInfo) => events.push(info));
     const it = q[Symbol.asyncIterator]();
@@ -252,9 +240,9 @@ describe('a packet left unanswered', () => {
     try {
       const quick = await open({ unansweredWarning: 20 });
       const slow = await open({ unansweredWarning: 20 });
-      for (const d of burst(200)) quick.fake.deliver(d);
+      for (const d of burst(200)) quick.kernel.inject(d);
       const slowFirst = nextId;
-      slow.fake.deliver(burst(1)[0]!);
+      slow.kernel.inject(burst(1)[0]!);
       let n = 0;
       for await (const p of quick.q) {
         p.accept();
@@ -274,7 +262,7 @@ describe('a packet left unanswered', () => {
   });
 
   it('unansweredWarning is checked: an integer, and for iteration only', async () => {
-    await expect(openQueue(0, { transport: new FakeTransport(), unansweredWarning: -1 })).rejects.toThrow(RangeError);
-    await expect(openQueue(0, () => 'accept', { transport: new FakeTransport(), unansweredWarning: 10 })).rejects.toThrow(/for await iteration/);
+    await expect(openQueue(0, { transport: new TestKernel(), unansweredWarning: -1 })).rejects.toThrow(RangeError);
+    await expect(openQueue(0, () => 'accept', { transport: new TestKernel(), unansweredWarning: 10 })).rejects.toThrow(/for await iteration/);
   });
 });

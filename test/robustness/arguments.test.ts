@@ -1,17 +1,17 @@
 /**
  * Bad arguments: each is a TypeError or RangeError that names the argument, thrown (or
- * rejected) before anything reaches the kernel. A fake transport proves "before anything":
- * it records every datagram, and for openQueue() it is not even started.
+ * rejected) before anything reaches the kernel. The test kit's kernel proves "before
+ * anything": it keeps every datagram sent, and for openQueue() it is not even started.
  */
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi } from 'vitest';
 import { openQueue, accept, requeue, VerdictStateError } from '../../src/index.js';
 import { normalizeVerdict, MAX_VERDICT_PAYLOAD } from '../../src/nfqueue/index.js';
-import { FakeTransport } from '../support/fake-transport.js';
+import { TestKernel } from '../../src/testing/index.js';
 import { outputPacket } from '../support/kernel-packet.js';
 
 const cb = (): 'accept' => 'accept';
 
-type Bad = [label: string, call: (t: FakeTransport) => Promise<unknown>, type: typeof TypeError | typeof RangeError, names: RegExp];
+type Bad = [label: string, call: (t: TestKernel) => Promise<unknown>, type: typeof TypeError | typeof RangeError, names: RegExp];
 
 const bad: Bad[] = [
   ['queue -1', (t) => openQueue(-1, cb, { transport: t }), RangeError, /queue number/],
@@ -46,13 +46,14 @@ const bad: Bad[] = [
   ['onError', (t) => openQueue(0, cb, { transport: t, onError: 'log' as unknown as () => void }), TypeError, /onError/],
   ['signal', (t) => openQueue(0, cb, { transport: t, signal: {} as AbortSignal }), TypeError, /signal/],
   ['keepAlive', (t) => openQueue(0, cb, { transport: t, keepAlive: 'no' as unknown as boolean }), TypeError, /keepAlive/],
-  ['transport', () => openQueue(0, cb, { transport: 42 as unknown as FakeTransport }), TypeError, /transport/],
+  ['transport', () => openQueue(0, cb, { transport: 42 as unknown as TestKernel }), TypeError, /transport/],
   ['record', (t) => openQueue(0, cb, { transport: t, record: 7 as unknown as string }), TypeError, /record/],
 ];
 
 describe('bad arguments to openQueue(): typed errors naming the argument, nothing sent', () => {
   it.each(bad)('%s', async (_label, call, type, names) => {
-    const t = new FakeTransport();
+    const t = new TestKernel();
+    const start = vi.spyOn(t, 'start');
     const err = await call(t).then(
       () => undefined,
       (e: unknown) => e,
@@ -60,7 +61,7 @@ describe('bad arguments to openQueue(): typed errors naming the argument, nothin
     expect(err).toBeInstanceOf(type);
     expect((err as Error).message).toMatch(names);
     expect(t.sent).toEqual([]);
-    expect(t.startCalls).toBe(0);
+    expect(start).not.toHaveBeenCalled();
   });
 });
 
@@ -95,10 +96,10 @@ describe('bad verdicts: typed errors naming the field', () => {
 
 describe('bad arguments to a live queue: refused, nothing sent, the packet still pending', () => {
   it('setVerdict / batchVerdict', async () => {
-    const t = new FakeTransport();
+    const t = new TestKernel();
     let resolve: ((v: 'drop') => void) | undefined;
     const q = await openQueue(3, () => new Promise<'drop'>((r) => (resolve = r)), { transport: t, keepAlive: false });
-    t.deliver(outputPacket(17, new Uint8Array(20), { queue: 3 }));
+    t.inject(outputPacket(17, new Uint8Array(20), { queue: 3 }));
     const sentBefore = t.sent.length;
     expect(q.stats().pending).toBe(1);
     expect(() => q.setVerdict(3, 17, 'acept' as 'accept')).toThrow(RangeError);
@@ -116,7 +117,7 @@ describe('bad arguments to a live queue: refused, nothing sent, the packet still
     expect(() => q.setVerdict(3, 17, 'accept')).toThrow(VerdictStateError);
     resolve?.('drop'); // ignored: already answered
     await new Promise((r) => setTimeout(r, 5));
-    expect(t.verdicts().map((v) => [v.queue, v.id, v.word])).toEqual([[3, 17, 1]]);
+    expect(t.verdicts.map((v) => [v.queue, v.id, v.word])).toEqual([[3, 17, 1]]);
     await q.close();
   });
 });

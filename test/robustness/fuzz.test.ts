@@ -19,7 +19,7 @@ import { decodeConntrack, describeMessage, PacketDecodeError } from '../../src/n
 import { parseKernelQueueStats } from '../../src/queue/proc.js';
 import { parseAttributes } from '../../src/netlink/index.js';
 import { withWatchdog } from '../support/watchdog.js';
-import { FakeTransport } from '../support/fake-transport.js';
+import { TestKernel } from '../../src/testing/index.js';
 import { concat } from '../support/bytes.js';
 import { outputPacket } from '../support/kernel-packet.js';
 
@@ -215,7 +215,7 @@ describe('the queue on hostile datagrams: counted, reported, skipped, still serv
 
   for (const mode of ['sync', 'async'] as const) {
     it(`${mode} callbacks: after each hostile datagram the next good packet gets its callback and its verdict`, async () => {
-      const t = new FakeTransport();
+      const t = new TestKernel();
       const errors: Error[] = [];
       const seen: number[] = [];
       let q!: Queue;
@@ -225,7 +225,7 @@ describe('the queue on hostile datagrams: counted, reported, skipped, still serv
       };
       q = await openQueue(9, cb, { transport: t, keepAlive: false, onError: (e) => errors.push(e), ...(mode === 'async' ? { verdictTimeout: 50 } : {}) });
       opened.push(q);
-      // Queue 5's packets are the hostile ones (the fake kernel delivers them anyway);
+      // Queue 5's packets are the hostile ones (injected, they reach the queue anyway);
       // queue 9 carries the probes.
       let probe = 0;
       let hostileDecodeErrors = 0;
@@ -236,7 +236,7 @@ describe('the queue on hostile datagrams: counted, reported, skipped, still serv
             wd.note(b);
             const before = q.stats().decodeErrors;
             const errsBefore = errors.length;
-            t.deliver(b); // must not throw
+            t.inject(b); // must not throw
             const counted = q.stats().decodeErrors - before;
             hostileDecodeErrors += counted;
             // Every decode error counted is reported, as a library error.
@@ -246,18 +246,15 @@ describe('the queue on hostile datagrams: counted, reported, skipped, still serv
             // The queue goes on serving.
             const id = ++probe;
             const sentBefore = t.sent.length;
-            t.deliver(packetMessage(9, id));
+            t.inject(packetMessage(9, id));
             if (mode === 'async') await Promise.resolve().then(() => undefined);
             await new Promise((r) => setImmediate(r));
             expect(seen[seen.length - 1]).toBe(id);
-            const v = t.sent.slice(sentBefore).some((d) => {
-              const ft = new FakeTransport();
-              ft.sent.push(d);
-              return ft.verdicts().some((v) => v.queue === 9 && v.id === id && v.word === 1);
-            });
+            const v = t.verdicts.some((v) => v.datagram >= sentBefore && v.queue === 9 && v.id === id && v.word === 1);
             expect(v).toBe(true);
             errors.length = 0;
             t.sent.length = 0;
+            t.verdicts.length = 0;
           }),
           params(mode === 'sync' ? 6000 : 3000),
         );

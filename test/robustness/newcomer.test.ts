@@ -6,11 +6,11 @@
 import { describe, it, expect } from 'vitest';
 import { openQueue, CallbackError } from '../../src/index.js';
 import { createTestQueue, udpPacket } from '../../src/testing/index.js';
-import { FakeTransport } from '../support/fake-transport.js';
+import { TestKernel } from '../../src/testing/index.js';
 
 describe('a missing await on openQueue', () => {
   it('for await over the Promise says to await it, not "is not async iterable"', async () => {
-    const pending = openQueue(0, { transport: new FakeTransport() });
+    const pending = openQueue(0, { transport: new TestKernel() });
     let err: unknown;
     try {
       for await (const packet of pending as unknown as AsyncIterable<unknown>) void packet;
