@@ -27,8 +27,15 @@ export default defineConfig({
     maxWorkers: 4,
     projects: [
       {
+        // Tests that need no root share their worker processes (isolate: false): a fresh
+        // process per file cost about a quarter of these files' CPU (measured: 142 s against
+        // 108 s of CPU for the 63 files), and the suite is CPU-bound on this 2-core machine.
         extends: true,
-        test: { name: 'parallel', include: ['test/**/*.test.ts'], exclude: SERIAL, sequence: { groupOrder: 0 } },
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/kernel/**'], isolate: false, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        test: { name: 'parallel', include: ['test/kernel/**/*.test.ts'], exclude: SERIAL, sequence: { groupOrder: 0 } },
       },
       {
         extends: true,

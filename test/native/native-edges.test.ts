@@ -255,7 +255,13 @@ describe.skipIf(unavailable !== undefined)('native addon edges', () => {
       writeFileSync(
         fake,
         `const real = require(${JSON.stringify(prebuiltAddonPath())});
-         module.exports = { ...real, open(...a) { const h = real.open(...a); real.injectFault(h, 'slab', true); setTimeout(() => real.injectFault(h, 'slab', false), 50); return h; } };`,
+         module.exports = {
+           ...real,
+           open(...a) { const h = real.open(...a); real.injectFault(h, 'slab', true); return h; },
+           // The memory comes back once the pause was reported (not after a delay, which a
+           // loaded machine may outrun before the first read).
+           start(h, cb, threaded) { return real.start(h, (slab, ...rest) => { if (slab === undefined) real.injectFault(h, 'slab', false); return cb(slab, ...rest); }, threaded); },
+         };`,
       );
       const code = `
         import { openNativeTransport } from './dist/netlink/native-transport.js';
