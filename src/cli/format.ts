@@ -4,7 +4,7 @@
  */
 import type { Packet } from '../index.js';
 import { hookName } from '../nfqueue/index.js';
-import { formatHwaddr, parseIpPacket, type IpPacketInfo } from '../packet/index.js';
+import { IPPROTO_UDP, formatHwaddr, parseIpPacket, type IpPacketInfo } from '../packet/index.js';
 import { familyName } from './args.js';
 
 /** The verdict shown with a packet. */
@@ -191,7 +191,7 @@ export function describeIp(ip: IpPacketInfo, verbose = false): string {
     if ((t.flags & 0x20) !== 0) d += `, urg ${t.urgent}`;
     return `${s}${d}, length ${t.payloadLength}${frag}`;
   }
-  if (ip.udp !== undefined) return `${s}${ip.protocol === 17 ? 'UDP' : 'UDP-Lite'}, length ${ip.udp.payloadLength}${frag}`;
+  if (ip.udp !== undefined) return `${s}${ip.protocol === IPPROTO_UDP ? 'UDP' : 'UDP-Lite'}, length ${ip.udp.payloadLength}${frag}`;
   if (ip.icmp !== undefined) return `${s}${icmpText(ip)}${frag}`;
   const trunc = ip.truncated ? ` [|${ip.protocolName}]` : '';
   if (ip.sport !== undefined) return `${s}${ip.protocolName}, length ${ip.payloadLength}${trunc}${frag}`;

@@ -5,10 +5,8 @@
  * netlink socket, or one opened by a worker thread, gets another number.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { NETLINK_NETFILTER } from '../netlink/constants.js';
 import { parseKernelQueueStats } from '../queue/proc.js';
-
-/** NETLINK_NETFILTER, the protocol column of /proc/net/netlink for nfnetlink sockets. */
-const NETLINK_NETFILTER = 12;
 
 /** One row of /proc/net/netlink. */
 export interface NetlinkSocketRow {

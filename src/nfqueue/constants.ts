@@ -1,14 +1,19 @@
 /**
  * Every constant of the kernel's nfnetlink_queue (include/uapi/linux/netfilter/
  * nfnetlink_queue.h, nfnetlink.h, netfilter.h). Values on the wire are big-endian.
+ * Netfilter's own numbers (families, hooks, verdict codes, nfgenmsg) live in
+ * `src/netfilter/constants.ts`, shared with nf_tables, and are re-exported here.
  */
+
+export {
+  NFGENMSG_LEN, NFNETLINK_V0,
+  NFPROTO_UNSPEC, NFPROTO_INET, NFPROTO_IPV4, NFPROTO_ARP, NFPROTO_NETDEV, NFPROTO_BRIDGE, NFPROTO_IPV6,
+  NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING,
+  NF_DROP, NF_ACCEPT, NF_STOLEN, NF_QUEUE, NF_REPEAT, NF_STOP,
+} from '../netfilter/constants.js';
 
 /** nfnetlink subsystem id of the queue (NFNL_SUBSYS_QUEUE). */
 export const NFNL_SUBSYS_QUEUE = 3;
-/** Size of `struct nfgenmsg`: u8 family, u8 version, be16 res_id (the queue number). */
-export const NFGENMSG_LEN = 4;
-/** nfgenmsg version (NFNETLINK_V0). */
-export const NFNETLINK_V0 = 0;
 
 /** Queue message kinds (enum nfqnl_msg_types); the netlink type is `(3 << 8) | kind`. */
 export const NFQNL_MSG_PACKET = 0;
@@ -86,31 +91,8 @@ export const NFQA_CFG_F_SECCTX = 1 << 4;
 /** Every flag bit this library knows. */
 export const NFQA_CFG_F_ALL = 0x1f;
 
-/** Netfilter verdicts (NF_*). */
-export const NF_DROP = 0;
-export const NF_ACCEPT = 1;
-export const NF_STOLEN = 2;
-export const NF_QUEUE = 3;
-export const NF_REPEAT = 4;
-export const NF_STOP = 5;
 /** Mask of the verdict code in a verdict word; the queue number sits in the upper 16 bits. */
 export const NF_VERDICT_MASK = 0x000000ff;
 /** NF_QUEUE flag: accept instead of dropping when nobody listens on the target queue. */
 export const NF_VERDICT_FLAG_QUEUE_BYPASS = 0x00008000;
 export const NF_VERDICT_QBITS = 16;
-
-/** Protocol families that matter to queues (the nfgenmsg family / packet family). */
-export const NFPROTO_UNSPEC = 0;
-export const NFPROTO_INET = 1;
-export const NFPROTO_IPV4 = 2;
-export const NFPROTO_ARP = 3;
-export const NFPROTO_NETDEV = 5;
-export const NFPROTO_BRIDGE = 7;
-export const NFPROTO_IPV6 = 10;
-
-/** Netfilter hooks (NF_INET_*), as reported in the packet header. */
-export const NF_INET_PRE_ROUTING = 0;
-export const NF_INET_LOCAL_IN = 1;
-export const NF_INET_FORWARD = 2;
-export const NF_INET_LOCAL_OUT = 3;
-export const NF_INET_POST_ROUTING = 4;

@@ -1,8 +1,18 @@
 /**
  * nf_tables wire numbers, from <linux/netfilter/nf_tables.h>, <linux/netfilter/nfnetlink.h>
  * and <linux/netfilter.h>. Every integer attribute value of nf_tables is big-endian; header
- * fields and attribute headers are host order, as everywhere in netlink.
+ * fields and attribute headers are host order, as everywhere in netlink. Netfilter's own
+ * numbers (families, hooks, verdict codes) come from `src/netfilter/constants.ts` and the
+ * IP protocol numbers from `src/packet/`, re-exported here, so each number has one home.
  */
+
+export {
+  NFPROTO_UNSPEC, NFPROTO_INET, NFPROTO_IPV4, NFPROTO_ARP, NFPROTO_NETDEV, NFPROTO_BRIDGE, NFPROTO_IPV6,
+  NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING,
+  NF_DROP, NF_ACCEPT, NF_QUEUE,
+} from '../netfilter/constants.js';
+/** Layer 4 protocol numbers used by rules. */
+export { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_UDPLITE } from '../packet/ip-names.js';
 
 /** nfnetlink subsystem id of nf_tables: message types are `(NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_*`. */
 export const NFNL_SUBSYS_NFTABLES = 10;
@@ -30,26 +40,7 @@ export function nftMessageType(msg: number): number {
   return (NFNL_SUBSYS_NFTABLES << 8) | msg;
 }
 
-/** Netfilter protocol families (NFPROTO_*), the nfgenmsg family of every nf_tables message. */
-export const NFPROTO_UNSPEC = 0;
-export const NFPROTO_INET = 1;
-export const NFPROTO_IPV4 = 2;
-export const NFPROTO_ARP = 3;
-export const NFPROTO_NETDEV = 5;
-export const NFPROTO_BRIDGE = 7;
-export const NFPROTO_IPV6 = 10;
-
-/** Netfilter hooks of the ip, ip6, inet and bridge families (NF_INET_*). */
-export const NF_INET_PRE_ROUTING = 0;
-export const NF_INET_LOCAL_IN = 1;
-export const NF_INET_FORWARD = 2;
-export const NF_INET_LOCAL_OUT = 3;
-export const NF_INET_POST_ROUTING = 4;
-
-/** Netfilter verdicts (NF_*), and nf_tables' own (negative) ones. */
-export const NF_DROP = 0;
-export const NF_ACCEPT = 1;
-export const NF_QUEUE = 3;
+/** nf_tables' own (negative) verdicts; NF_DROP, NF_ACCEPT and NF_QUEUE are netfilter's. */
 export const NFT_CONTINUE = -1;
 export const NFT_BREAK = -2;
 export const NFT_JUMP = -3;
@@ -215,11 +206,3 @@ export const NFTA_MATCH_INFO = 3;
 /** struct xt_NFQ_info_v3 flags (the same bits as the native queue expression's). */
 export const NFQ_FLAG_BYPASS = 0x01;
 export const NFQ_FLAG_CPU_FANOUT = 0x02;
-
-/** Layer 4 protocol numbers used by rules. */
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_ICMPV6 = 58;
-export const IPPROTO_SCTP = 132;
-export const IPPROTO_UDPLITE = 136;

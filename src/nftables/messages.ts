@@ -12,18 +12,16 @@ import { AttributeDecoder } from '../netlink/attributes.js';
 import { NLMSG_HDRLEN, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST } from '../netlink/constants.js';
 import { NetlinkDecodeError } from '../netlink/errors.js';
 import type { MessageWriter } from '../netlink/writer.js';
+import { NFGENMSG_LEN, NFNETLINK_V0 } from '../netfilter/constants.js';
 import * as C from './constants.js';
 import { decodeExprList, encodeExpr, type Expr } from './expressions.js';
 
-export { NLM_F_DUMP };
+export { NLM_F_DUMP, NFGENMSG_LEN };
 /** NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND (flags of NEW requests). */
 export const NLM_F_REPLACE = 0x100;
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
 export const NLM_F_APPEND = 0x800;
-
-/** Size of nfgenmsg. */
-export const NFGENMSG_LEN = 4;
 
 /** An nf_tables table. */
 export interface NftTable {
@@ -91,20 +89,20 @@ export interface RequestHeader {
 
 function begin(w: MessageWriter, msg: number, family: number, h: RequestHeader, resId = 0): void {
   w.begin({ type: C.nftMessageType(msg), flags: NLM_F_REQUEST | (h.flags ?? 0), seq: h.seq, pid: h.pid ?? 0 });
-  w.rawU8(family).rawU8(0).rawBe16(resId);
+  w.rawU8(family).rawU8(NFNETLINK_V0).rawBe16(resId);
 }
 
 /** BATCH_BEGIN: the following messages form one all-or-nothing transaction. */
 export function encodeBatchBegin(w: MessageWriter, h: RequestHeader): void {
   w.begin({ type: C.NFNL_MSG_BATCH_BEGIN, flags: NLM_F_REQUEST | (h.flags ?? 0), seq: h.seq, pid: h.pid ?? 0 });
-  w.rawU8(C.NFPROTO_UNSPEC).rawU8(0).rawBe16(C.NFNL_SUBSYS_NFTABLES);
+  w.rawU8(C.NFPROTO_UNSPEC).rawU8(NFNETLINK_V0).rawBe16(C.NFNL_SUBSYS_NFTABLES);
   w.end();
 }
 
 /** BATCH_END: commit the transaction. */
 export function encodeBatchEnd(w: MessageWriter, h: RequestHeader): void {
   w.begin({ type: C.NFNL_MSG_BATCH_END, flags: NLM_F_REQUEST | (h.flags ?? 0), seq: h.seq, pid: h.pid ?? 0 });
-  w.rawU8(C.NFPROTO_UNSPEC).rawU8(0).rawBe16(C.NFNL_SUBSYS_NFTABLES);
+  w.rawU8(C.NFPROTO_UNSPEC).rawU8(NFNETLINK_V0).rawBe16(C.NFNL_SUBSYS_NFTABLES);
   w.end();
 }
 

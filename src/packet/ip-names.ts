@@ -3,6 +3,18 @@
  * TCP flag letters, IPv4 and IPv6 addresses.
  */
 
+/**
+ * IP protocol numbers (IANA) this library looks into or matches in rules. Their one home:
+ * the decoder, the checksums and nf_tables' rules import them from here.
+ */
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_DCCP = 33;
+export const IPPROTO_ICMPV6 = 58;
+export const IPPROTO_SCTP = 132;
+export const IPPROTO_UDPLITE = 136;
+
 /** TCP header flag bits (byte 13 of the header, plus NS from byte 12). */
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;

@@ -9,19 +9,12 @@
  * Nothing here throws on malformed input: parseIpPacket() returns undefined for bytes that
  * are not an IP packet, and whatever could be read otherwise.
  */
-import { formatIpv4, formatIpv6, icmpTypeName, ipProtocolName, isIcmpError, tcpFlagsText } from './ip-names.js';
+import { formatIpv4, formatIpv6, icmpTypeName, ipProtocolName, isIcmpError, tcpFlagsText, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_DCCP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_UDPLITE } from './ip-names.js';
 import { IPV6_NONE, walkIpv6Headers } from './ipv6-headers.js';
 
 export { formatIpv4, formatIpv6, icmpTypeName, ipProtocolName, tcpFlagsText, TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_ECE, TCP_CWR } from './ip-names.js';
+export { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_DCCP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_UDPLITE } from './ip-names.js';
 
-/** IP protocol numbers this decoder looks into. */
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_DCCP = 33;
-export const IPPROTO_ICMPV6 = 58;
-export const IPPROTO_SCTP = 132;
-export const IPPROTO_UDPLITE = 136;
 
 /** The TCP header fields worth showing. */
 export interface TcpHeader {

@@ -3,7 +3,7 @@
  * VLAN tags) or Linux "cooked" (SLL and SLL2), with what the link layer says about it
  * (EtherType, source hardware address, direction, interface). Pure: no I/O.
  */
-import { parseEthernetHeader } from '../packet/ethernet.js';
+import { ETH_P_IP, ETH_P_IPV6, parseEthernetHeader } from '../packet/ethernet.js';
 import type { PcapRecord } from './reader.js';
 import { LINKTYPE_RAW } from './writer.js';
 
@@ -89,16 +89,16 @@ export function ipPacketOfRecord(rec: PcapRecord): CapturedIpPacket | undefined 
       return undefined;
   }
   ip ??= d.subarray(headerLength);
-  if (hwProtocol !== undefined && hwProtocol !== 0x0800 && hwProtocol !== 0x86dd) return undefined;
+  if (hwProtocol !== undefined && hwProtocol !== ETH_P_IP && hwProtocol !== ETH_P_IPV6) return undefined;
   if (ip.byteLength < 1) return undefined;
   const version = ip[0]! >> 4;
   if (version !== 4 && version !== 6) return undefined;
-  if (hwProtocol !== undefined && hwProtocol !== (version === 4 ? 0x0800 : 0x86dd)) return undefined;
+  if (hwProtocol !== undefined && hwProtocol !== (version === 4 ? ETH_P_IP : ETH_P_IPV6)) return undefined;
   return {
     ip,
     wireLength: Math.max(rec.originalLength - headerLength, ip.byteLength),
     version,
-    hwProtocol: hwProtocol ?? (version === 4 ? 0x0800 : 0x86dd),
+    hwProtocol: hwProtocol ?? (version === 4 ? ETH_P_IP : ETH_P_IPV6),
     ...extra,
   };
 }

@@ -10,14 +10,16 @@ import { openQueue, type QueueOptions } from '../open-queue.js';
 import type { PacketCallback, Queue } from '../queue/queue.js';
 import { PacketError } from '../queue/errors.js';
 import * as C from '../nfqueue/constants.js';
+import { HOOKS, type HookName } from '../nftables/rule-spec.js';
+import { ETH_P_IP, ETH_P_IPV6 } from '../packet/ethernet.js';
 import type { PacketTimestamp, PacketVlan } from '../nfqueue/packet.js';
 import type { PacketMessageFields } from '../nfqueue/packet-encoder.js';
 import type { Verdict } from '../nfqueue/verdict.js';
 import { TestKernel, type PacketOutcome } from './test-kernel.js';
 import { TestKitError } from './errors.js';
 
-/** Netfilter hooks by name. */
-export type HookName = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
+/** Netfilter hooks by name (the managed rule's names). */
+export type { HookName };
 
 export { TestKitError } from './errors.js';
 
@@ -85,14 +87,13 @@ export interface CaptureVerdict extends TestVerdict {
   record: number;
 }
 
-const HOOKS: readonly HookName[] = ['prerouting', 'input', 'forward', 'output', 'postrouting'];
 const key = (queue: number, id: number): number => queue * 0x100000000 + id;
 
 function hookNumber(h: HookName | number | undefined): number {
   if (h === undefined) return C.NF_INET_LOCAL_IN;
   if (typeof h === 'number' && Number.isInteger(h) && h >= 0 && h <= 255) return h;
-  const n = HOOKS.indexOf(h as HookName);
-  if (n < 0) throw new TypeError(`hook must be one of ${HOOKS.join(', ')} or a hook number, got ${JSON.stringify(h)}`);
+  const n = typeof h === 'string' && Object.hasOwn(HOOKS, h) ? HOOKS[h] : undefined;
+  if (n === undefined) throw new TypeError(`hook must be one of ${Object.keys(HOOKS).join(', ')} or a hook number, got ${JSON.stringify(h)}`);
   return n;
 }
 
@@ -194,7 +195,7 @@ export class TestQueue implements AsyncDisposable {
     const f: Omit<PacketMessageFields, 'id'> = {
       queue,
       family: o.family ?? (version === 6 ? C.NFPROTO_IPV6 : C.NFPROTO_IPV4),
-      hwProtocol: o.hwProtocol ?? captured?.hwProtocol ?? (version === 6 ? 0x86dd : 0x0800),
+      hwProtocol: o.hwProtocol ?? captured?.hwProtocol ?? (version === 6 ? ETH_P_IPV6 : ETH_P_IP),
       hook,
       mark: o.mark,
       indev: o.indev === null ? undefined : (o.indev ?? (inSide ? (captured?.ifindex ?? 1) : undefined)),

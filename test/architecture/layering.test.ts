@@ -1,14 +1,11 @@
-// The layers import only downwards: netlink imports nothing above it, packet only netlink,
-// nfqueue (the pure protocol) only those two, queue (the runtime) those three, pcap not the
-// runtime nor the CLI, the pool and the test kit not the CLI (nor each other), and the CLI
-// only the package's public entry points.
+// The layers import only downwards: netlink and netfilter (netfilter's shared numbers) import
+// nothing of ours, packet only netlink, nfqueue (the pure protocol) and nftables only those
+// below them, queue (the runtime) those, pcap not the runtime nor the CLI, the pool and the
+// test kit not the CLI (nor each other), and the CLI only the package's public entry points.
 // Read from the sources' import statements.
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, posix, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
+import { sourceTexts } from '../support/sources.js';
 
 /** The public entry points (package.json "exports"), as source paths. */
 const PUBLIC_ENTRIES = ['src/index.ts', 'src/packet/index.ts', 'src/pcap/index.ts', 'src/netlink/index.ts', 'src/nfqueue/index.ts', 'src/nftables-runtime/index.ts', 'src/diagnosis/index.ts', 'src/testing/index.ts'];
@@ -16,13 +13,14 @@ const PUBLIC_ENTRIES = ['src/index.ts', 'src/packet/index.ts', 'src/pcap/index.t
 /** What each layer may import, besides itself (source folders or files under src/). */
 const ALLOWED: Record<string, (target: string) => boolean> = {
   'src/netlink': () => false,
+  'src/netfilter': () => false,
   'src/packet': (t) => t.startsWith('src/netlink/'),
-  'src/nfqueue': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/'),
-  'src/nftables': (t) => t.startsWith('src/netlink/'),
-  'src/nftables-runtime': (t) => t.startsWith('src/netlink/') || t.startsWith('src/nftables/'),
-  'src/queue': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/') || t.startsWith('src/nfqueue/') || t.startsWith('src/nftables/'),
-  'src/pcap': (t) => t.startsWith('src/netlink/') || t.startsWith('src/packet/') || t.startsWith('src/nfqueue/'),
-  'src/diagnosis': (t) => ['src/netlink/', 'src/nfqueue/', 'src/queue/', 'src/nftables/', 'src/nftables-runtime/'].some((l) => t.startsWith(l)),
+  'src/nfqueue': (t) => ['src/netlink/', 'src/netfilter/', 'src/packet/'].some((l) => t.startsWith(l)),
+  'src/nftables': (t) => ['src/netlink/', 'src/netfilter/', 'src/packet/'].some((l) => t.startsWith(l)),
+  'src/nftables-runtime': (t) => ['src/netlink/', 'src/netfilter/', 'src/nftables/'].some((l) => t.startsWith(l)),
+  'src/queue': (t) => ['src/netlink/', 'src/netfilter/', 'src/packet/', 'src/nfqueue/', 'src/nftables/'].some((l) => t.startsWith(l)),
+  'src/pcap': (t) => ['src/netlink/', 'src/netfilter/', 'src/packet/', 'src/nfqueue/'].some((l) => t.startsWith(l)),
+  'src/diagnosis': (t) => ['src/netlink/', 'src/netfilter/', 'src/nfqueue/', 'src/queue/', 'src/nftables/', 'src/nftables-runtime/'].some((l) => t.startsWith(l)),
   'src/pool': (t) => !t.startsWith('src/cli/') && !t.startsWith('src/testing/'),
   'src/testing': (t) => !t.startsWith('src/cli/') && !t.startsWith('src/pool/'),
   'src/cli': (t) => PUBLIC_ENTRIES.includes(t),
@@ -55,18 +53,9 @@ export function violations(files: ReadonlyMap<string, string>): string[] {
   return out;
 }
 
-function sources(dir: string, into = new Map<string, string>()): Map<string, string> {
-  for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
-    const p = `${dir}/${e.name}`;
-    if (e.isDirectory()) sources(p, into);
-    else if (p.endsWith('.ts') && !p.endsWith('.d.ts')) into.set(relative(ROOT, join(ROOT, p)).split('\\').join('/'), readFileSync(join(ROOT, p), 'utf8'));
-  }
-  return into;
-}
-
 describe('import layering', () => {
   it('every source imports only what its layer may', () => {
-    expect(violations(sources('src'))).toEqual([]);
+    expect(violations(sourceTexts('src'))).toEqual([]);
   });
 
   it('the check finds a violation in each direction it guards', () => {
@@ -78,6 +67,8 @@ describe('import layering', () => {
       ['src/nfqueue/y.ts', "import type { PcapRecord } from '../pcap/reader.js';\nexport { z } from '../cli/args.js';"],
       ['src/cli/z.ts', "import { openQueue } from '../index.js';\nimport { Queue } from '../queue/queue.js';"],
       ['src/pcap/w.ts', "const m = await import('../cli/format.js');"],
+      ['src/netfilter/c.ts', "import { NFGENMSG_LEN } from '../nfqueue/constants.js';"],
+      ['src/nftables/d.ts', "import { decodePacket } from '../nfqueue/packet.js';"],
     ]);
     expect(violations(files)).toEqual([
       'src/netlink/x.ts -> src/queue/queue.ts',
@@ -88,6 +79,8 @@ describe('import layering', () => {
       'src/nfqueue/y.ts -> src/cli/args.ts',
       'src/cli/z.ts -> src/queue/queue.ts',
       'src/pcap/w.ts -> src/cli/format.ts',
+      'src/netfilter/c.ts -> src/nfqueue/constants.ts',
+      'src/nftables/d.ts -> src/nfqueue/packet.ts',
     ]);
   });
 });
