@@ -1,13 +1,12 @@
 // The capability tests' view of the shared namespace library (test/support/netns.ts): a
-// namespace per test file whose children print JSON lines, the library consumer and the
-// traffic script started with a config, iptables counters by comment tag, and HTB classes
-// on lo. Needs root, iproute2, iptables-legacy.
+// namespace per test file whose children print JSON lines, the consumer and the traffic
+// script started through their one driver each (consumer.ts, netns/traffic.ts), iptables
+// counters by comment tag, and HTB classes on lo. Needs root, iproute2, iptables-legacy.
 import { fileURLToPath } from 'node:url';
-import { createNetns, TIME_SCALE, type Child, type Netns, type QueueProcRow } from './netns.js';
+import { createNetns, sendUdp, sinkDatagrams, startUdpSink, TIME_SCALE, type Child, type Netns, type QueueProcRow, type UdpDatagramLine, type UdpSendSummary } from './netns.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CONSUMER = fileURLToPath(new URL('./consumers/capability-consumer.mjs', import.meta.url));
-export const TRAFFIC = fileURLToPath(new URL('./capability-traffic.mjs', import.meta.url));
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -109,20 +108,17 @@ export class Ns {
     await p.waitFor((j) => j.ready === true || j.openError !== undefined);
     return p;
   }
-  traffic(args: string[], prefix: string[] = []): Proc {
-    return this.spawn([...prefix, process.execPath, TRAFFIC, ...args]);
-  }
-  /** Runs a UDP sink; resolves once bound. */
+  /** A UDP sink (the traffic script) printing whole payloads as latin1; resolves once bound. */
   async udpSink(port: number, host = '0.0.0.0'): Promise<Proc> {
-    const p = this.traffic(['udp-sink', host, String(port)]);
-    await p.waitFor((j) => j.ready === true);
-    return p;
+    return new Proc(await startUdpSink(this.netns, port, { host, payload: 'latin1', payloadMax: 0 }));
   }
-  /** Sends `count` UDP datagrams `${prefix}${i}` and waits for the sender to finish. */
-  async sendUdp(host: string, port: number, count: number, opts: { prefix?: string; bind?: string; size?: number } = {}, cmdPrefix: string[] = []): Promise<Json> {
-    const args = ['udp-send', host, String(port), String(count), opts.prefix ?? 'pkt', opts.bind ?? '', String(opts.size ?? 0)];
-    const p = this.traffic(args, cmdPrefix);
-    return p.waitFor((j) => j.sent !== undefined, 30_000);
+  /**
+   * Sends `count` UDP datagrams `${prefix}${i}` (from each of `from`, prefixed `from=ADDR;`)
+   * and waits for the sender to finish. `uid`/`gid`: the sender's owner.
+   */
+  sendUdp(host: string, port: number, count: number, o: { prefix?: string; bind?: string; from?: string[]; size?: number; uid?: number; gid?: number } = {}): Promise<UdpSendSummary> {
+    const { prefix, ...rest } = o;
+    return sendUdp(this.netns, host, port, { count, payloadPrefix: prefix ?? 'pkt', plain: true, ...rest });
   }
   /**
    * HTB on lo with classes 1:1 (default) and 1:3: HTB puts a packet whose skb->priority
@@ -144,6 +140,11 @@ export class Ns {
   destroy(): Promise<void> {
     return this.netns.destroy();
   }
+}
+
+/** The datagrams a UDP sink (Ns.udpSink) printed so far. */
+export function datagrams(sink: Proc): UdpDatagramLine[] {
+  return sinkDatagrams(sink.child);
 }
 
 /** A veth pair a <-> b between two namespaces, with IPv4 and IPv6 addresses. */

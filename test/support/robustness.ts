@@ -1,6 +1,6 @@
 /**
  * Shared bits of the robustness kernel tests: the consumer child (consumers/robustness-consumer.mjs,
- * built library), the flood sender (flood.mjs), and polling helpers. Assertions are on
+ * built library) and polling helpers (floods: netns/traffic.ts). Assertions are on
  * counts, counters and states, never on elapsed time.
  */
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,6 @@ import type { Child, Netns, QueueProcRow } from './netns.js';
 import type { QueueStats } from '../../src/index.js';
 
 export const CONSUMER = fileURLToPath(new URL('./consumers/robustness-consumer.mjs', import.meta.url));
-export const FLOOD = fileURLToPath(new URL('./consumers/flood.mjs', import.meta.url));
 
 /** What the consumer prints: the library's own QueueStats, as JSON. */
 export type Stats = QueueStats;
@@ -63,27 +62,6 @@ export async function stopConsumer(c: Child, signal: NodeJS.Signals = 'SIGTERM')
 /** No unhandled rejection, no uncaught exception in the consumer's output. */
 export function fatalLines(c: Child): ConsumerLine[] {
   return c.json<ConsumerLine>().filter((j) => j.fatal !== undefined);
-}
-
-/** Floods UDP to host:port from inside `ns`; resolves with the sender's summary. */
-export async function flood(ns: Netns, host: string, port: number, o: { seconds?: number; count?: number; size?: number }): Promise<{ sent: number; errors: number; ms: number }> {
-  const args = [host, String(port)];
-  if (o.seconds !== undefined) args.push('--seconds', String(o.seconds));
-  if (o.count !== undefined) args.push('--count', String(o.count));
-  if (o.size !== undefined) args.push('--size', String(o.size));
-  const c = ns.spawnNode(FLOOD, args);
-  const line = await c.waitForJson<{ done: boolean; sent: number; errors: number; ms: number }>((j) => j.done === true, ((o.seconds ?? 60) + 30) * 1000);
-  await c.waitForExit(5_000);
-  return line;
-}
-
-/** Starts a flood without waiting for it. */
-export function startFlood(ns: Netns, host: string, port: number, o: { seconds?: number; count?: number; size?: number }): Child {
-  const args = [host, String(port)];
-  if (o.seconds !== undefined) args.push('--seconds', String(o.seconds));
-  if (o.count !== undefined) args.push('--count', String(o.count));
-  if (o.size !== undefined) args.push('--size', String(o.size));
-  return ns.spawnNode(FLOOD, args);
 }
 
 /** Polls the queue's /proc row until `ok` accepts it; returns the last row seen. */

@@ -1,7 +1,7 @@
 // Batch verdicts proven by the kernel: 64 queued packets released by ONE batch message
 // with a mark and a priority; a batch that drops; the kernel's "no such packet" answer.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, type Proc } from '../../support/capabilities.js';
+import { Ns, datagrams, eventually, type Proc } from '../../support/capabilities.js';
 
 let ns: Ns;
 beforeAll(() => {
@@ -12,7 +12,7 @@ afterAll(async () => {
   await ns?.destroy();
 });
 
-const recv = (sink: Proc): number => sink.lines.filter((l) => l.recv).length;
+const recv = (sink: Proc): number => datagrams(sink).length;
 
 describe('batch verdicts', () => {
   it('releases 64 waiting packets with one batch message, setting mark and priority on each', async () => {

@@ -3,7 +3,7 @@
 // IPv4/IPv6 goes through iptables/ip6tables FORWARD and is queued as family 2/10 with the
 // bridge ports as PHYSINDEV/PHYSOUTDEV, resolved here to their names.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, type Json } from '../../support/capabilities.js';
+import { Ns, datagrams, eventually, type Json } from '../../support/capabilities.js';
 
 let left: Ns;
 let bridge: Ns;
@@ -47,7 +47,7 @@ describe('bridge', () => {
     const sink = await right.udpSink(9100, '::');
     await left.sendUdp('10.202.3.2', 9100, 2);
     await left.sendUdp('fd00:202:3::2', 9100, 2);
-    await eventually(() => sink.lines.filter((l) => l.recv).length === 4, 'right side got 4');
+    await eventually(() => datagrams(sink).length === 4, 'right side got 4');
     const leftMac = (JSON.parse(left.ip('-j', 'link', 'show', 'l0')) as { address: string }[])[0]!.address;
     const pkts = c.lines.filter((l) => l.pkt).map((l) => l.pkt as Json);
     expect(pkts).toHaveLength(4);

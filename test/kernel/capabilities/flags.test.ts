@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, type Json, type Proc } from '../../support/capabilities.js';
+import { Ns, datagrams, eventually, type Json, type Proc } from '../../support/capabilities.js';
+import { sendTcp, startTcpSink } from '../../support/netns.js';
 import { kernelFeatures } from '../../../src/diagnosis/index.js';
 
 let ns: Ns;
@@ -16,7 +17,7 @@ afterAll(async () => {
   await ns?.destroy();
 });
 
-const recv = (sink: Proc): number => sink.lines.filter((l) => l.recv).length;
+const recv = (sink: Proc): number => datagrams(sink).length;
 const pkts = (c: Proc): Json[] => c.lines.filter((l) => l.pkt).map((l) => l.pkt as Json);
 function queueUdp(port: number, q: number): void {
   ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', String(q));
@@ -92,7 +93,7 @@ describe('queue flags', () => {
     queueUdp(8003, 3);
     const sink = await ns.udpSink(8003, '127.0.0.1');
     const c = await ns.consumer({ queues: 3, options: { flags: { uidGid: true } } });
-    const s = await ns.sendUdp('127.0.0.1', 8003, 2, {}, ['setpriv', '--reuid=1234', '--regid=2345', '--clear-groups']);
+    const s = await ns.sendUdp('127.0.0.1', 8003, 2, { uid: 1234, gid: 2345 });
     expect(s).toMatchObject({ uid: 1234, gid: 2345 });
     await ns.sendUdp('127.0.0.1', 8003, 1); // as root
     await eventually(() => recv(sink) === 3, 'sink got 3');
@@ -117,11 +118,11 @@ describe('queue flags', () => {
       [8004, gso],
       [8005, seg],
     ] as const) {
-      const sink = ns.traffic(['tcp-sink', '127.0.0.1', String(port)]);
-      await sink.waitFor((j) => j.ready === true);
-      ns.traffic(['tcp-send', '127.0.0.1', String(port), String(1 << 20)]);
-      const conn = await sink.waitFor((j) => j.conn === true, 30_000);
-      expect(conn).toMatchObject({ bytes: 1 << 20, ok: true });
+      const sink = await startTcpSink(ns.netns, port, { host: '127.0.0.1' });
+      expect(await sendTcp(ns.netns, '127.0.0.1', port, { bytes: 1 << 20, timeoutMs: 30_000 })).toMatchObject({ done: true, sent: 1 << 20 });
+      const conn = await sink.waitForJson((j) => j.conn === true, 30_000);
+      expect(conn).toMatchObject({ bytes: 1 << 20, patternOk: true });
+      sink.kill();
       void c;
     }
     const big = pkts(gso).filter((p) => p.len > 1500);

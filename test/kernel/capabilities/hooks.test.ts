@@ -3,7 +3,7 @@
 // hook, family, device names (resolved from the indexes the kernel sent), source hardware
 // address and receive timestamp are checked against what the namespaces really are.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, veth, type Json, type Proc } from '../../support/capabilities.js';
+import { Ns, datagrams, eventually, veth, type Json, type Proc } from '../../support/capabilities.js';
 
 let client: Ns;
 let router: Ns;
@@ -82,7 +82,7 @@ describe('families and hooks', () => {
     await client.sendUdp('fd00:202:1::1', 9004, 2);
     await router.sendUdp('10.202.2.2', 9005, 2);
     await router.sendUdp('fd00:202:2::2', 9005, 2);
-    for (const s of sinks) await eventually(() => s.lines.filter((l) => l.recv).length === 4, 'each sink got 2 IPv4 + 2 IPv6');
+    for (const s of sinks) await eventually(() => datagrams(s).length === 4, 'each sink got 2 IPv4 + 2 IPv6');
 
     const pkts = consumer.lines.filter((l) => l.pkt).map((l) => l.pkt as Json);
     if (process.env.SHOW_HOOKS) for (const p of pkts) console.log(JSON.stringify({ ...p, data: undefined }));

@@ -2,7 +2,7 @@
 // 0..3 by address hash; every packet tells which queue it came from, and the per-queue
 // counts match the kernel's per-queue ids in /proc.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, type Json } from '../../support/capabilities.js';
+import { Ns, datagrams, eventually, type Json } from '../../support/capabilities.js';
 
 let ns: Ns;
 beforeAll(() => {
@@ -19,9 +19,8 @@ describe('several queues', () => {
     const sink = await ns.udpSink(9200, '127.0.0.1');
     // 24 source addresses (the balance hash covers addresses, not ports), 2 datagrams each.
     const sources = Array.from({ length: 24 }, (_, i) => `127.0.0.${i + 2}`);
-    const p = ns.traffic(['udp-send-from', '127.0.0.1', '9200', sources.join(','), '2']);
-    expect(await p.waitFor((j) => j.sent !== undefined, 30_000)).toMatchObject({ sent: 48 });
-    await eventually(() => sink.lines.filter((l) => l.recv).length === 48, 'sink got 48');
+    expect(await ns.sendUdp('127.0.0.1', 9200, 2, { from: sources })).toMatchObject({ sent: 48 });
+    await eventually(() => datagrams(sink).length === 48, 'sink got 48');
     expect(ns.count('mangle', 'OUTPUT', 'bal')).toBe(48);
 
     const pkts = c.lines.filter((l) => l.pkt).map((l) => l.pkt as Json);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execCommand as sh } from '../../support/netns.js';
-import { Ns, eventually, veth, type Proc } from '../../support/capabilities.js';
+import { Ns, datagrams, eventually, veth, type Proc } from '../../support/capabilities.js';
 
 let a: Ns;
 let b: Ns;
@@ -24,7 +24,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const recv = (sink: Proc): string[] => sink.lines.filter((l) => l.recv).map((l) => l.data as string);
+const recv = (sink: Proc): string[] => datagrams(sink).map((l) => l.payload!);
 
 function udpInCsumErrors(ns: Ns, v6: boolean): number {
   if (v6) {

@@ -1,7 +1,7 @@
 // Verdicts proven by the kernel: requeue (with and without bypass), repeat, stop, priority.
 // Evidence: sink contents, iptables counters, /proc queue rows, tc class counters.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, type Proc } from '../../support/capabilities.js';
+import { Ns, datagrams, eventually, type Proc } from '../../support/capabilities.js';
 
 let ns: Ns;
 const procs: Proc[] = [];
@@ -14,7 +14,7 @@ afterAll(async () => {
 });
 
 function recvCount(sink: Proc): number {
-  return sink.lines.filter((l) => l.recv).length;
+  return datagrams(sink).length;
 }
 
 describe('verdicts', () => {

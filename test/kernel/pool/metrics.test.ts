@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { formatMetrics, type PoolStats, type QueueCounters, type QueueStats } from '../../../dist/index.js';
 import { parseCli, parseListenAddress } from '../../../dist/cli/args.js';
-import { Ns, eventually } from '../../support/capabilities.js';
+import { Ns, datagrams, eventually } from '../../support/capabilities.js';
 import { openMetricsCheck, promtoolCheck } from '../../support/promtool.js';
 
 const NFQ_DUMP = fileURLToPath(new URL('../../../dist/cli/nfq-dump.js', import.meta.url));
@@ -138,7 +138,7 @@ describe('nfq-dump --metrics: a live queue', () => {
     expect(url).not.toMatch(/:0\//);
     const sink = await ns.udpSink(9601, '127.0.0.1');
     await ns.sendUdp('127.0.0.1', 9601, 5);
-    await eventually(() => sink.lines.filter((l) => l.recv).length === 5, 'sink got 5');
+    await eventually(() => datagrams(sink).length === 5, 'sink got 5');
     const scrape = ns.run('curl', '-sS', '-D', '-', url);
     expect(scrape.status).toBe(0);
     const [head, body] = scrape.stdout.split('\r\n\r\n');

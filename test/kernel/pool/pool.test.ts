@@ -5,11 +5,11 @@
 // loses nothing to the unbind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { Ns, eventually, type Json, type Proc } from '../../support/capabilities.js';
+import { Ns, datagrams, eventually, type Json, type Proc } from '../../support/capabilities.js';
+import { floodSummary, startFlood } from '../../support/netns.js';
 import { promtoolCheck } from '../../support/promtool.js';
 
 const CONSUMER = fileURLToPath(new URL('../../support/consumers/pool-consumer.mjs', import.meta.url));
-const FLOOD = fileURLToPath(new URL('../../support/consumers/flood-from.mjs', import.meta.url));
 const ACCEPT = fileURLToPath(new URL('../../support/consumers/pool-handlers/accept.mjs', import.meta.url));
 const GUARDED = fileURLToPath(new URL('../../support/consumers/pool-handlers/guarded.mjs', import.meta.url));
 const SOURCES = Array.from({ length: 24 }, (_, i) => `127.0.0.${i + 2}`);
@@ -38,8 +38,7 @@ async function stats(p: Proc): Promise<Json> {
 }
 
 async function send(port: number, sources: string[], each: number): Promise<number> {
-  const t = ns.traffic(['udp-send-from', '127.0.0.1', String(port), sources.join(','), String(each)]);
-  return (await t.waitFor((j) => j.sent !== undefined, 30_000)).sent as number;
+  return (await ns.sendUdp('127.0.0.1', port, each, { from: sources })).sent;
 }
 
 describe('openQueuePool', () => {
@@ -52,7 +51,7 @@ describe('openQueuePool', () => {
     ]);
     const sink = await ns.udpSink(9501, '127.0.0.1');
     expect(await send(9501, SOURCES, 3)).toBe(72);
-    await eventually(() => sink.lines.filter((l) => l.recv).length === 72, 'sink got 72');
+    await eventually(() => datagrams(sink).length === 72, 'sink got 72');
     expect(ns.count('filter', 'OUTPUT', 'bal1')).toBe(72);
 
     const s = await stats(p);
@@ -100,7 +99,7 @@ describe('openQueuePool', () => {
     for (const [prefix, src] of [['boom;', '127.0.0.3'], ['hang;', '127.0.0.4'], ['fine;', '127.0.0.5']]) {
       expect((await ns.sendUdp('127.0.0.1', 9505, 4, { prefix: prefix!, bind: src! })).sent).toBe(4);
     }
-    await eventually(() => sink.lines.filter((l) => l.recv).length === 12, 'sink got all 12');
+    await eventually(() => datagrams(sink).length === 12, 'sink got all 12');
     const s = await stats(p);
     expect(s).toMatchObject({ received: 12, callbackErrors: 4, timedOut: 4, pending: 0 });
     expect(s.verdicts.accept).toBe(12);
@@ -120,8 +119,7 @@ describe('openQueuePool', () => {
     const sink = await ns.udpSink(9502, '127.0.0.1');
     const before = new Map(ns.queueRows().map((r) => [r.queue, r.portid]));
     // The handler ends its worker thread (process.exit(7)) on a "die!" datagram.
-    const t = ns.traffic(['udp-send', '127.0.0.1', '9502', '1', 'die!']);
-    await t.waitFor((j) => j.sent !== undefined);
+    await ns.sendUdp('127.0.0.1', 9502, 1, { prefix: 'die!' });
     const exit = (await p.waitFor((j) => j.workerExit !== undefined)).workerExit as Json;
     expect(exit.reason).toBe('exit code 7');
     const restart = (await p.waitFor((j) => j.workerRestart !== undefined)).workerRestart as Json;
@@ -139,7 +137,7 @@ describe('openQueuePool', () => {
     }
     // Packets flow again, through every queue.
     expect(await send(9502, SOURCES, 2)).toBe(48);
-    await eventually(() => sink.lines.filter((l) => l.recv).length === 48, 'sink got 48 after the restart');
+    await eventually(() => datagrams(sink).length === 48, 'sink got 48 after the restart');
     const s = await stats(p);
     expect(s.received).toBe(48);
     const restarted = s.workers.find((w: Json) => w.worker === exit.worker);
@@ -156,8 +154,7 @@ describe('openQueuePool', () => {
     // restart: false keeps the gap open, so what happens in it can be seen.
     const p = await startPool({ queues: '8:9', workers: 2, handler: ACCEPT, restart: false });
     const sink = await ns.udpSink(9506, '127.0.0.1');
-    const t = ns.traffic(['udp-send', '127.0.0.1', '9506', '1', 'die!']);
-    await t.waitFor((j) => j.sent !== undefined);
+    await ns.sendUdp('127.0.0.1', 9506, 1, { prefix: 'die!' });
     const exit = (await p.waitFor((j) => j.workerExit !== undefined)).workerExit as Json;
     const down = exit.queues[0] as number;
     const up = down === 8 ? 9 : 8;
@@ -166,7 +163,7 @@ describe('openQueuePool', () => {
     const idsBefore = ns.row(up)!.lastId;
     expect(await send(9506, SOURCES, 2)).toBe(48);
     // Every datagram arrives: through the live worker's queue, or past the unbound one.
-    await eventually(() => sink.lines.filter((l) => l.recv).length === 48, 'sink got 48');
+    await eventually(() => datagrams(sink).length === 48, 'sink got 48');
     const s = await stats(p);
     const live = s.workers.find((w: Json) => w.state === 'running');
     expect(s.workers.find((w: Json) => w.worker === exit.worker).state).toBe('failed');
@@ -184,10 +181,7 @@ describe('openQueuePool', () => {
     const p = await startPool({ queues: '4:5', workers: 2, handler: ACCEPT, restart: { maxRestarts: 1 } });
     // A "die!" datagram from each of 8 sources reaches both queues, so both workers.
     const kill = async (): Promise<void> => {
-      for (const src of SOURCES.slice(0, 8)) {
-        const t = ns.traffic(['udp-send', '127.0.0.1', '9503', '1', 'die!', src]);
-        await t.waitFor((j) => j.sent !== undefined);
-      }
+      await ns.sendUdp('127.0.0.1', 9503, 1, { prefix: 'die!', from: SOURCES.slice(0, 8) });
     };
     await kill();
     await p.until((lines) => lines.some((j) => j.workerRestart !== undefined));
@@ -206,13 +200,13 @@ describe('openQueuePool', () => {
     ns.ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', '9504', '-m', 'comment', '--comment', 'q9504', '-j', 'NFQUEUE', '--queue-balance', '0:3', '--queue-bypass');
     ns.ipt('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', '9504', '-m', 'comment', '--comment', 'post9504');
     const p = await startPool({ queues: '0:3', workers: 2, handler: ACCEPT, options: { maxLen: 100000 } });
-    const flood = ns.spawn([process.execPath, FLOOD, '127.0.0.1', '9504', SOURCES.join(','), '20']);
+    const flood = startFlood(ns.netns, '127.0.0.1', 9504, { seconds: 20, from: SOURCES });
     // Let the flood reach every queue.
     await eventually(() => ns.queueRows().filter((r) => r.queue <= 3 && r.lastId > 2000).length === 4, 'flood reached all 4 queues', 30_000);
     p.send('close');
     const closed = (await p.waitFor((j) => j.closed === true, 60_000)).stats as Json;
     flood.kill('SIGTERM');
-    await flood.done;
+    await floodSummary(flood);
     expect(ns.queueRows().filter((r) => r.queue <= 3)).toEqual([]);
     expect(closed.pending).toBe(0);
     expect(closed.verdicts.accept).toBe(closed.received);

@@ -8,8 +8,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
-import { startConsumer, consumerStats, stopConsumer, fatalLines, flood, waitRow, type ConsumerLine } from '../../support/robustness.js';
+import { flood, countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
+import { startConsumer, consumerStats, stopConsumer, fatalLines, waitRow, type ConsumerLine } from '../../support/robustness.js';
 import { overrunSafeMaxLen, packetMessageCost } from '../../../src/queue/overrun-bound.js';
 
 let ns: Netns;

@@ -6,8 +6,8 @@
  * number through its 'overrun' event and counters. Afterwards the queue serves normally.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
-import { startConsumer, consumerStats, stopConsumer, fatalLines, flood, waitRow, type ConsumerLine } from '../../support/robustness.js';
+import { flood, countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
+import { startConsumer, consumerStats, stopConsumer, fatalLines, waitRow, type ConsumerLine } from '../../support/robustness.js';
 
 let ns: Netns;
 beforeAll(() => {

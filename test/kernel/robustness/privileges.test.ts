@@ -5,8 +5,8 @@
  * such a user gets no kernel counters: see README, Robustness.)
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
-import { CONSUMER, stopConsumer, consumerStats, flood, type ConsumerLine } from '../../support/robustness.js';
+import { flood, countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
+import { CONSUMER, stopConsumer, consumerStats, type ConsumerLine } from '../../support/robustness.js';
 
 let ns: Netns;
 beforeAll(() => {

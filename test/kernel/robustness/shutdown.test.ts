@@ -8,8 +8,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { createNetns, type Netns } from '../../support/netns.js';
-import { startConsumer, stopConsumer, fatalLines, startFlood, waitRow, sleep } from '../../support/robustness.js';
+import { startFlood, createNetns, type Netns } from '../../support/netns.js';
+import { startConsumer, stopConsumer, fatalLines, waitRow, sleep } from '../../support/robustness.js';
 
 const NFQ_DUMP = fileURLToPath(new URL('../../../dist/cli/nfq-dump.js', import.meta.url));
 
