@@ -3,10 +3,10 @@
 // script started through their one driver each (consumer.ts, netns/traffic.ts), iptables
 // counters by comment tag, and HTB classes on lo. Needs root, iproute2, iptables-legacy.
 import { fileURLToPath } from 'node:url';
+import { consumerOpened, spawnConsumer, type ConsumerConfig } from './consumer.js';
 import { createNetns, sendUdp, sinkDatagrams, startUdpSink, TIME_SCALE, type Child, type Netns, type QueueProcRow, type UdpDatagramLine, type UdpSendSummary } from './netns.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const CONSUMER = fileURLToPath(new URL('./consumers/capability-consumer.mjs', import.meta.url));
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -102,11 +102,14 @@ export class Ns {
   spawn(cmd: string[]): Proc {
     return new Proc(this.netns.spawn(cmd, { cwd: ROOT }));
   }
-  /** Starts the library consumer with a config (see consumers/capability-consumer.mjs). */
-  async consumer(config: Json, prefix: string[] = []): Promise<Proc> {
-    const p = this.spawn([...prefix, process.execPath, CONSUMER, JSON.stringify(config)]);
-    await p.waitFor((j) => j.ready === true || j.openError !== undefined);
-    return p;
+  /**
+   * Starts the consumer (consumer.ts) reporting every packet, under `prefix` if given;
+   * resolves once it is open or could not open (its openError line).
+   */
+  async consumer(config: ConsumerConfig, prefix: string[] = []): Promise<Proc> {
+    const c = spawnConsumer(this.netns, { report: true, ...config }, { prefix, cwd: ROOT });
+    await consumerOpened(c);
+    return new Proc(c);
   }
   /** A UDP sink (the traffic script) printing whole payloads as latin1; resolves once bound. */
   async udpSink(port: number, host = '0.0.0.0'): Promise<Proc> {

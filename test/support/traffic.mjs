@@ -232,13 +232,14 @@ async function udpSend(host, port, opts) {
   let bytes = 0;
   let local;
   const start = performance.now();
+  let k = 0; // datagrams so far, over every source: the rate is the sender's
   for (const source of sources(opts)) {
     const sock = await udpSocket(fam, source, num(opts, 'sport', 0));
     sock.on('message', () => echoed++);
     const from = opts.from === undefined ? '' : `from=${source};`;
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count; i++, k++) {
       if (rate > 0) {
-        const due = start + (i * 1000) / rate;
+        const due = start + (k * 1000) / rate;
         const wait = due - performance.now();
         if (wait > 1) await sleep(wait);
       }

@@ -19,7 +19,7 @@ describe('batch verdicts', () => {
     ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '6001', '-m', 'comment', '--comment', 'bq', '-j', 'NFQUEUE', '--queue-num', '1');
     ns.ipt('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', '6001', '-m', 'mark', '--mark', '0x42', '-m', 'comment', '--comment', 'bmark');
     const sink = await ns.udpSink(6001, '127.0.0.1');
-    const c = await ns.consumer({ queues: 1, mode: 'batch', batch: { verdict: 'accept', mark: 0x42, priority: 0x10003 }, quiet: true });
+    const c = await ns.consumer({ queues: 1, policy: 'batch', batch: { verdict: 'accept', mark: 0x42, priority: 0x10003 }, report: false });
     const htbBefore = ns.htbPackets(3);
     await ns.sendUdp('127.0.0.1', 6001, 64, { prefix: 'b-' });
     // All 64 wait in the kernel, none reached the sink.
@@ -58,7 +58,7 @@ describe('batch verdicts', () => {
   it('a drop batch drops every waiting packet', async () => {
     ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '6002', '-m', 'comment', '--comment', 'bd', '-j', 'NFQUEUE', '--queue-num', '2');
     const sink = await ns.udpSink(6002, '127.0.0.1');
-    const c = await ns.consumer({ queues: 2, mode: 'batch', batch: { verdict: 'drop' }, quiet: true });
+    const c = await ns.consumer({ queues: 2, policy: 'batch', batch: { verdict: 'drop' }, report: false });
     await ns.sendUdp('127.0.0.1', 6002, 10);
     await ns.waitRow(2, (r) => r.waiting === 10);
     c.send('batch');

@@ -27,7 +27,7 @@ describe('queue flags', () => {
   it('QUEUE_MAXLEN: beyond maxLen the kernel drops and counts queue_dropped; stats() shows both sides', async () => {
     queueUdp(8001, 1);
     const sink = await ns.udpSink(8001, '127.0.0.1');
-    const c = await ns.consumer({ queues: 1, mode: 'stall', options: { maxLen: 4 } });
+    const c = await ns.consumer({ queues: 1, policy: 'hold', options: { maxLen: 4 } });
     await ns.sendUdp('127.0.0.1', 8001, 20);
     const row = await ns.waitRow(1, (r) => r.waiting === 4 && r.queueDropped === 16);
     expect(row.lastId).toBe(4);
@@ -48,7 +48,7 @@ describe('queue flags', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nfq-overrun-'));
     const flag = join(dir, 'go');
     try {
-      const c = await ns.consumer({ queues: 8, quiet: true, blockUntil: flag, options: { receiveBufferSize: 4096 } });
+      const c = await ns.consumer({ queues: 8, report: false, blockUntil: flag, options: { receiveBufferSize: 4096 } });
       await ns.sendUdp('127.0.0.1', 8008, 1);
       await c.waitFor((j) => j.blocking === true);
       // While the consumer reads nothing, 200 more packets overflow its socket buffer.
@@ -79,7 +79,7 @@ describe('queue flags', () => {
   it('FAIL_OPEN: with a stalled consumer and maxLen 4, the other packets still reach the sink', async () => {
     queueUdp(8002, 2);
     const sink = await ns.udpSink(8002, '127.0.0.1');
-    const c = await ns.consumer({ queues: 2, mode: 'stall', options: { maxLen: 4, flags: { failOpen: true } } });
+    const c = await ns.consumer({ queues: 2, policy: 'hold', options: { maxLen: 4, flags: { failOpen: true } } });
     await ns.sendUdp('127.0.0.1', 8002, 20);
     await eventually(() => recv(sink) === 16, 'sink got the 16 packets beyond maxLen');
     const row = ns.row(2)!;

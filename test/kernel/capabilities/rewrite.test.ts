@@ -55,7 +55,7 @@ const cases: Case[] = [
 
 describe('payload rewrite with checksum helpers', () => {
   it('rewritten UDP payloads arrive rewritten, with valid checksums in a capture at the receiver', async () => {
-    const rewriteByQueue: Record<string, unknown> = {};
+    const rewriteByQueue: Record<string, { find: string; replace: string }> = {};
     for (const c of cases) {
       (c.v6 ? a.ip6t.bind(a) : a.ipt.bind(a))('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(c.port), '-j', 'NFQUEUE', '--queue-num', String(c.queue));
       rewriteByQueue[c.queue] = { find: 'hello', replace: c.replace };
@@ -66,7 +66,7 @@ describe('payload rewrite with checksum helpers', () => {
     const cap = b.spawn(['tshark', '-i', 'rb0', '-n', '-f', 'udp', '-c', String(cases.length * 3), '-w', pcap]);
     await cap.waitStderr(/Capturing on/);
     const sinks = await Promise.all(cases.map((c) => b.udpSink(c.port, c.v6 ? 'fd00:202::2' : '10.202.1.2')));
-    const consumer = await a.consumer({ queues: cases.map((c) => c.queue), mode: 'rewrite', rewriteByQueue });
+    const consumer = await a.consumer({ queues: cases.map((c) => c.queue), policy: 'rewrite', rewriteByQueue });
     for (const c of cases) await a.sendUdp(c.v6 ? 'fd00:202::2' : '10.202.1.2', c.port, 3, { prefix: 'hello-' });
     for (const [i, c] of cases.entries()) {
       await eventually(() => recv(sinks[i]!).length === 3, `${c.name}: sink got 3`);
@@ -106,7 +106,7 @@ describe('payload rewrite with checksum helpers', () => {
     a.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '7010', '-j', 'NFQUEUE', '--queue-num', '10');
     const sink = await b.udpSink(7010, '10.202.1.2');
     const before = udpInCsumErrors(b, false);
-    const c = await a.consumer({ queues: 10, mode: 'rewrite', rewrite: { find: 'hello', replace: 'HELLO', fix: false } });
+    const c = await a.consumer({ queues: 10, policy: 'rewrite', rewrite: { find: 'hello', replace: 'HELLO', fix: false } });
     await a.sendUdp('10.202.1.2', 7010, 3, { prefix: 'hello-' });
     await eventually(() => udpInCsumErrors(b, false) - before === 3, 'receiver counted 3 checksum errors');
     expect(recv(sink)).toHaveLength(0);

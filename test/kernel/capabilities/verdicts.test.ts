@@ -61,7 +61,7 @@ describe('verdicts', () => {
     ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '5003', '-m', 'comment', '--comment', 'rep-q', '-j', 'NFQUEUE', '--queue-num', '5');
     ns.ipt('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', '5003', '-m', 'mark', '--mark', '0x7', '-m', 'comment', '--comment', 'rep-mark');
     const sink = await ns.udpSink(5003, '127.0.0.1');
-    const c = await ns.consumer({ queues: 5, mode: 'repeat-mark', repeatMark: 7 });
+    const c = await ns.consumer({ queues: 5, policy: 'repeat-mark', mark: 7 });
     await ns.sendUdp('127.0.0.1', 5003, 5);
     await eventually(() => recvCount(sink) === 5, 'sink got 5');
     expect(ns.count('mangle', 'OUTPUT', 'rep-q')).toBe(10); // each packet queued twice

@@ -5,11 +5,11 @@
 // loses nothing to the unbind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { Ns, datagrams, eventually, type Json, type Proc } from '../../support/capabilities.js';
+import { Ns, Proc, datagrams, eventually, type Json } from '../../support/capabilities.js';
+import { startPoolConsumer, type PoolConsumerConfig } from '../../support/consumer.js';
 import { floodSummary, startFlood } from '../../support/netns.js';
 import { promtoolCheck } from '../../support/promtool.js';
 
-const CONSUMER = fileURLToPath(new URL('../../support/consumers/pool-consumer.mjs', import.meta.url));
 const ACCEPT = fileURLToPath(new URL('../../support/consumers/pool-handlers/accept.mjs', import.meta.url));
 const GUARDED = fileURLToPath(new URL('../../support/consumers/pool-handlers/guarded.mjs', import.meta.url));
 const SOURCES = Array.from({ length: 24 }, (_, i) => `127.0.0.${i + 2}`);
@@ -22,12 +22,8 @@ afterAll(async () => {
   await ns?.destroy();
 });
 
-async function startPool(config: Json): Promise<Proc> {
-  const p = ns.spawn([process.execPath, CONSUMER, JSON.stringify(config)]);
-  await p.waitFor((j) => j.ready === true || j.openError !== undefined, 30_000);
-  const open = p.lines.find((j) => j.openError !== undefined);
-  if (open !== undefined) throw new Error(`pool did not open: ${JSON.stringify(open)}`);
-  return p;
+async function startPool(config: PoolConsumerConfig): Promise<Proc> {
+  return new Proc(await startPoolConsumer(ns.netns, config));
 }
 
 async function stats(p: Proc): Promise<Json> {
