@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, datagrams, eventually, type Json, type Proc } from '../../support/capabilities.js';
-import { sendTcp, startTcpSink } from '../../support/netns.js';
+import { Ns, eventually, type Json, type Proc } from '../../support/capabilities.js';
+import { countDelivered, sendTcp, startTcpSink } from '../../support/netns.js';
 import { kernelFeatures } from '../../../src/diagnosis/index.js';
 
 let ns: Ns;
@@ -17,7 +17,6 @@ afterAll(async () => {
   await ns?.destroy();
 });
 
-const recv = (sink: Proc): number => datagrams(sink).length;
 const pkts = (c: Proc): Json[] => c.lines.filter((l) => l.pkt).map((l) => l.pkt as Json);
 function queueUdp(port: number, q: number): void {
   ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', String(q));
@@ -26,12 +25,12 @@ function queueUdp(port: number, q: number): void {
 describe('queue flags', () => {
   it('QUEUE_MAXLEN: beyond maxLen the kernel drops and counts queue_dropped; stats() shows both sides', async () => {
     queueUdp(8001, 1);
-    const sink = await ns.udpSink(8001, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 8001);
     const c = await ns.consumer({ queues: 1, policy: 'hold', options: { maxLen: 4 } });
     await ns.sendUdp('127.0.0.1', 8001, 20);
     const row = await ns.waitRow(1, (r) => r.waiting === 4 && r.queueDropped === 16);
     expect(row.lastId).toBe(4);
-    expect(recv(sink)).toBe(0);
+    expect(delivered.pkts()).toBe(0);
     c.send('stats');
     const st = (await c.waitFor((j) => j.stats !== undefined)).stats;
     expect(st).toMatchObject({ received: 4, pending: 4, overruns: 0 });
@@ -39,12 +38,12 @@ describe('queue flags', () => {
     // Graceful close gives the 4 waiting packets the default verdict (accept).
     c.send('close');
     await c.done;
-    await eventually(() => recv(sink) === 4, 'the 4 waiting packets were accepted on close');
+    await eventually(() => delivered.pkts() === 4, 'the 4 waiting packets were accepted on close');
   });
 
   it('receive-buffer overrun: the kernel counts user_dropped, stats() counts the overrun, the queue keeps working', async () => {
     queueUdp(8008, 8);
-    const sink = await ns.udpSink(8008, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 8008);
     const dir = mkdtempSync(join(tmpdir(), 'nfq-overrun-'));
     const flag = join(dir, 'go');
     try {
@@ -62,13 +61,13 @@ describe('queue flags', () => {
       expect(st.overruns).toBeGreaterThanOrEqual(1);
       const k = st.kernel[0];
       expect(k.userDropped).toBeGreaterThanOrEqual(during.userDropped);
-      // Every packet the kernel did deliver got a verdict and reached the sink.
+      // Every packet the kernel did deliver got a verdict and was delivered.
       expect(k.lastId).toBe(201);
       expect(st.received).toBe(201 - k.userDropped);
-      await eventually(() => recv(sink) === 201 - k.userDropped, 'sink got every delivered packet');
+      await eventually(() => delivered.pkts() === 201 - k.userDropped, 'delivered: every delivered packet');
       // And the queue still works.
       await ns.sendUdp('127.0.0.1', 8008, 3);
-      await eventually(() => recv(sink) === 204 - k.userDropped, 'sink got 3 more');
+      await eventually(() => delivered.pkts() === 204 - k.userDropped, 'delivered: 3 more');
       c.send('close');
       await c.done;
     } finally {
@@ -78,25 +77,25 @@ describe('queue flags', () => {
 
   it('FAIL_OPEN: with a stalled consumer and maxLen 4, the other packets still reach the sink', async () => {
     queueUdp(8002, 2);
-    const sink = await ns.udpSink(8002, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 8002);
     const c = await ns.consumer({ queues: 2, policy: 'hold', options: { maxLen: 4, flags: { failOpen: true } } });
     await ns.sendUdp('127.0.0.1', 8002, 20);
-    await eventually(() => recv(sink) === 16, 'sink got the 16 packets beyond maxLen');
+    await eventually(() => delivered.pkts() === 16, 'delivered: the 16 packets beyond maxLen');
     const row = ns.row(2)!;
     expect(row).toMatchObject({ waiting: 4, queueDropped: 0 });
     c.send('close');
     await c.done;
-    await eventually(() => recv(sink) === 20, 'all 20 delivered');
+    await eventually(() => delivered.pkts() === 20, 'all 20 delivered');
   });
 
   it('UID_GID: traffic from a process run as uid 1234 / gid 2345 reports them', async () => {
     queueUdp(8003, 3);
-    const sink = await ns.udpSink(8003, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 8003);
     const c = await ns.consumer({ queues: 3, options: { flags: { uidGid: true } } });
     const s = await ns.sendUdp('127.0.0.1', 8003, 2, { uid: 1234, gid: 2345 });
     expect(s).toMatchObject({ uid: 1234, gid: 2345 });
     await ns.sendUdp('127.0.0.1', 8003, 1); // as root
-    await eventually(() => recv(sink) === 3, 'sink got 3');
+    await eventually(() => delivered.pkts() === 3, 'delivered: 3');
     const p = pkts(c);
     expect(p.filter((x) => x.uid === 1234 && x.gid === 2345)).toHaveLength(2);
     expect(p.filter((x) => x.uid === 0 && x.gid === 0)).toHaveLength(1);
@@ -137,11 +136,11 @@ describe('queue flags', () => {
 
   it('SECCTX: the kernel accepts the flag but emits no security context here (no LSM)', async () => {
     queueUdp(8006, 6);
-    const sink = await ns.udpSink(8006, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 8006);
     const c = await ns.consumer({ queues: 6, options: { flags: { secctx: true } } });
     expect(c.lines.find((l) => l.openError)).toBeUndefined();
     await ns.sendUdp('127.0.0.1', 8006, 2);
-    await eventually(() => recv(sink) === 2, 'sink got 2');
+    await eventually(() => delivered.pkts() === 2, 'delivered: 2');
     const p = pkts(c);
     expect(p).toHaveLength(2);
     // The context comes from skb->secmark, which only an active LSM with secmark (SELinux,

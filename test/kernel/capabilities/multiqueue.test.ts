@@ -2,7 +2,8 @@
 // 0..3 by address hash; every packet tells which queue it came from, and the per-queue
 // counts match the kernel's per-queue ids in /proc.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, datagrams, eventually, type Json } from '../../support/capabilities.js';
+import { Ns, eventually, type Json } from '../../support/capabilities.js';
+import { countDelivered } from '../../support/netns.js';
 
 let ns: Ns;
 beforeAll(() => {
@@ -16,11 +17,11 @@ describe('several queues', () => {
   it('serves --queue-balance 0:3 from one process; packet.queue matches the kernel per queue', async () => {
     ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '9200', '-m', 'comment', '--comment', 'bal', '-j', 'NFQUEUE', '--queue-balance', '0:3');
     const c = await ns.consumer({ queues: [0, 1, 2, 3] });
-    const sink = await ns.udpSink(9200, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 9200);
     // 24 source addresses (the balance hash covers addresses, not ports), 2 datagrams each.
     const sources = Array.from({ length: 24 }, (_, i) => `127.0.0.${i + 2}`);
     expect(await ns.sendUdp('127.0.0.1', 9200, 2, { from: sources })).toMatchObject({ sent: 48 });
-    await eventually(() => datagrams(sink).length === 48, 'sink got 48');
+    await eventually(() => delivered.pkts() === 48, 'delivered: 48');
     expect(ns.count('mangle', 'OUTPUT', 'bal')).toBe(48);
 
     const pkts = c.lines.filter((l) => l.pkt).map((l) => l.pkt as Json);

@@ -1,7 +1,8 @@
 // Verdicts proven by the kernel: requeue (with and without bypass), repeat, stop, priority.
-// Evidence: sink contents, iptables counters, /proc queue rows, tc class counters.
+// Evidence: delivery counters (mangle INPUT), iptables counters, /proc queue rows, tc class counters.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, datagrams, eventually, type Proc } from '../../support/capabilities.js';
+import { Ns, eventually, type Proc } from '../../support/capabilities.js';
+import { countDelivered } from '../../support/netns.js';
 
 let ns: Ns;
 const procs: Proc[] = [];
@@ -13,19 +14,15 @@ afterAll(async () => {
   await ns?.destroy();
 });
 
-function recvCount(sink: Proc): number {
-  return datagrams(sink).length;
-}
-
 describe('verdicts', () => {
   it('requeue: a packet requeued from queue 1 arrives at the consumer of queue 2; with bypass and nobody on the target it reaches the sink', async () => {
     ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '5001', '-m', 'comment', '--comment', 'rq1', '-j', 'NFQUEUE', '--queue-num', '1');
-    const sink = await ns.udpSink(5001, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 5001);
     const c1 = await ns.consumer({ queues: 1, verdict: { verdict: 'queue', queue: 2, bypass: true } });
     const c2 = await ns.consumer({ queues: 2 });
     procs.push(c1, c2);
     await ns.sendUdp('127.0.0.1', 5001, 5, { prefix: 'rq-' });
-    await eventually(() => recvCount(sink) === 5, 'sink got the 5 requeued packets');
+    await eventually(() => delivered.pkts() === 5, 'delivered: the 5 requeued packets');
     const seen2 = c2.lines.filter((l) => l.pkt).map((l) => l.pkt);
     expect(seen2).toHaveLength(5);
     expect(seen2.every((p) => p.queue === 2)).toBe(true);
@@ -38,7 +35,7 @@ describe('verdicts', () => {
     await c2.done;
     await eventually(() => ns.row(2) === undefined, 'queue 2 unbound');
     await ns.sendUdp('127.0.0.1', 5001, 5, { prefix: 'bypass-' });
-    await eventually(() => recvCount(sink) === 10, 'sink got the 5 bypassed packets');
+    await eventually(() => delivered.pkts() === 10, 'delivered: the 5 bypassed packets');
     expect(ns.count('mangle', 'OUTPUT', 'rq1')).toBe(10);
     c1.send('close');
     await c1.done;
@@ -46,13 +43,13 @@ describe('verdicts', () => {
 
   it('requeue without bypass to a queue nobody serves drops the packet', async () => {
     ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '5002', '-m', 'comment', '--comment', 'rq4', '-j', 'NFQUEUE', '--queue-num', '4');
-    const sink = await ns.udpSink(5002, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 5002);
     const c = await ns.consumer({ queues: 4, verdict: { verdict: 'queue', queue: 3 } });
     await ns.sendUdp('127.0.0.1', 5002, 5);
     await eventually(() => ns.row(4)?.lastId === 5 && ns.row(4)?.waiting === 0, 'all 5 answered');
     expect(ns.count('mangle', 'OUTPUT', 'rq4')).toBe(5);
     await new Promise((r) => setTimeout(r, 300));
-    expect(recvCount(sink)).toBe(0);
+    expect(delivered.pkts()).toBe(0);
     c.send('close');
     await c.done;
   });
@@ -60,10 +57,10 @@ describe('verdicts', () => {
   it('repeat: the packet goes through the hook again, and the mark set by the first verdict is seen by the second pass', async () => {
     ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '5003', '-m', 'comment', '--comment', 'rep-q', '-j', 'NFQUEUE', '--queue-num', '5');
     ns.ipt('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', '5003', '-m', 'mark', '--mark', '0x7', '-m', 'comment', '--comment', 'rep-mark');
-    const sink = await ns.udpSink(5003, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 5003);
     const c = await ns.consumer({ queues: 5, policy: 'repeat-mark', mark: 7 });
     await ns.sendUdp('127.0.0.1', 5003, 5);
-    await eventually(() => recvCount(sink) === 5, 'sink got 5');
+    await eventually(() => delivered.pkts() === 5, 'delivered: 5');
     expect(ns.count('mangle', 'OUTPUT', 'rep-q')).toBe(10); // each packet queued twice
     expect(ns.count('mangle', 'POSTROUTING', 'rep-mark')).toBe(5);
     // The consumer's report lines travel through a pipe and may trail the packets themselves.
@@ -84,13 +81,13 @@ describe('verdicts', () => {
       ns.ipt('-t', 'filter', '-A', 'OUTPUT', '-p', 'udp', '--dport', port, '-m', 'comment', '--comment', `${tag}-filter`);
       ns.ipt('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', port, '-m', 'comment', '--comment', `${tag}-post`);
     }
-    const s4 = await ns.udpSink(5004, '127.0.0.1');
-    const s5 = await ns.udpSink(5005, '127.0.0.1');
+    const s4 = countDelivered(ns.netns, 5004);
+    const s5 = countDelivered(ns.netns, 5005);
     const c = await ns.consumer({ queues: 8, verdict: 'stop' });
     const a = await ns.consumer({ queues: 9, verdict: 'accept' });
     await ns.sendUdp('127.0.0.1', 5004, 5);
     await ns.sendUdp('127.0.0.1', 5005, 5);
-    await eventually(() => recvCount(s4) === 5 && recvCount(s5) === 5, 'both sinks got 5');
+    await eventually(() => s4.pkts() === 5 && s5.pkts() === 5, '5 delivered to each port');
     expect(ns.count('filter', 'OUTPUT', 'stop-filter')).toBe(0);
     expect(ns.count('mangle', 'POSTROUTING', 'stop-post')).toBe(5);
     expect(ns.count('filter', 'OUTPUT', 'acc-filter')).toBe(5);
@@ -103,11 +100,11 @@ describe('verdicts', () => {
   it('priority in a verdict sets skb->priority: HTB puts the packets in class 1:3', async () => {
     ns.htbOnLo();
     ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '5006', '-j', 'NFQUEUE', '--queue-num', '10');
-    const sink = await ns.udpSink(5006, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 5006);
     const before = ns.htbPackets(3);
     const c = await ns.consumer({ queues: 10, verdict: { verdict: 'accept', priority: 0x10003 } });
     await ns.sendUdp('127.0.0.1', 5006, 5);
-    await eventually(() => recvCount(sink) === 5, 'sink got 5');
+    await eventually(() => delivered.pkts() === 5, 'delivered: 5');
     expect(ns.htbPackets(3) - before).toBe(5);
     c.send('close');
     await c.done;

@@ -5,9 +5,9 @@
 // loses nothing to the unbind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { Ns, Proc, datagrams, eventually, type Json } from '../../support/capabilities.js';
+import { Ns, Proc, eventually, type Json } from '../../support/capabilities.js';
 import { startPoolConsumer, type PoolConsumerConfig } from '../../support/consumer.js';
-import { floodSummary, startFlood } from '../../support/netns.js';
+import { countDelivered, floodSummary, startFlood } from '../../support/netns.js';
 import { promtoolCheck } from '../../support/promtool.js';
 
 const ACCEPT = fileURLToPath(new URL('../../support/consumers/pool-handlers/accept.mjs', import.meta.url));
@@ -45,9 +45,9 @@ describe('openQueuePool', () => {
       [0, 2],
       [1, 3],
     ]);
-    const sink = await ns.udpSink(9501, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 9501);
     expect(await send(9501, SOURCES, 3)).toBe(72);
-    await eventually(() => datagrams(sink).length === 72, 'sink got 72');
+    await eventually(() => delivered.pkts() === 72, 'delivered: 72');
     expect(ns.count('filter', 'OUTPUT', 'bal1')).toBe(72);
 
     const s = await stats(p);
@@ -84,18 +84,17 @@ describe('openQueuePool', () => {
     expect(closed.workers.map((w: Json) => w.state)).toEqual(['closed', 'closed']);
     await p.done;
     expect(ns.queueRows().filter((r) => r.queue <= 3)).toEqual([]);
-    sink.kill();
   });
 
   it("keeps a single queue's guarantees: a throwing or hanging callback gets the default verdict", async () => {
     ns.ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', '9505', '-j', 'NFQUEUE', '--queue-balance', '6:7');
     ns.ipt('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', '9505', '-m', 'mark', '--mark', '0x7', '-m', 'comment', '--comment', 'default9505');
     const p = await startPool({ queues: '6:7', workers: 2, handler: GUARDED, options: { defaultVerdict: { verdict: 'accept', mark: 7 }, verdictTimeout: 200 } });
-    const sink = await ns.udpSink(9505, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 9505);
     for (const [prefix, src] of [['boom;', '127.0.0.3'], ['hang;', '127.0.0.4'], ['fine;', '127.0.0.5']]) {
       expect((await ns.sendUdp('127.0.0.1', 9505, 4, { prefix: prefix!, bind: src! })).sent).toBe(4);
     }
-    await eventually(() => datagrams(sink).length === 12, 'sink got all 12');
+    await eventually(() => delivered.pkts() === 12, 'delivered: all 12');
     const s = await stats(p);
     expect(s).toMatchObject({ received: 12, callbackErrors: 4, timedOut: 4, pending: 0 });
     expect(s.verdicts.accept).toBe(12);
@@ -106,13 +105,12 @@ describe('openQueuePool', () => {
     p.send('close');
     await p.waitFor((j) => j.closed === true);
     await p.done;
-    sink.kill();
   });
 
   it('a worker that dies is restarted at once, rebinds its queues, and packets flow again', async () => {
     ns.ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', '9502', '-m', 'comment', '--comment', 'bal2', '-j', 'NFQUEUE', '--queue-balance', '0:3');
     const p = await startPool({ queues: [0, 1, 2, 3], workers: 2, handler: ACCEPT });
-    const sink = await ns.udpSink(9502, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 9502);
     const before = new Map(ns.queueRows().map((r) => [r.queue, r.portid]));
     // The handler ends its worker thread (process.exit(7)) on a "die!" datagram.
     await ns.sendUdp('127.0.0.1', 9502, 1, { prefix: 'die!' });
@@ -133,7 +131,7 @@ describe('openQueuePool', () => {
     }
     // Packets flow again, through every queue.
     expect(await send(9502, SOURCES, 2)).toBe(48);
-    await eventually(() => datagrams(sink).length === 48, 'sink got 48 after the restart');
+    await eventually(() => delivered.pkts() === 48, 'delivered: 48 after the restart');
     const s = await stats(p);
     expect(s.received).toBe(48);
     const restarted = s.workers.find((w: Json) => w.worker === exit.worker);
@@ -142,14 +140,13 @@ describe('openQueuePool', () => {
     p.send('close');
     await p.waitFor((j) => j.closed === true);
     await p.done;
-    sink.kill();
   });
 
   it("while a worker is down its queues are unbound: packets follow the rule's --queue-bypass", async () => {
     ns.ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', '9506', '-j', 'NFQUEUE', '--queue-balance', '8:9', '--queue-bypass');
     // restart: false keeps the gap open, so what happens in it can be seen.
     const p = await startPool({ queues: '8:9', workers: 2, handler: ACCEPT, restart: false });
-    const sink = await ns.udpSink(9506, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 9506);
     await ns.sendUdp('127.0.0.1', 9506, 1, { prefix: 'die!' });
     const exit = (await p.waitFor((j) => j.workerExit !== undefined)).workerExit as Json;
     const down = exit.queues[0] as number;
@@ -159,7 +156,7 @@ describe('openQueuePool', () => {
     const idsBefore = ns.row(up)!.lastId;
     expect(await send(9506, SOURCES, 2)).toBe(48);
     // Every datagram arrives: through the live worker's queue, or past the unbound one.
-    await eventually(() => datagrams(sink).length === 48, 'sink got 48');
+    await eventually(() => delivered.pkts() === 48, 'delivered: 48');
     const s = await stats(p);
     const live = s.workers.find((w: Json) => w.state === 'running');
     expect(s.workers.find((w: Json) => w.worker === exit.worker).state).toBe('failed');
@@ -169,7 +166,6 @@ describe('openQueuePool', () => {
     p.send('close');
     await p.waitFor((j) => j.closed === true);
     await p.done;
-    sink.kill();
   });
 
   it('gives up on a worker that keeps dying: an error event, not a restart loop', async () => {
