@@ -61,6 +61,8 @@ export interface SpawnConsumerOptions {
   /** Runs the consumer under this command (e.g. setpriv with fewer capabilities). */
   prefix?: string[];
   cwd?: string;
+  /** startConsumer: resolve with the child even when it could not open (its openError line). */
+  mayFail?: boolean;
 }
 
 /** Starts the consumer without waiting for it. */
@@ -75,11 +77,12 @@ export function consumerOpened(c: Child, timeoutMs = 15_000): Promise<ConsumerLi
 
 /**
  * Starts the consumer and resolves once it is open and each of its queues is bound with copy
- * mode PACKET; throws when it could not open.
+ * mode PACKET; throws when it could not open (unless `mayFail`).
  */
 export async function startConsumer(ns: Netns, config: ConsumerConfig, o: SpawnConsumerOptions = {}): Promise<Child> {
   const c = spawnConsumer(ns, config, o);
   const first = await consumerOpened(c);
+  if (first.openError && o.mayFail) return c;
   if (first.openError) throw new Error(`consumer failed to open queue ${JSON.stringify(config.queues ?? 0)}: ${first.openError.message}\n${c.transcript()}`);
   for (const q of [config.queues ?? 0].flat()) await ns.waitForQueueBound(q, 10_000, { copyMode: 2 });
   return c;

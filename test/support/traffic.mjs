@@ -16,12 +16,12 @@
 //       without a datagram (after the first), or on SIGTERM/SIGINT (summary still printed).
 //       Exit code 0, or 3 when it stopped before --count was reached.
 //
-//   send udp HOST PORT [--count N] [--size B] [--payload-prefix S] [--plain] [--rate PPS]
+//   send udp HOST PORT [--count N] [--size B] [--payload-prefix S] [--rate PPS]
 //                 [--family 4|6] [--bind ADDR | --from ADDR,ADDR,...] [--sport PORT]
 //                 [--uid N] [--gid N] [--echo-wait MS]
-//       Datagram i (0-based) carries `${prefix}seq=${i};` (with --plain: `${prefix}${i}`),
-//       padded with '.' to --size bytes (never truncated below that text). --from sends
-//       --count datagrams from each source address in turn, prefixed `from=${addr};`.
+//       Datagram i (0-based) carries `${prefix}seq=${i};`, padded with '.' to --size bytes
+//       (never truncated below that text). --from sends --count datagrams from each source
+//       address in turn, `${prefix}from=${addr};seq=${i};`.
 //       --uid/--gid drop privileges BEFORE the socket is created, so the kernel sees that
 //       owner (NFQA_UID/GID). --echo-wait collects replies from an `--echo` sink for MS after
 //       the last send.
@@ -58,7 +58,7 @@ function fail(msg) {
   process.exit(2);
 }
 
-const BOOL_FLAGS = new Set(['quiet', 'echo', 'plain']);
+const BOOL_FLAGS = new Set(['quiet', 'echo']);
 
 function parseArgs(argv) {
   const pos = [];
@@ -243,7 +243,7 @@ async function udpSend(host, port, opts) {
         const wait = due - performance.now();
         if (wait > 1) await sleep(wait);
       }
-      const buf = makePayload(opts.plain ? `${prefix}${from}${i}` : `${prefix}${from}seq=${i};`, size);
+      const buf = makePayload(`${prefix}${from}seq=${i};`, size);
       const err = await new Promise((resolve) => sock.send(buf, port, host, (e) => resolve(e)));
       if (err) {
         errors++;

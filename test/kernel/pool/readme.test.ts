@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ns, eventually } from '../../support/capabilities.js';
-import { countDelivered } from '../../support/netns.js';
+import { Ns, eventually, type Json } from '../../support/capabilities.js';
+import { countDelivered, sendUdp } from '../../support/netns.js';
 import { promtoolCheck } from '../../support/promtool.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -57,8 +57,8 @@ describe('README: worker pool and metrics', () => {
     await eventually(() => ns.run('curl', '-sf', '-o', '/dev/null', 'http://127.0.0.1:9102/metrics').status === 0, 'metrics served', 30_000);
     const delivered = countDelivered(ns.netns, 7300);
     const forbidden = countDelivered(ns.netns, 7300, { alternatives: [['-m', 'string', '--algo', 'bm', '--string', 'forbidden']] });
-    expect((await ns.sendUdp('127.0.0.1', 7300, 2, { from: SOURCES })).sent).toBe(48);
-    expect((await ns.sendUdp('127.0.0.1', 7300, 5, { prefix: 'forbidden;', bind: '127.0.0.9' })).sent).toBe(5);
+    expect((await sendUdp(ns.netns, '127.0.0.1', 7300, { count: 2, from: SOURCES })).sent).toBe(48);
+    expect((await sendUdp(ns.netns, '127.0.0.1', 7300, { count: 5, payloadPrefix: 'forbidden;', bind: '127.0.0.9' })).sent).toBe(5);
     await eventually(() => delivered.pkts() === 48, 'delivered: 48');
     const scrape = ns.run('bash', '-c', sh[0]!);
     expect(scrape.status).toBe(0);
@@ -73,9 +73,9 @@ describe('README: worker pool and metrics', () => {
     expect(promtoolCheck(ns.run('curl', '-s', 'http://127.0.0.1:9102/metrics').stdout)).toEqual({ status: 0, output: '' });
     expect(forbidden.pkts()).toBe(0);
     app.kill('SIGTERM');
-    await app.done;
-    expect(app.exitCode).toBe(0);
-    const final = app.lines.find((l) => l.closed === true)!;
+    await app.exited;
+    expect(app.exitStatus()?.code).toBe(0);
+    const final = app.json<Json>().find((l) => l.closed === true)!;
     expect(final.received).toHaveLength(2);
     expect(final.received[0] + final.received[1]).toBe(53);
     expect([0, 1, 2, 3].map((q) => ns.row(q))).toEqual([undefined, undefined, undefined, undefined]);

@@ -76,8 +76,6 @@ export interface UdpSendOptions {
   count?: number;
   size?: number;
   payloadPrefix?: string;
-  /** Datagram i carries `${payloadPrefix}${i}` instead of `${payloadPrefix}seq=${i};`. */
-  plain?: boolean;
   rate?: number;
   family?: Family;
   bind?: string;
@@ -109,7 +107,6 @@ export async function sendUdp(ns: Netns, host: string, port: number, o: UdpSendO
   const args = ['send', 'udp', host, String(port), '--count', String(o.count ?? 1)];
   if (o.size !== undefined) args.push('--size', String(o.size));
   if (o.payloadPrefix !== undefined) args.push('--payload-prefix', o.payloadPrefix);
-  if (o.plain) args.push('--plain');
   if (o.from) args.push('--from', o.from.join(','));
   if (o.rate !== undefined) args.push('--rate', String(o.rate));
   if (o.family) args.push('--family', String(o.family));
