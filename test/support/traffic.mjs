@@ -285,13 +285,20 @@ async function udpFlood(host, port, opts) {
     process.exit(0);
   };
   const limited = () => count > 0 && sent + errors + inFlight >= count;
+  // A send that completes at once calls back on the next tick: refilling from there would
+  // never let the event loop turn (nor a SIGTERM in). Refill once per turn instead.
+  let scheduled = false;
   const onSent = (err) => {
     inFlight--;
     if (err) errors++;
     else sent++;
-    pump();
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(pump);
+    }
   };
   function pump() {
+    scheduled = false;
     if (stop || performance.now() >= deadline || limited()) {
       stop = true;
       if (inFlight === 0) finish();
