@@ -285,20 +285,26 @@ async function udpFlood(host, port, opts) {
     process.exit(0);
   };
   const limited = () => count > 0 && sent + errors + inFlight >= count;
-  // A send that completes at once calls back on the next tick: refilling from there would
-  // never let the event loop turn (nor a SIGTERM in). Refill once per turn instead.
+  // A send that completes at once calls back on the next tick: refilling only from there
+  // would never let the event loop turn (nor a SIGTERM in). Refill at once, but let the loop
+  // turn every 4096 completions (a pause per window would let the receiver catch up).
   let scheduled = false;
+  let sinceTurn = 0;
   const onSent = (err) => {
     inFlight--;
     if (err) errors++;
     else sent++;
-    if (!scheduled) {
+    if (++sinceTurn < 4096) pump();
+    else if (!scheduled) {
       scheduled = true;
-      setImmediate(pump);
+      setImmediate(() => {
+        scheduled = false;
+        sinceTurn = 0;
+        pump();
+      });
     }
   };
   function pump() {
-    scheduled = false;
     if (stop || performance.now() >= deadline || limited()) {
       stop = true;
       if (inFlight === 0) finish();
