@@ -10,7 +10,7 @@
 const ODD_SEQ = ['1;', '3;', '5;', '7;', '9;'].map((end) => ['-m', 'string', '--algo', 'bm', '--string', end]);
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { countDelivered, createNetns, sendUdp, type Netns, type Child } from '../support/netns.js';
-import { consumerOpened, spawnConsumer, startConsumer, stopConsumer, type ConsumerConfig, type ConsumerLine } from '../support/consumer.js';
+import { consumerLines, consumerOpened, spawnConsumer, startConsumer, stopConsumer, type ConsumerConfig, type ConsumerLine } from '../support/consumer.js';
 
 let ns: Netns;
 
@@ -163,7 +163,7 @@ describe.each([
     const delivered = countDelivered(ns, 7007 + base * 10);
     await sendUdp(ns, '127.0.0.1', 7007 + base * 10, { count: 300, rate: rateFor(kind, 4000) });
     expect(await delivered.waitFor(300, 30_000)).toBe(300);
-    const errors = consumer.json<ConsumerLine>().filter((j) => j.error !== undefined);
+    const errors = (await consumerLines(consumer)).filter((j) => j.error !== undefined);
     expect(errors.length).toBe(100);
     expect(errors.every((e) => e.error?.name === 'CallbackError' && /policy throws/.test(e.error.message))).toBe(true);
     const closed = await stopConsumer(consumer);

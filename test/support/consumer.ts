@@ -96,6 +96,16 @@ export async function consumerStats(c: Child): Promise<ConsumerLine & { stats: S
   return c.waitForJson<ConsumerLine & { stats: Stats }>((j) => j.stats !== undefined && !j.closed && ++seen > before, 10_000);
 }
 
+/**
+ * The consumer's JSON lines, once every line it printed before this call has arrived: its
+ * answer to "stats" comes after them. (A packet counted by the kernel may be ahead of the
+ * line its callback printed: that travels through a pipe.)
+ */
+export async function consumerLines<T = ConsumerLine>(c: Child): Promise<T[]> {
+  await consumerStats(c);
+  return c.json<T>();
+}
+
 /** SIGTERM (or SIGINT), then the closing line; the consumer must exit 0. */
 export async function stopConsumer<T extends ConsumerLine = ConsumerLine>(c: Child, signal: NodeJS.Signals = 'SIGTERM'): Promise<T & { stats: Stats }> {
   c.kill(signal);

@@ -29,6 +29,11 @@
 //           "uid":U,"gid":G,"local":{...}}
 //       Exit code 0 (send errors are counted, not fatal; the test decides).
 //
+//   agent
+//       Runs `send udp` requests from stdin, {"id":N,"args":["send","udp",...]}, each answered
+//       by its summary with the same "id" (no --uid/--gid): one process per namespace for all
+//       of a test file's sends. -> {"ready":true,"agent":true} first.
+//
 //   flood udp HOST PORT [--seconds S] [--count N] [--size B] [--window W] [--from ADDR,...]
 //       As fast as Node can, keeping at most --window sends in flight (default 128); with
 //       --from, round-robin over one socket per source address (the --queue-balance hash
@@ -223,7 +228,6 @@ async function udpSend(host, port, opts) {
   const rate = num(opts, 'rate', 0);
   const prefix = opts['payload-prefix'] ?? '';
   const echoWait = num(opts, 'echo-wait', 0);
-  dropPrivileges(opts);
 
   let echoed = 0;
   const errorCodes = {};
@@ -259,8 +263,36 @@ async function udpSend(host, port, opts) {
     sock.close();
   }
   const ms = Math.round(performance.now() - start);
-  out({ done: true, sent, errors, errorCodes, bytes, ms, echoed, uid: process.getuid(), gid: process.getgid(), local });
-  process.exit(0);
+  return { done: true, sent, errors, errorCodes, bytes, ms, echoed, uid: process.getuid(), gid: process.getgid(), local };
+}
+
+// ---------------------------------------------------------------- agent
+
+// One long-lived process per namespace runs the test's UDP sends, so that each send costs no
+// process start: requests {"id":N,"args":["send","udp",HOST,PORT,...]} on stdin, answers the
+// send's summary with the same "id" on stdout. Not for --uid/--gid (they would stick).
+function agent() {
+  let buffered = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk) => {
+    const lines = (buffered + chunk).split('\n');
+    buffered = lines.pop();
+    for (const line of lines) if (line.trim() !== '') void serve(JSON.parse(line));
+  });
+  process.stdin.on('end', () => process.exit(0));
+  out({ ready: true, agent: true, pid: process.pid });
+}
+
+async function serve({ id, args }) {
+  const { pos, opts } = parseArgs(args);
+  const [role, proto, host, port] = pos;
+  try {
+    if (role !== 'send' || proto !== 'udp' || port === undefined) throw new Error(`the agent only sends UDP, not ${args.join(' ')}`);
+    if (opts.uid !== undefined || opts.gid !== undefined) throw new Error('the agent cannot change its owner');
+    out({ id, ...(await udpSend(host, portOf(port), opts)) });
+  } catch (e) {
+    out({ id, done: false, error: e.code ?? String(e), message: e.message });
+  }
 }
 
 // ---------------------------------------------------------------- UDP flood
@@ -434,17 +466,25 @@ const portOf = (s) => {
   return p;
 };
 
-if (role === 'sink' && proto === 'udp' && a1 !== undefined) udpSink(portOf(a1), opts);
+if (role === 'agent') agent();
+else if (role === 'sink' && proto === 'udp' && a1 !== undefined) udpSink(portOf(a1), opts);
 else if (role === 'sink' && proto === 'tcp' && a1 !== undefined) tcpSink(portOf(a1), opts);
 else if (role === 'send' && proto === 'udp' && a2 !== undefined) {
-  udpSend(a1, portOf(a2), opts).catch((e) => {
-    out({ done: false, error: e.code ?? String(e), message: e.message });
-    process.exit(1);
-  });
+  dropPrivileges(opts);
+  udpSend(a1, portOf(a2), opts).then(
+    (summary) => {
+      out(summary);
+      process.exit(0);
+    },
+    (e) => {
+      out({ done: false, error: e.code ?? String(e), message: e.message });
+      process.exit(1);
+    },
+  );
 } else if (role === 'flood' && proto === 'udp' && a2 !== undefined) {
   udpFlood(a1, portOf(a2), opts).catch((e) => {
     out({ done: false, error: e.code ?? String(e), message: e.message });
     process.exit(1);
   });
 } else if (role === 'send' && proto === 'tcp' && a2 !== undefined) tcpSend(a1, portOf(a2), opts);
-else fail('usage: traffic.mjs sink udp|tcp PORT [opts] | send udp|tcp HOST PORT [opts] | flood udp HOST PORT [opts]');
+else fail('usage: traffic.mjs sink udp|tcp PORT [opts] | send udp|tcp HOST PORT [opts] | flood udp HOST PORT [opts] | agent');

@@ -4,7 +4,7 @@
 // bridge ports as PHYSINDEV/PHYSOUTDEV, resolved here to their names.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ns, eventually, type Json } from '../../support/capabilities.js';
-import { startConsumer } from '../../support/consumer.js';
+import { consumerLines, startConsumer } from '../../support/consumer.js';
 import { sendUdp, sinkDatagrams, startUdpSink } from '../../support/netns.js';
 
 let left: Ns;
@@ -51,7 +51,7 @@ describe('bridge', () => {
     await sendUdp(left.netns, 'fd00:202:3::2', 9100, { count: 2 });
     await eventually(() => sinkDatagrams(sink).length === 4, 'right side got 4');
     const leftMac = (JSON.parse(left.ip('-j', 'link', 'show', 'l0')) as { address: string }[])[0]!.address;
-    const pkts = c.json<Json>().filter((l) => l.pkt).map((l) => l.pkt as Json);
+    const pkts = (await consumerLines<Json>(c)).filter((l) => l.pkt).map((l) => l.pkt as Json);
     expect(pkts).toHaveLength(4);
     expect(pkts.map((p) => p.family).sort()).toEqual([10, 10, 2, 2]);
     for (const p of pkts) {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ns, eventually, type Json } from '../../support/capabilities.js';
-import { startConsumer } from '../../support/consumer.js';
+import { consumerLines, startConsumer } from '../../support/consumer.js';
 import { countDelivered, sendTcp, sendUdp, startTcpSink, type Child } from '../../support/netns.js';
 import { kernelFeatures } from '../../../src/diagnosis/index.js';
 
@@ -18,7 +18,7 @@ afterAll(async () => {
   await ns?.destroy();
 });
 
-const pkts = (c: Child): Json[] => c.json<Json>().filter((l) => l.pkt).map((l) => l.pkt as Json);
+const pkts = async (c: Child): Promise<Json[]> => (await consumerLines<Json>(c)).filter((l) => l.pkt).map((l) => l.pkt as Json);
 function queueUdp(port: number, q: number): void {
   ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', String(q));
 }
@@ -97,7 +97,7 @@ describe('queue flags', () => {
     expect(s).toMatchObject({ uid: 1234, gid: 2345 });
     await sendUdp(ns.netns, '127.0.0.1', 8003, { count: 1 }); // as root
     await eventually(() => delivered.pkts() === 3, 'delivered: 3');
-    const p = pkts(c);
+    const p = await pkts(c);
     expect(p.filter((x) => x.uid === 1234 && x.gid === 2345)).toHaveLength(2);
     expect(p.filter((x) => x.uid === 0 && x.gid === 0)).toHaveLength(1);
     c.write('close\n');
@@ -125,11 +125,12 @@ describe('queue flags', () => {
       sink.kill();
       void c;
     }
-    const big = pkts(gso).filter((p) => p.len > 1500);
+    const big = (await pkts(gso)).filter((p) => p.len > 1500);
     expect(big.length).toBeGreaterThan(0);
     expect(big.every((p) => (p.skbInfo & 2) === 2)).toBe(true);
-    expect(pkts(seg).length).toBeGreaterThan(0);
-    expect(pkts(seg).every((p) => p.len <= 1500)).toBe(true);
+    const segments = await pkts(seg);
+    expect(segments.length).toBeGreaterThan(0);
+    expect(segments.every((p) => p.len <= 1500)).toBe(true);
     gso.write('close\n');
     seg.write('close\n');
     await Promise.all([gso.exited, seg.exited]);
@@ -142,7 +143,7 @@ describe('queue flags', () => {
     expect(c.json<Json>().find((l) => l.openError)).toBeUndefined();
     await sendUdp(ns.netns, '127.0.0.1', 8006, { count: 2 });
     await eventually(() => delivered.pkts() === 2, 'delivered: 2');
-    const p = pkts(c);
+    const p = await pkts(c);
     expect(p).toHaveLength(2);
     // The context comes from skb->secmark, which only an active LSM with secmark (SELinux,
     // Smack) sets. Here /proc/self/attr/current answers EINVAL: no such LSM is active.

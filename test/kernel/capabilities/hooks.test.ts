@@ -4,7 +4,7 @@
 // address and receive timestamp are checked against what the namespaces really are.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ns, eventually, veth, type Json } from '../../support/capabilities.js';
-import { startConsumer } from '../../support/consumer.js';
+import { consumerLines, startConsumer } from '../../support/consumer.js';
 import { sendUdp, sinkDatagrams, startUdpSink, type Child } from '../../support/netns.js';
 
 let client: Ns;
@@ -86,7 +86,7 @@ describe('families and hooks', () => {
     await sendUdp(router.netns, 'fd00:202:2::2', 9005, { count: 2 });
     for (const s of sinks) await eventually(() => sinkDatagrams(s).length === 4, 'each sink got 2 IPv4 + 2 IPv6');
 
-    const pkts = consumer.json<Json>().filter((l) => l.pkt).map((l) => l.pkt as Json);
+    const pkts = (await consumerLines<Json>(consumer)).filter((l) => l.pkt).map((l) => l.pkt as Json);
     if (process.env.SHOW_HOOKS) for (const p of pkts) console.log(JSON.stringify({ ...p, data: undefined }));
     const clientMac = mac(client, 'c0');
     const now = Date.now() / 1000;

@@ -3,7 +3,7 @@
 // counts match the kernel's per-queue ids in /proc.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ns, eventually, type Json } from '../../support/capabilities.js';
-import { startConsumer } from '../../support/consumer.js';
+import { consumerLines, startConsumer } from '../../support/consumer.js';
 import { countDelivered, sendUdp } from '../../support/netns.js';
 
 let ns: Ns;
@@ -25,7 +25,7 @@ describe('several queues', () => {
     await eventually(() => delivered.pkts() === 48, 'delivered: 48');
     expect(ns.count('mangle', 'OUTPUT', 'bal')).toBe(48);
 
-    const pkts = c.json<Json>().filter((l) => l.pkt).map((l) => l.pkt as Json);
+    const pkts = (await consumerLines<Json>(c)).filter((l) => l.pkt).map((l) => l.pkt as Json);
     expect(pkts).toHaveLength(48);
     const perQueue = new Map<number, number>();
     const queueOfSource = new Map<string, Set<number>>();

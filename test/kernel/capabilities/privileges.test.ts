@@ -8,7 +8,7 @@
 // - without the capability the bind is refused with EPERM.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ns, eventually, type Json } from '../../support/capabilities.js';
-import { startConsumer } from '../../support/consumer.js';
+import { consumerLines, startConsumer } from '../../support/consumer.js';
 import { countDelivered, sendUdp } from '../../support/netns.js';
 
 let ns: Ns;
@@ -56,7 +56,7 @@ describe('privileges', () => {
     await sendUdp(ns.netns, '127.0.0.1', 9300, { count: 5 });
     await eventually(() => delivered.pkts() === 5, 'delivered: 5');
     expect(ns.count('mangle', 'POSTROUTING', 'pmark')).toBe(5);
-    expect(c.json<Json>().filter((l) => l.error)).toEqual([]);
+    expect((await consumerLines<Json>(c)).filter((l) => l.error)).toEqual([]);
     c.write('close\n');
     await c.exited;
     expect(c.exitStatus()?.code).toBe(0);

@@ -2,7 +2,7 @@
 // Evidence: delivery counters (mangle INPUT), iptables counters, /proc queue rows, tc class counters.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ns, eventually, type Json } from '../../support/capabilities.js';
-import { startConsumer } from '../../support/consumer.js';
+import { consumerLines, startConsumer } from '../../support/consumer.js';
 import { countDelivered, sendUdp, type Child } from '../../support/netns.js';
 
 let ns: Ns;
@@ -24,7 +24,7 @@ describe('verdicts', () => {
     procs.push(c1, c2);
     await sendUdp(ns.netns, '127.0.0.1', 5001, { count: 5, payloadPrefix: 'rq-' });
     await eventually(() => delivered.pkts() === 5, 'delivered: the 5 requeued packets');
-    const seen2 = c2.json<Json>().filter((l) => l.pkt).map((l) => l.pkt);
+    const seen2 = (await consumerLines<Json>(c2)).filter((l) => l.pkt).map((l) => l.pkt);
     expect(seen2).toHaveLength(5);
     expect(seen2.every((p) => p.queue === 2)).toBe(true);
     // Kernel side: queue 2 really had 5 packets queued to it.

@@ -102,7 +102,29 @@ export interface UdpSendSummary {
   local: { address: string; port: number };
 }
 
-/** Run the UDP sender in `ns` to completion and return its summary. */
+interface Agent {
+  child: Child;
+  ready: Promise<unknown>;
+}
+const agents = new WeakMap<Netns, Agent>();
+let agentRequests = 0;
+
+/** The namespace's traffic agent (started on first use, killed with the namespace). */
+function agentOf(ns: Netns): Agent {
+  let agent = agents.get(ns);
+  if (agent === undefined || !agent.child.running) {
+    const child = ns.spawnNode(TRAFFIC_SCRIPT, ['agent']);
+    agent = { child, ready: child.waitForJson<{ ready?: boolean }>((j) => j.ready === true, 10_000) };
+    agents.set(ns, agent);
+  }
+  return agent;
+}
+
+/**
+ * Run the UDP sender in `ns` to completion and return its summary. The sends of a namespace
+ * go through one long-lived process (the script's agent), so a send costs no process start;
+ * one with uid/gid runs in a process of its own.
+ */
 export async function sendUdp(ns: Netns, host: string, port: number, o: UdpSendOptions = {}): Promise<UdpSendSummary> {
   const args = ['send', 'udp', host, String(port), '--count', String(o.count ?? 1)];
   if (o.size !== undefined) args.push('--size', String(o.size));
@@ -115,9 +137,22 @@ export async function sendUdp(ns: Netns, host: string, port: number, o: UdpSendO
   if (o.uid !== undefined) args.push('--uid', String(o.uid));
   if (o.gid !== undefined) args.push('--gid', String(o.gid));
   if (o.echoWaitMs !== undefined) args.push('--echo-wait', String(o.echoWaitMs));
-  const child = ns.spawnNode(TRAFFIC_SCRIPT, args);
-  const summary = await child.waitForJson<UdpSendSummary & { done: boolean; error?: string }>((j) => 'done' in j, o.timeoutMs ?? 30_000);
-  await child.waitForExit(5_000);
+  type Reply = UdpSendSummary & { done: boolean; error?: string; id?: number };
+  let child: Child;
+  let summary: Reply;
+  if (o.uid === undefined && o.gid === undefined) {
+    const agent = agentOf(ns);
+    child = agent.child;
+    await agent.ready;
+    const id = ++agentRequests;
+    child.write(`${JSON.stringify({ id, args })}\n`);
+    summary = await child.waitForJson<Reply>((j) => j.id === id, o.timeoutMs ?? 30_000);
+    delete summary.id;
+  } else {
+    child = ns.spawnNode(TRAFFIC_SCRIPT, args);
+    summary = await child.waitForJson<Reply>((j) => 'done' in j, o.timeoutMs ?? 30_000);
+    await child.waitForExit(5_000);
+  }
   if (!summary.done) throw new Error(`UDP sender failed: ${JSON.stringify(summary)}\n${child.transcript()}`);
   return summary;
 }
