@@ -173,7 +173,7 @@ NFQUEUE_TRANSPORT=netlink ip netns exec "$ns" node flood-consumer.mjs 2 >"$work/
 fb=$!
 pids+=("$fb")
 wait_for_line "$work/fallback.out" 15 '"transportKind":"netlink"'
-in_ns node "$root/test/support/consumers/flood.mjs" 127.0.0.1 7200 --seconds 5 | tee "$work/flood.out"
+in_ns node "$root/test/support/traffic.mjs" flood udp 127.0.0.1 7200 --seconds 5 | tee "$work/flood.out"
 kill -0 "$fb" 2>/dev/null || { cat "$work/fallback.out" >&2; fail "the fallback consumer died in the flood"; }
 for ((i = 0; i < 100; i++)); do
   [ "$(queue_row 2 | awk '{ print $3 }')" = 0 ] && break

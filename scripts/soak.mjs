@@ -6,7 +6,7 @@
 //   node scripts/soak.mjs [--packets N] [--queue Q] [--port P] [--out DIR] [--max-minutes M]
 //
 // The consumer is the built library (dist/) answering 'accept'; the flood is
-// test/support/consumers/flood.mjs, a Node UDP sender to 127.0.0.1:PORT, running as a child until
+// `test/support/traffic.mjs flood udp`, a Node UDP sender to 127.0.0.1:PORT, running as a child until
 // N packets have reached the callback (or --max-minutes pass). Writes DIR/rss.csv
 // (t_s,received,rss_bytes,heap_used_bytes) and DIR/summary.json, prints the summary.
 import { spawn } from 'node:child_process';
@@ -42,7 +42,7 @@ const q = await openQueue(queueNum, () => {
 });
 q.on('overrun', () => overrunEvents++);
 
-const flood = spawn(process.execPath, [fileURLToPath(new URL('../test/support/consumers/flood.mjs', import.meta.url)), '127.0.0.1', String(port), '--seconds', String(maxMinutes * 60)], { stdio: ['ignore', 'pipe', 'inherit'] });
+const flood = spawn(process.execPath, [fileURLToPath(new URL('../test/support/traffic.mjs', import.meta.url)), 'flood', 'udp', '127.0.0.1', String(port), '--seconds', String(maxMinutes * 60)], { stdio: ['ignore', 'pipe', 'inherit'] });
 let floodSummary;
 flood.stdout.on('data', (d) => {
   try {

@@ -1,15 +1,13 @@
 /**
- * for await iteration against the kernel: a consumer child (test/support/consumers/iterating-consumer.mjs)
+ * for await iteration against the kernel: a consumer child (test/support/consumers/consumer.mjs, `iterate`)
  * iterates a queue in this file's namespace, an iptables-legacy NFQUEUE rule queues UDP to
  * 127.0.0.1. Order is kept and every packet answered; while the loop holds maxOutstanding
  * packets the socket is not read and the rest waits in the kernel; a break in the middle of
  * the burst gives every packet the default verdict and leaves nothing waiting.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { fileURLToPath } from 'node:url';
 import { countDelivered, createNetns, sendUdp, type Netns, type Child } from '../support/netns.js';
-
-const CONSUMER = fileURLToPath(new URL('../support/consumers/iterating-consumer.mjs', import.meta.url));
+import { startConsumer } from '../support/consumer.js';
 let ns: Netns;
 
 beforeAll(() => {
@@ -32,11 +30,26 @@ interface Line {
   error?: { message: string };
 }
 
-async function start(queue: number, transport: string, ...args: string[]): Promise<Child> {
-  const c = ns.spawnNode(CONSUMER, [String(queue), ...args], { env: { NFQUEUE_TRANSPORT: transport } });
-  const first = await c.waitForJson<Line>((j) => j.ready === true, 15_000);
-  expect(first.transport).toBe(transport);
-  await ns.waitForQueueBound(queue, 10_000, { copyMode: 2 });
+async function start(queue: number, transport: string, policy: 'oddeven' | 'hold', options: { maxOutstanding: number; maxLen?: number }): Promise<Child> {
+  const c = await startConsumer(
+    ns,
+    {
+      queues: queue,
+      iterate: true,
+      policy,
+      options: {
+        // Held packets stay in the socket's receive buffer: make room for the test's burst.
+        receiveBufferSize: 8 << 20,
+        // The test's datagrams are small. A short copy range keeps the netlink package's
+        // socket, whose queue is bounded to what its receive buffer holds, able to hold the
+        // whole burst.
+        copyRange: 1024,
+        ...options,
+      },
+    },
+    { env: { NFQUEUE_TRANSPORT: transport } },
+  );
+  expect(c.json<Line>().find((j) => j.ready)?.transport).toBe(transport);
   return c;
 }
 
@@ -51,7 +64,7 @@ describe.each([
   it('keeps the order and answers every packet from the loop', async () => {
     const port = 7300 + base;
     queueUdpPort(port, 1 + base);
-    const c = await start(1 + base, transport, 'oddeven', '--max-outstanding', '16');
+    const c = await start(1 + base, transport, 'oddeven', { maxOutstanding: 16 });
     const delivered = countDelivered(ns, port);
     expect((await sendUdp(ns, '127.0.0.1', port, { count: 1000, rate: 5000 })).sent).toBe(1000);
     expect(await delivered.waitFor(500, 30_000)).toBe(500);
@@ -70,14 +83,13 @@ describe.each([
     const queue = 2 + base;
     const max = 32;
     queueUdpPort(port, queue);
-    const c = await start(queue, transport, 'hold', '--max-outstanding', String(max));
+    const c = await start(queue, transport, 'hold', { maxOutstanding: max });
     // Accepted packets are counted in a later hook (a UDP sink would drop some of a burst
     // this sudden, overflowing its socket buffer).
     ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', String(port), '-m', 'comment', '--comment', `passed${port}`);
-    // Four senders: a socket's queued datagrams count against its send buffer until answered,
+    // Four sockets: a socket's queued datagrams count against its send buffer until answered,
     // so one socket would block after ~250 of them.
-    const senders = await Promise.all([0, 1, 2, 3].map((k) => sendUdp(ns, '127.0.0.1', port, { count: 100, rate: 20_000, payloadPrefix: `s${k};` })));
-    expect(senders.map((x) => x.sent)).toEqual([100, 100, 100, 100]);
+    expect((await sendUdp(ns, '127.0.0.1', port, { count: 100, rate: 20_000, from: Array(4).fill('127.0.0.1') })).sent).toBe(400);
     // Every datagram is queued and none answered: they wait in the kernel or in the loop.
     await waitFor(() => ns.queueRow(queue)?.waiting === 400, () => JSON.stringify(ns.queueRow(queue)));
     c.kill('SIGUSR1');
@@ -108,12 +120,11 @@ describe('maxOutstanding against kernel bursts (native transport)', () => {
     const port = 7400 + n / 10;
     const queue = 30 + String(n).length;
     queueUdpPort(port, queue);
-    const c = await start(queue, 'native', 'hold', '--max-outstanding', '4', '--max-len', '4096');
+    const c = await start(queue, 'native', 'hold', { maxOutstanding: 4, maxLen: 4096 });
     ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', String(port), '-m', 'comment', '--comment', `passed${port}`);
-    // Several senders: a socket's queued datagrams count against its send buffer until answered.
-    const senders = Math.ceil(n / 200);
-    const sent = await Promise.all(Array.from({ length: senders }, (_, k) => sendUdp(ns, '127.0.0.1', port, { count: n / senders, rate: 50_000, payloadPrefix: `s${k};` })));
-    expect(sent.reduce((s, x) => s + x.sent, 0)).toBe(n);
+    // Several sockets: a socket's queued datagrams count against its send buffer until answered.
+    const sockets = Math.ceil(n / 200);
+    expect((await sendUdp(ns, '127.0.0.1', port, { count: n / sockets, rate: 50_000, from: Array(sockets).fill('127.0.0.1') })).sent).toBe(n);
     await waitFor(() => ns.queueRow(queue)?.waiting === n, () => JSON.stringify(ns.queueRow(queue)));
     // Let the socket deliver what it will: a few receive turns.
     await new Promise((r) => setTimeout(r, 300));

@@ -1,7 +1,7 @@
 /**
  * The core library against the real kernel: each scenario in its own queue inside one
  * network namespace made for this file, with an iptables-legacy NFQUEUE rule, a consumer
- * child (test/support/consumers/kernel-consumer.mjs, built library) and UDP traffic to 127.0.0.1 / ::1.
+ * child (test/support/consumers/consumer.mjs, built library) and UDP traffic to 127.0.0.1 / ::1.
  * What got through is counted by an iptables rule on mangle INPUT (countDelivered), not by a
  * receiving socket, whose buffer would drop datagrams on a loaded machine.
  */
@@ -9,10 +9,8 @@
 /** Rules counting the datagrams whose `seq=N;` payload has an odd N. */
 const ODD_SEQ = ['1;', '3;', '5;', '7;', '9;'].map((end) => ['-m', 'string', '--algo', 'bm', '--string', end]);
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { fileURLToPath } from 'node:url';
 import { countDelivered, createNetns, sendUdp, type Netns, type Child } from '../support/netns.js';
-
-const CONSUMER = fileURLToPath(new URL('../support/consumers/kernel-consumer.mjs', import.meta.url));
+import { consumerLines, consumerOpened, spawnConsumer, startConsumer, stopConsumer, type ConsumerConfig, type ConsumerLine } from '../support/consumer.js';
 
 let ns: Netns;
 
@@ -23,30 +21,16 @@ afterAll(async () => {
   await ns?.destroy();
 });
 
-interface ConsumerLine {
-  ready?: boolean;
-  portId?: number;
-  transport?: string;
-  error?: { name: string; code?: string; message: string; packetId?: number };
-  openError?: { name: string; code?: string; step?: string; message: string };
-  closed?: boolean;
-  callbacks?: number;
-  stats?: { received: number; verdicts: Record<string, number>; callbackErrors: number; pending: number; kernel: unknown[] };
-}
-
 let transport = 'native';
 
-async function startConsumer(queue: number, policy: string, ...extra: string[]): Promise<Child> {
+async function startQueueConsumer(config: ConsumerConfig): Promise<Child> {
   // The netlink package's socket gets a queue no longer than its receive buffer holds (see
   // fallback-overrun.test.ts); these scenarios' small datagrams need only a small copy range,
   // which lets that bound (~130 packets in the default buffer) hold their bursts.
-  const copyRange = transport === 'netlink' ? ['--copy-range', '256'] : [];
-  const c = ns.spawnNode(CONSUMER, [String(queue), policy, ...extra, ...copyRange], { env: { NFQUEUE_TRANSPORT: transport } });
-  const first = await c.waitForJson<ConsumerLine>((j) => j.ready === true || j.openError !== undefined, 15_000);
-  if (first.openError) throw new Error(`consumer failed to open queue ${queue}: ${first.openError.message}`);
+  const copyRange = transport === 'netlink' ? { copyRange: 256 } : {};
+  const c = await startConsumer(ns, { ...config, options: { ...config.options, ...copyRange } }, { env: { NFQUEUE_TRANSPORT: transport } });
   // NFQUEUE_TRANSPORT=native fails instead of falling back, so this proves the addon ran.
-  expect(first.transport).toBe(transport);
-  await ns.waitForQueueBound(queue, 10_000, { copyMode: 2 });
+  expect(c.json<ConsumerLine>().find((j) => j.ready)?.transport).toBe(transport);
   return c;
 }
 
@@ -56,13 +40,6 @@ async function startConsumer(queue: number, policy: string, ...extra: string[]):
  * rest; at 1,000 packets/s that takes a 130 ms stall. The native socket's queue is long.
  */
 const rateFor = (kind: string, rate: number): number => (kind === 'netlink' ? Math.min(rate, 1000) : rate);
-
-async function stopConsumer(c: Child): Promise<ConsumerLine> {
-  c.kill('SIGTERM');
-  const line = await c.waitForJson<ConsumerLine>((j) => j.closed === true, 15_000);
-  await c.waitForExit(5_000);
-  return line;
-}
 
 function queueUdpPort(port: number, queue: number, family: 4 | 6 = 4): void {
   const args = ['-A', 'OUTPUT', '-p', 'udp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', String(queue)];
@@ -83,7 +60,7 @@ describe.each([
 
   it('passes 1,000 UDP datagrams through OUTPUT, all accepted and all received', async () => {
     queueUdpPort(7001 + base * 10, 1 + base);
-    const consumer = await startConsumer(1 + base, 'accept');
+    const consumer = await startQueueConsumer({ queues: 1 + base });
     const delivered = countDelivered(ns, 7001 + base * 10);
     const sent = await sendUdp(ns, '127.0.0.1', 7001 + base * 10, { count: 1000, rate: rateFor(kind, 5000) });
     expect(sent.sent).toBe(1000);
@@ -97,7 +74,7 @@ describe.each([
 
   it('accepts odd and drops even datagrams: exactly the odd ones get through', async () => {
     queueUdpPort(7002 + base * 10, 2 + base);
-    const consumer = await startConsumer(2 + base, 'oddeven');
+    const consumer = await startQueueConsumer({ queues: 2 + base, policy: 'oddeven' });
     const delivered = countDelivered(ns, 7002 + base * 10);
     const odd = countDelivered(ns, 7002 + base * 10, { alternatives: ODD_SEQ });
     await sendUdp(ns, '127.0.0.1', 7002 + base * 10, { count: 200, rate: rateFor(kind, 4000) });
@@ -115,7 +92,7 @@ describe.each([
     // ACCEPT resumes at the next hook: count the mark in mangle POSTROUTING.
     ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', String(7003 + base * 10), '-m', 'mark', '--mark', '0x2a', '-m', 'comment', '--comment', `marked42-${kind}`);
     ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', String(7003 + base * 10), '-m', 'mark', '--mark', '0', '-m', 'comment', '--comment', `unmarked-${kind}`);
-    const consumer = await startConsumer(3 + base, 'mark=42');
+    const consumer = await startQueueConsumer({ queues: 3 + base, policy: 'mark', mark: 42 });
     const delivered = countDelivered(ns, 7003 + base * 10);
     await sendUdp(ns, '127.0.0.1', 7003 + base * 10, { count: 150, rate: rateFor(kind, 4000) });
     expect(await delivered.waitFor(150)).toBe(150);
@@ -126,7 +103,7 @@ describe.each([
 
   it('works the same over IPv6 (::1)', async () => {
     queueUdpPort(7004 + base * 10, 4 + base, 6);
-    const consumer = await startConsumer(4 + base, 'oddeven');
+    const consumer = await startQueueConsumer({ queues: 4 + base, policy: 'oddeven' });
     const delivered = countDelivered(ns, 7004 + base * 10, { family: 6 });
     const odd = countDelivered(ns, 7004 + base * 10, { family: 6, alternatives: ODD_SEQ });
     await sendUdp(ns, '::1', 7004 + base * 10, { family: 6, count: 300, rate: rateFor(kind, 4000) });
@@ -138,9 +115,9 @@ describe.each([
   });
 
   it('rejects binding a queue another socket holds with a typed EBUSY error', async () => {
-    const holder = await startConsumer(5 + base, 'accept');
-    const second = ns.spawnNode(CONSUMER, [String(5 + base), 'accept'], { env: { NFQUEUE_TRANSPORT: kind } });
-    const line = await second.waitForJson<ConsumerLine>((j) => j.openError !== undefined || j.ready === true, 15_000);
+    const holder = await startQueueConsumer({ queues: 5 + base });
+    const second = spawnConsumer(ns, { queues: 5 + base }, { env: { NFQUEUE_TRANSPORT: kind } });
+    const line = await consumerOpened(second);
     expect(line.ready).toBeUndefined();
     expect(line.openError?.name).toBe('QueueKernelError');
     expect(line.openError?.code).toBe('EBUSY');
@@ -155,7 +132,7 @@ describe.each([
 
   it('close() gives every waiting packet the default verdict and leaves none waiting', async () => {
     queueUdpPort(7006 + base * 10, 6 + base);
-    const consumer = await startConsumer(6 + base, 'hold');
+    const consumer = await startQueueConsumer({ queues: 6 + base, policy: 'hold' });
     const delivered = countDelivered(ns, 7006 + base * 10);
     await sendUdp(ns, '127.0.0.1', 7006 + base * 10, { count: 40 });
     // All 40 wait in the kernel for a verdict the callback never gives.
@@ -171,7 +148,7 @@ describe.each([
   it('close() with default drop: every held packet is dropped, none gets through', async () => {
     queueUdpPort(7008 + base * 10, 8 + base);
     ns.iptables('-A', 'INPUT', '-p', 'udp', '--dport', String(7008 + base * 10), '-m', 'comment', '--comment', `in7008-${kind}`);
-    const consumer = await startConsumer(8 + base, 'hold', '--default', 'drop');
+    const consumer = await startQueueConsumer({ queues: 8 + base, policy: 'hold', options: { defaultVerdict: 'drop' } });
     await sendUdp(ns, '127.0.0.1', 7008 + base * 10, { count: 25 });
     for (let i = 0; i < 100 && (ns.queueRow(8 + base)?.waiting ?? 0) < 25; i++) await new Promise((r) => setTimeout(r, 50));
     expect(ns.queueRow(8 + base)?.waiting).toBe(25);
@@ -182,11 +159,11 @@ describe.each([
 
   it('a throwing callback costs only that packet its own verdict: default applied, queue lives on', async () => {
     queueUdpPort(7007 + base * 10, 7 + base);
-    const consumer = await startConsumer(7 + base, 'throw-every=3');
+    const consumer = await startQueueConsumer({ queues: 7 + base, policy: 'throw-every', every: 3 });
     const delivered = countDelivered(ns, 7007 + base * 10);
     await sendUdp(ns, '127.0.0.1', 7007 + base * 10, { count: 300, rate: rateFor(kind, 4000) });
     expect(await delivered.waitFor(300, 30_000)).toBe(300);
-    const errors = consumer.json<ConsumerLine>().filter((j) => j.error !== undefined);
+    const errors = (await consumerLines(consumer)).filter((j) => j.error !== undefined);
     expect(errors.length).toBe(100);
     expect(errors.every((e) => e.error?.name === 'CallbackError' && /policy throws/.test(e.error.message))).toBe(true);
     const closed = await stopConsumer(consumer);
@@ -196,7 +173,7 @@ describe.each([
 
   it('a rejecting async callback gets the default verdict too', async () => {
     queueUdpPort(7009 + base * 10, 9 + base);
-    const consumer = await startConsumer(9 + base, 'reject-every=4', '--default', 'drop');
+    const consumer = await startQueueConsumer({ queues: 9 + base, policy: 'reject-every', every: 4, options: { defaultVerdict: 'drop' } });
     const delivered = countDelivered(ns, 7009 + base * 10);
     await sendUdp(ns, '127.0.0.1', 7009 + base * 10, { count: 200, rate: rateFor(kind, 4000) });
     // Callbacks 4, 8, … reject and their packets are dropped: 150 arrive.

@@ -1,56 +1,13 @@
 // The capability tests' view of the shared namespace library (test/support/netns.ts): a
-// namespace per test file whose children print JSON lines, the library consumer and the
-// traffic script started with a config, iptables counters by comment tag, and HTB classes
-// on lo. Needs root, iproute2, iptables-legacy.
+// namespace per test file, iptables counters by comment tag, /proc rows, and HTB classes on
+// lo. Consumers and traffic start through their one driver each (consumer.ts,
+// netns/traffic.ts) on `ns.netns`. Needs root, iproute2, iptables-legacy.
 import { fileURLToPath } from 'node:url';
 import { createNetns, TIME_SCALE, type Child, type Netns, type QueueProcRow } from './netns.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const CONSUMER = fileURLToPath(new URL('./consumers/capability-consumer.mjs', import.meta.url));
-export const TRAFFIC = fileURLToPath(new URL('./capability-traffic.mjs', import.meta.url));
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** A child in the namespace, read as JSON lines (a view of the shared library's Child). */
-export class Proc {
-  /** Resolves when the process has exited. */
-  readonly done: Promise<void>;
-  constructor(readonly child: Child) {
-    this.done = child.exited.then(() => undefined);
-  }
-  /** The JSON lines printed so far. */
-  get lines(): Json[] {
-    return this.child.json<Json>();
-  }
-  get stderr(): string {
-    return this.child.stderr();
-  }
-  get exitCode(): number | null {
-    return this.child.exitStatus()?.code ?? null;
-  }
-  /** Resolves with the first JSON line matching `pred`; rejects on exit or timeout. */
-  waitFor(pred: (j: Json) => boolean, timeoutMs = 15_000): Promise<Json> {
-    return this.child.waitForJson<Json>(pred, timeoutMs);
-  }
-  /** Waits until `pred` holds for the lines collected (e.g. a count). */
-  async until(pred: (lines: Json[]) => boolean, timeoutMs = 15_000): Promise<void> {
-    await eventually(() => {
-      if (!this.child.running) throw new Error(`process exited first: ${this.child.describe()}\n${this.child.transcript()}`);
-      return pred(this.lines);
-    }, `${this.child.describe()}\n${this.child.transcript()}`, timeoutMs);
-  }
-  /** Waits until stderr matches `re` (e.g. tshark's "Capturing on"). */
-  async waitStderr(re: RegExp, timeoutMs = 15_000): Promise<void> {
-    await eventually(() => re.test(this.stderr) || !this.child.running, `${re} from ${this.child.describe()}`, timeoutMs);
-    if (!re.test(this.stderr)) throw new Error(`never saw ${re} from ${this.child.describe()}\n${this.child.transcript()}`);
-  }
-  send(line: string): void {
-    this.child.write(`${line}\n`);
-  }
-  kill(sig: NodeJS.Signals = 'SIGKILL'): void {
-    this.child.kill(sig);
-  }
-}
 
 /** A row of /proc/net/netfilter/nfnetlink_queue. */
 export type Row = QueueProcRow;
@@ -100,29 +57,8 @@ export class Ns {
     return r!;
   }
   /** Starts a command in the namespace (killed with the namespace). */
-  spawn(cmd: string[]): Proc {
-    return new Proc(this.netns.spawn(cmd, { cwd: ROOT }));
-  }
-  /** Starts the library consumer with a config (see consumers/capability-consumer.mjs). */
-  async consumer(config: Json, prefix: string[] = []): Promise<Proc> {
-    const p = this.spawn([...prefix, process.execPath, CONSUMER, JSON.stringify(config)]);
-    await p.waitFor((j) => j.ready === true || j.openError !== undefined);
-    return p;
-  }
-  traffic(args: string[], prefix: string[] = []): Proc {
-    return this.spawn([...prefix, process.execPath, TRAFFIC, ...args]);
-  }
-  /** Runs a UDP sink; resolves once bound. */
-  async udpSink(port: number, host = '0.0.0.0'): Promise<Proc> {
-    const p = this.traffic(['udp-sink', host, String(port)]);
-    await p.waitFor((j) => j.ready === true);
-    return p;
-  }
-  /** Sends `count` UDP datagrams `${prefix}${i}` and waits for the sender to finish. */
-  async sendUdp(host: string, port: number, count: number, opts: { prefix?: string; bind?: string; size?: number } = {}, cmdPrefix: string[] = []): Promise<Json> {
-    const args = ['udp-send', host, String(port), String(count), opts.prefix ?? 'pkt', opts.bind ?? '', String(opts.size ?? 0)];
-    const p = this.traffic(args, cmdPrefix);
-    return p.waitFor((j) => j.sent !== undefined, 30_000);
+  spawn(cmd: string[]): Child {
+    return this.netns.spawn(cmd, { cwd: ROOT });
   }
   /**
    * HTB on lo with classes 1:1 (default) and 1:3: HTB puts a packet whose skb->priority

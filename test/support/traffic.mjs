@@ -1,26 +1,44 @@
 #!/usr/bin/env node
-// Traffic sinks and senders for kernel tests. Plain JavaScript, no dependencies.
-// Meant to run INSIDE a test network namespace (`ip netns exec NS node traffic.mjs ...`),
-// talking to the test through stdout, one JSON object per line.
+// The one traffic script of the kernel tests: sinks, senders and floods. Plain JavaScript,
+// no dependencies (it must not depend on the library it helps to test). Meant to run INSIDE
+// a test network namespace (`ip netns exec NS node traffic.mjs ...`), talking to the test
+// through stdout, one JSON object per line. Driven from TypeScript by test/support/netns/traffic.ts.
 //
 //   sink udp PORT [--family 4|6] [--host ADDR] [--count N] [--timeout MS] [--idle MS]
-//                 [--payload utf8|hex|none] [--payload-max BYTES] [--quiet] [--echo]
+//                 [--payload utf8|latin1|hex|none] [--payload-max BYTES] [--quiet] [--echo]
 //       -> {"ready":true,...}, then one line per datagram
 //          {"from":ADDR,"port":P,"len":N,"seq":S|null,"payload":"..."} ,
 //          and finally {"done":true,"received":N,"bytes":B,"distinct":D,"duplicates":U,
 //                       "outOfOrder":O,"timedOut":bool}
+//       --payload-max 0 prints the whole payload (default: the first 64 bytes). An IPv6 sink
+//       is IPv6-only, unless --host :: is given explicitly (then IPv4 arrives as ::ffff:a.b.c.d).
 //       Ends when --count datagrams arrived, --timeout ms passed since ready, --idle ms passed
 //       without a datagram (after the first), or on SIGTERM/SIGINT (summary still printed).
 //       Exit code 0, or 3 when it stopped before --count was reached.
 //
-//   send udp HOST PORT [--count N] [--size B] [--payload-prefix S] [--rate PPS] [--family 4|6]
-//                 [--bind ADDR] [--sport PORT] [--uid N] [--gid N] [--echo-wait MS]
-//       Datagram i (0-based) carries `${prefix}seq=${i};` padded with '.' to --size bytes
-//       (never truncated below that text). --uid/--gid drop privileges BEFORE the socket is
-//       created, so the kernel sees that owner (NFQA_UID/GID). --echo-wait collects replies
-//       from an `--echo` sink for MS after the last send.
-//       -> {"done":true,"sent":N,"errors":E,"errorCodes":{...},"bytes":B,"ms":T,"echoed":R}
+//   send udp HOST PORT [--count N] [--size B] [--payload-prefix S] [--rate PPS]
+//                 [--family 4|6] [--bind ADDR | --from ADDR,ADDR,...] [--sport PORT]
+//                 [--uid N] [--gid N] [--echo-wait MS]
+//       Datagram i (0-based) carries `${prefix}seq=${i};`, padded with '.' to --size bytes
+//       (never truncated below that text). --from sends --count datagrams from each source
+//       address in turn, `${prefix}from=${addr};seq=${i};`.
+//       --uid/--gid drop privileges BEFORE the socket is created, so the kernel sees that
+//       owner (NFQA_UID/GID). --echo-wait collects replies from an `--echo` sink for MS after
+//       the last send.
+//       -> {"done":true,"sent":N,"errors":E,"errorCodes":{...},"bytes":B,"ms":T,"echoed":R,
+//           "uid":U,"gid":G,"local":{...}}
 //       Exit code 0 (send errors are counted, not fatal; the test decides).
+//
+//   agent
+//       Runs `send udp` requests from stdin, {"id":N,"args":["send","udp",...]}, each answered
+//       by its summary with the same "id" (no --uid/--gid): one process per namespace for all
+//       of a test file's sends. -> {"ready":true,"agent":true} first.
+//
+//   flood udp HOST PORT [--seconds S] [--count N] [--size B] [--window W] [--from ADDR,...]
+//       As fast as Node can, keeping at most --window sends in flight (default 128); with
+//       --from, round-robin over one socket per source address (the --queue-balance hash
+//       covers addresses, not ports). Ends after --seconds, --count datagrams or SIGTERM.
+//       -> {"done":true,"sent":N,"errors":E,"ms":T}
 //
 //   sink tcp PORT [--family 4|6] [--host ADDR] [--conns N] [--timeout MS]
 //       -> {"ready":true,...}, per closed connection {"conn":true,"from":A,"port":P,"bytes":N,
@@ -87,7 +105,10 @@ function family(opts, host) {
 
 function dropPrivileges(opts) {
   // Order matters: setgid needs the privileges setuid gives away.
-  if (opts.gid !== undefined) process.setgid(Number(opts.gid));
+  if (opts.gid !== undefined) {
+    process.setgroups([]);
+    process.setgid(Number(opts.gid));
+  }
   if (opts.uid !== undefined) process.setuid(Number(opts.uid));
 }
 
@@ -96,7 +117,7 @@ const SEQ_RE = /seq=(\d+);/;
 function renderPayload(buf, mode, max) {
   if (mode === 'none') return undefined;
   const b = max > 0 && buf.length > max ? buf.subarray(0, max) : buf;
-  return mode === 'hex' ? b.toString('hex') : b.toString('utf8');
+  return b.toString(mode);
 }
 
 // ---------------------------------------------------------------- UDP sink
@@ -108,12 +129,12 @@ function udpSink(port, opts) {
   const timeout = num(opts, 'timeout', 0);
   const idle = num(opts, 'idle', 0);
   const mode = opts.payload ?? 'utf8';
-  if (!['utf8', 'hex', 'none'].includes(mode)) fail('--payload must be utf8, hex or none');
+  if (!['utf8', 'latin1', 'hex', 'none'].includes(mode)) fail('--payload must be utf8, latin1, hex or none');
   const max = num(opts, 'payload-max', 64);
   const quiet = !!opts.quiet;
   const echo = !!opts.echo;
 
-  const sock = dgram.createSocket({ type: fam === 6 ? 'udp6' : 'udp4', ipv6Only: fam === 6 });
+  const sock = dgram.createSocket({ type: fam === 6 ? 'udp6' : 'udp4', ipv6Only: fam === 6 && opts.host !== '::' });
   let received = 0;
   let bytes = 0;
   let duplicates = 0;
@@ -173,8 +194,7 @@ function udpSink(port, opts) {
 
 // ---------------------------------------------------------------- UDP sender
 
-function makePayload(prefix, i, size) {
-  const text = `${prefix}seq=${i};`;
+function makePayload(text, size) {
   const head = Buffer.from(text, 'utf8');
   if (head.length >= size) return head;
   const buf = Buffer.alloc(size, 0x2e); // '.'
@@ -184,6 +204,23 @@ function makePayload(prefix, i, size) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** A UDP socket bound to `addr` (and `port`, 0 for any). */
+async function udpSocket(fam, addr, port = 0) {
+  const sock = dgram.createSocket({ type: fam === 6 ? 'udp6' : 'udp4' });
+  await new Promise((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(port, addr ?? (fam === 6 ? '::' : '0.0.0.0'), () => {
+      sock.off('error', reject);
+      resolve();
+    });
+  });
+  // Per-send errors are counted by the callers.
+  sock.on('error', () => {});
+  return sock;
+}
+
+const sources = (opts) => (opts.from === undefined ? [opts.bind] : String(opts.from).split(','));
+
 async function udpSend(host, port, opts) {
   const fam = family(opts, host);
   const count = num(opts, 'count', 1);
@@ -191,45 +228,126 @@ async function udpSend(host, port, opts) {
   const rate = num(opts, 'rate', 0);
   const prefix = opts['payload-prefix'] ?? '';
   const echoWait = num(opts, 'echo-wait', 0);
-  dropPrivileges(opts);
 
-  const sock = dgram.createSocket({ type: fam === 6 ? 'udp6' : 'udp4' });
   let echoed = 0;
-  sock.on('message', () => { echoed++; });
-  sock.on('error', () => { /* per-send errors are counted below */ });
-  await new Promise((resolve, reject) => {
-    sock.once('error', reject);
-    const bindAddr = opts.bind ?? (fam === 6 ? '::' : '0.0.0.0');
-    sock.bind(num(opts, 'sport', 0), bindAddr, () => { sock.off('error', reject); resolve(); });
-  });
-
   const errorCodes = {};
   let errors = 0;
   let sent = 0;
   let bytes = 0;
+  let local;
   const start = performance.now();
-  for (let i = 0; i < count; i++) {
-    if (rate > 0) {
-      const due = start + (i * 1000) / rate;
-      const wait = due - performance.now();
-      if (wait > 1) await sleep(wait);
+  let k = 0; // datagrams so far, over every source: the rate is the sender's
+  for (const source of sources(opts)) {
+    const sock = await udpSocket(fam, source, num(opts, 'sport', 0));
+    sock.on('message', () => echoed++);
+    const from = opts.from === undefined ? '' : `from=${source};`;
+    for (let i = 0; i < count; i++, k++) {
+      if (rate > 0) {
+        const due = start + (k * 1000) / rate;
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait);
+      }
+      const buf = makePayload(`${prefix}${from}seq=${i};`, size);
+      const err = await new Promise((resolve) => sock.send(buf, port, host, (e) => resolve(e)));
+      if (err) {
+        errors++;
+        const code = err.code ?? String(err.errno ?? err);
+        errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+      } else {
+        sent++;
+        bytes += buf.length;
+      }
     }
-    const buf = makePayload(prefix, i, size);
-    const err = await new Promise((resolve) => sock.send(buf, port, host, (e) => resolve(e)));
-    if (err) {
-      errors++;
-      const code = err.code ?? String(err.errno ?? err);
-      errorCodes[code] = (errorCodes[code] ?? 0) + 1;
-    } else {
-      sent++;
-      bytes += buf.length;
-    }
+    local = sock.address();
+    if (echoWait > 0) await sleep(echoWait);
+    sock.close();
   }
   const ms = Math.round(performance.now() - start);
-  if (echoWait > 0) await sleep(echoWait);
-  out({ done: true, sent, errors, errorCodes, bytes, ms, echoed, local: sock.address() });
-  sock.close();
-  process.exit(0);
+  return { done: true, sent, errors, errorCodes, bytes, ms, echoed, uid: process.getuid(), gid: process.getgid(), local };
+}
+
+// ---------------------------------------------------------------- agent
+
+// One long-lived process per namespace runs the test's UDP sends, so that each send costs no
+// process start: requests {"id":N,"args":["send","udp",HOST,PORT,...]} on stdin, answers the
+// send's summary with the same "id" on stdout. Not for --uid/--gid (they would stick).
+function agent() {
+  let buffered = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk) => {
+    const lines = (buffered + chunk).split('\n');
+    buffered = lines.pop();
+    for (const line of lines) if (line.trim() !== '') void serve(JSON.parse(line));
+  });
+  process.stdin.on('end', () => process.exit(0));
+  out({ ready: true, agent: true, pid: process.pid });
+}
+
+async function serve({ id, args }) {
+  const { pos, opts } = parseArgs(args);
+  const [role, proto, host, port] = pos;
+  try {
+    if (role !== 'send' || proto !== 'udp' || port === undefined) throw new Error(`the agent only sends UDP, not ${args.join(' ')}`);
+    if (opts.uid !== undefined || opts.gid !== undefined) throw new Error('the agent cannot change its owner');
+    out({ id, ...(await udpSend(host, portOf(port), opts)) });
+  } catch (e) {
+    out({ id, done: false, error: e.code ?? String(e), message: e.message });
+  }
+}
+
+// ---------------------------------------------------------------- UDP flood
+
+async function udpFlood(host, port, opts) {
+  const fam = family(opts, host);
+  const seconds = num(opts, 'seconds', 0);
+  const count = num(opts, 'count', 0);
+  const window = Math.max(1, num(opts, 'window', 128));
+  const socks = await Promise.all(sources(opts).map((addr) => udpSocket(fam, addr)));
+  const buf = makePayload('flood;', num(opts, 'size', 64));
+  let sent = 0;
+  let errors = 0;
+  let inFlight = 0;
+  let next = 0;
+  let stop = false;
+  const start = performance.now();
+  const deadline = seconds > 0 ? start + seconds * 1000 : Infinity;
+  process.on('SIGTERM', () => (stop = true));
+  const finish = () => {
+    out({ done: true, sent, errors, ms: Math.round(performance.now() - start) });
+    process.exit(0);
+  };
+  const limited = () => count > 0 && sent + errors + inFlight >= count;
+  // A send that completes at once calls back on the next tick: refilling only from there
+  // would never let the event loop turn (nor a SIGTERM in). Refill at once, but let the loop
+  // turn every 4096 completions (a pause per window would let the receiver catch up).
+  let scheduled = false;
+  let sinceTurn = 0;
+  const onSent = (err) => {
+    inFlight--;
+    if (err) errors++;
+    else sent++;
+    if (++sinceTurn < 4096) pump();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        sinceTurn = 0;
+        pump();
+      });
+    }
+  };
+  function pump() {
+    if (stop || performance.now() >= deadline || limited()) {
+      stop = true;
+      if (inFlight === 0) finish();
+      return;
+    }
+    while (inFlight < window && !limited()) {
+      inFlight++;
+      socks[next++ % socks.length].send(buf, port, host, onSent);
+    }
+  }
+  pump();
 }
 
 // ---------------------------------------------------------------- TCP
@@ -348,12 +466,25 @@ const portOf = (s) => {
   return p;
 };
 
-if (role === 'sink' && proto === 'udp' && a1 !== undefined) udpSink(portOf(a1), opts);
+if (role === 'agent') agent();
+else if (role === 'sink' && proto === 'udp' && a1 !== undefined) udpSink(portOf(a1), opts);
 else if (role === 'sink' && proto === 'tcp' && a1 !== undefined) tcpSink(portOf(a1), opts);
 else if (role === 'send' && proto === 'udp' && a2 !== undefined) {
-  udpSend(a1, portOf(a2), opts).catch((e) => {
+  dropPrivileges(opts);
+  udpSend(a1, portOf(a2), opts).then(
+    (summary) => {
+      out(summary);
+      process.exit(0);
+    },
+    (e) => {
+      out({ done: false, error: e.code ?? String(e), message: e.message });
+      process.exit(1);
+    },
+  );
+} else if (role === 'flood' && proto === 'udp' && a2 !== undefined) {
+  udpFlood(a1, portOf(a2), opts).catch((e) => {
     out({ done: false, error: e.code ?? String(e), message: e.message });
     process.exit(1);
   });
 } else if (role === 'send' && proto === 'tcp' && a2 !== undefined) tcpSend(a1, portOf(a2), opts);
-else fail('usage: traffic.mjs sink udp|tcp PORT [opts] | send udp|tcp HOST PORT [opts]');
+else fail('usage: traffic.mjs sink udp|tcp PORT [opts] | send udp|tcp HOST PORT [opts] | flood udp HOST PORT [opts] | agent');

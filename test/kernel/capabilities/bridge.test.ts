@@ -4,6 +4,8 @@
 // bridge ports as PHYSINDEV/PHYSOUTDEV, resolved here to their names.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ns, eventually, type Json } from '../../support/capabilities.js';
+import { consumerLines, startConsumer } from '../../support/consumer.js';
+import { sendUdp, sinkDatagrams, startUdpSink } from '../../support/netns.js';
 
 let left: Ns;
 let bridge: Ns;
@@ -43,13 +45,13 @@ describe('bridge', () => {
   it('bridged IPv4 and IPv6 are queued at FORWARD with the bridge ports as physical devices', async () => {
     bridge.ipt('-A', 'FORWARD', '-m', 'physdev', '--physdev-in', 'bp0', '-p', 'udp', '--dport', '9100', '-j', 'NFQUEUE', '--queue-num', '1');
     bridge.ip6t('-A', 'FORWARD', '-m', 'physdev', '--physdev-in', 'bp0', '-p', 'udp', '--dport', '9100', '-j', 'NFQUEUE', '--queue-num', '2');
-    const c = await bridge.consumer({ queues: [1, 2] });
-    const sink = await right.udpSink(9100, '::');
-    await left.sendUdp('10.202.3.2', 9100, 2);
-    await left.sendUdp('fd00:202:3::2', 9100, 2);
-    await eventually(() => sink.lines.filter((l) => l.recv).length === 4, 'right side got 4');
+    const c = await startConsumer(bridge.netns, { report: true, queues: [1, 2] });
+    const sink = await startUdpSink(right.netns, 9100, { host: '::' });
+    await sendUdp(left.netns, '10.202.3.2', 9100, { count: 2 });
+    await sendUdp(left.netns, 'fd00:202:3::2', 9100, { count: 2 });
+    await eventually(() => sinkDatagrams(sink).length === 4, 'right side got 4');
     const leftMac = (JSON.parse(left.ip('-j', 'link', 'show', 'l0')) as { address: string }[])[0]!.address;
-    const pkts = c.lines.filter((l) => l.pkt).map((l) => l.pkt as Json);
+    const pkts = (await consumerLines<Json>(c)).filter((l) => l.pkt).map((l) => l.pkt as Json);
     expect(pkts).toHaveLength(4);
     expect(pkts.map((p) => p.family).sort()).toEqual([10, 10, 2, 2]);
     for (const p of pkts) {
@@ -57,7 +59,7 @@ describe('bridge', () => {
     }
     expect(bridge.row(1)?.lastId).toBe(2);
     expect(bridge.row(2)?.lastId).toBe(2);
-    c.send('close');
-    await c.done;
+    c.write('close\n');
+    await c.exited;
   });
 });

@@ -5,7 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, type Json, type Proc } from '../../support/capabilities.js';
+import { Ns, eventually, type Json } from '../../support/capabilities.js';
+import { consumerLines, startConsumer } from '../../support/consumer.js';
+import { countDelivered, sendTcp, sendUdp, startTcpSink, type Child } from '../../support/netns.js';
 import { kernelFeatures } from '../../../src/diagnosis/index.js';
 
 let ns: Ns;
@@ -16,8 +18,7 @@ afterAll(async () => {
   await ns?.destroy();
 });
 
-const recv = (sink: Proc): number => sink.lines.filter((l) => l.recv).length;
-const pkts = (c: Proc): Json[] => c.lines.filter((l) => l.pkt).map((l) => l.pkt as Json);
+const pkts = async (c: Child): Promise<Json[]> => (await consumerLines<Json>(c)).filter((l) => l.pkt).map((l) => l.pkt as Json);
 function queueUdp(port: number, q: number): void {
   ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', String(q));
 }
@@ -25,51 +26,51 @@ function queueUdp(port: number, q: number): void {
 describe('queue flags', () => {
   it('QUEUE_MAXLEN: beyond maxLen the kernel drops and counts queue_dropped; stats() shows both sides', async () => {
     queueUdp(8001, 1);
-    const sink = await ns.udpSink(8001, '127.0.0.1');
-    const c = await ns.consumer({ queues: 1, mode: 'stall', options: { maxLen: 4 } });
-    await ns.sendUdp('127.0.0.1', 8001, 20);
+    const delivered = countDelivered(ns.netns, 8001);
+    const c = await startConsumer(ns.netns, { report: true, queues: 1, policy: 'hold', options: { maxLen: 4 } });
+    await sendUdp(ns.netns, '127.0.0.1', 8001, { count: 20 });
     const row = await ns.waitRow(1, (r) => r.waiting === 4 && r.queueDropped === 16);
     expect(row.lastId).toBe(4);
-    expect(recv(sink)).toBe(0);
-    c.send('stats');
-    const st = (await c.waitFor((j) => j.stats !== undefined)).stats;
+    expect(delivered.pkts()).toBe(0);
+    c.write('stats\n');
+    const st = (await c.waitForJson<Json>((j) => j.stats !== undefined)).stats;
     expect(st).toMatchObject({ received: 4, pending: 4, overruns: 0 });
     expect(st.kernel).toEqual([expect.objectContaining({ queue: 1, waiting: 4, queueDropped: 16, userDropped: 0, lastId: 4, copyMode: 2 })]);
     // Graceful close gives the 4 waiting packets the default verdict (accept).
-    c.send('close');
-    await c.done;
-    await eventually(() => recv(sink) === 4, 'the 4 waiting packets were accepted on close');
+    c.write('close\n');
+    await c.exited;
+    await eventually(() => delivered.pkts() === 4, 'the 4 waiting packets were accepted on close');
   });
 
   it('receive-buffer overrun: the kernel counts user_dropped, stats() counts the overrun, the queue keeps working', async () => {
     queueUdp(8008, 8);
-    const sink = await ns.udpSink(8008, '127.0.0.1');
+    const delivered = countDelivered(ns.netns, 8008);
     const dir = mkdtempSync(join(tmpdir(), 'nfq-overrun-'));
     const flag = join(dir, 'go');
     try {
-      const c = await ns.consumer({ queues: 8, quiet: true, blockUntil: flag, options: { receiveBufferSize: 4096 } });
-      await ns.sendUdp('127.0.0.1', 8008, 1);
-      await c.waitFor((j) => j.blocking === true);
+      const c = await startConsumer(ns.netns, { queues: 8, blockUntil: flag, options: { receiveBufferSize: 4096 } });
+      await sendUdp(ns.netns, '127.0.0.1', 8008, { count: 1 });
+      await c.waitForJson<Json>((j) => j.blocking === true);
       // While the consumer reads nothing, 200 more packets overflow its socket buffer.
-      await ns.sendUdp('127.0.0.1', 8008, 200, { size: 1000 });
+      await sendUdp(ns.netns, '127.0.0.1', 8008, { count: 200, size: 1000 });
       const during = await ns.waitRow(8, (r) => r.userDropped > 0);
       writeFileSync(flag, '');
-      await c.until((lines) => lines.some((l) => l.error?.code === 'ENOBUFS'));
+      await c.untilJson<Json>((lines) => lines.some((l) => l.error?.code === 'ENOBUFS'));
       await ns.waitRow(8, (r) => r.waiting === 0);
-      c.send('stats');
-      const st = (await c.waitFor((j) => j.stats !== undefined)).stats;
+      c.write('stats\n');
+      const st = (await c.waitForJson<Json>((j) => j.stats !== undefined)).stats;
       expect(st.overruns).toBeGreaterThanOrEqual(1);
       const k = st.kernel[0];
       expect(k.userDropped).toBeGreaterThanOrEqual(during.userDropped);
-      // Every packet the kernel did deliver got a verdict and reached the sink.
+      // Every packet the kernel did deliver got a verdict and was delivered.
       expect(k.lastId).toBe(201);
       expect(st.received).toBe(201 - k.userDropped);
-      await eventually(() => recv(sink) === 201 - k.userDropped, 'sink got every delivered packet');
+      await eventually(() => delivered.pkts() === 201 - k.userDropped, 'delivered: every delivered packet');
       // And the queue still works.
-      await ns.sendUdp('127.0.0.1', 8008, 3);
-      await eventually(() => recv(sink) === 204 - k.userDropped, 'sink got 3 more');
-      c.send('close');
-      await c.done;
+      await sendUdp(ns.netns, '127.0.0.1', 8008, { count: 3 });
+      await eventually(() => delivered.pkts() === 204 - k.userDropped, 'delivered: 3 more');
+      c.write('close\n');
+      await c.exited;
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -77,30 +78,30 @@ describe('queue flags', () => {
 
   it('FAIL_OPEN: with a stalled consumer and maxLen 4, the other packets still reach the sink', async () => {
     queueUdp(8002, 2);
-    const sink = await ns.udpSink(8002, '127.0.0.1');
-    const c = await ns.consumer({ queues: 2, mode: 'stall', options: { maxLen: 4, flags: { failOpen: true } } });
-    await ns.sendUdp('127.0.0.1', 8002, 20);
-    await eventually(() => recv(sink) === 16, 'sink got the 16 packets beyond maxLen');
+    const delivered = countDelivered(ns.netns, 8002);
+    const c = await startConsumer(ns.netns, { report: true, queues: 2, policy: 'hold', options: { maxLen: 4, flags: { failOpen: true } } });
+    await sendUdp(ns.netns, '127.0.0.1', 8002, { count: 20 });
+    await eventually(() => delivered.pkts() === 16, 'delivered: the 16 packets beyond maxLen');
     const row = ns.row(2)!;
     expect(row).toMatchObject({ waiting: 4, queueDropped: 0 });
-    c.send('close');
-    await c.done;
-    await eventually(() => recv(sink) === 20, 'all 20 delivered');
+    c.write('close\n');
+    await c.exited;
+    await eventually(() => delivered.pkts() === 20, 'all 20 delivered');
   });
 
   it('UID_GID: traffic from a process run as uid 1234 / gid 2345 reports them', async () => {
     queueUdp(8003, 3);
-    const sink = await ns.udpSink(8003, '127.0.0.1');
-    const c = await ns.consumer({ queues: 3, options: { flags: { uidGid: true } } });
-    const s = await ns.sendUdp('127.0.0.1', 8003, 2, {}, ['setpriv', '--reuid=1234', '--regid=2345', '--clear-groups']);
+    const delivered = countDelivered(ns.netns, 8003);
+    const c = await startConsumer(ns.netns, { report: true, queues: 3, options: { flags: { uidGid: true } } });
+    const s = await sendUdp(ns.netns, '127.0.0.1', 8003, { count: 2, uid: 1234, gid: 2345 });
     expect(s).toMatchObject({ uid: 1234, gid: 2345 });
-    await ns.sendUdp('127.0.0.1', 8003, 1); // as root
-    await eventually(() => recv(sink) === 3, 'sink got 3');
-    const p = pkts(c);
+    await sendUdp(ns.netns, '127.0.0.1', 8003, { count: 1 }); // as root
+    await eventually(() => delivered.pkts() === 3, 'delivered: 3');
+    const p = await pkts(c);
     expect(p.filter((x) => x.uid === 1234 && x.gid === 2345)).toHaveLength(2);
     expect(p.filter((x) => x.uid === 0 && x.gid === 0)).toHaveLength(1);
-    c.send('close');
-    await c.done;
+    c.write('close\n');
+    await c.exited;
   });
 
   it('GSO: large TCP writes on loopback (mtu 1500) reach the callback whole, SKB_INFO reports GSO; without the flag they are segmented', async () => {
@@ -111,56 +112,57 @@ describe('queue flags', () => {
     ]) {
       ns.ipt('-A', 'OUTPUT', '-p', 'tcp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', String(q));
     }
-    const gso = await ns.consumer({ queues: 4, options: { flags: { gso: true } } });
-    const seg = await ns.consumer({ queues: 5 });
+    const gso = await startConsumer(ns.netns, { report: true, queues: 4, options: { flags: { gso: true } } });
+    const seg = await startConsumer(ns.netns, { report: true, queues: 5 });
     for (const [port, c] of [
       [8004, gso],
       [8005, seg],
     ] as const) {
-      const sink = ns.traffic(['tcp-sink', '127.0.0.1', String(port)]);
-      await sink.waitFor((j) => j.ready === true);
-      ns.traffic(['tcp-send', '127.0.0.1', String(port), String(1 << 20)]);
-      const conn = await sink.waitFor((j) => j.conn === true, 30_000);
-      expect(conn).toMatchObject({ bytes: 1 << 20, ok: true });
+      const sink = await startTcpSink(ns.netns, port, { host: '127.0.0.1' });
+      expect(await sendTcp(ns.netns, '127.0.0.1', port, { bytes: 1 << 20, timeoutMs: 30_000 })).toMatchObject({ done: true, sent: 1 << 20 });
+      const conn = await sink.waitForJson((j) => j.conn === true, 30_000);
+      expect(conn).toMatchObject({ bytes: 1 << 20, patternOk: true });
+      sink.kill();
       void c;
     }
-    const big = pkts(gso).filter((p) => p.len > 1500);
+    const big = (await pkts(gso)).filter((p) => p.len > 1500);
     expect(big.length).toBeGreaterThan(0);
     expect(big.every((p) => (p.skbInfo & 2) === 2)).toBe(true);
-    expect(pkts(seg).length).toBeGreaterThan(0);
-    expect(pkts(seg).every((p) => p.len <= 1500)).toBe(true);
-    gso.send('close');
-    seg.send('close');
-    await Promise.all([gso.done, seg.done]);
+    const segments = await pkts(seg);
+    expect(segments.length).toBeGreaterThan(0);
+    expect(segments.every((p) => p.len <= 1500)).toBe(true);
+    gso.write('close\n');
+    seg.write('close\n');
+    await Promise.all([gso.exited, seg.exited]);
   });
 
   it('SECCTX: the kernel accepts the flag but emits no security context here (no LSM)', async () => {
     queueUdp(8006, 6);
-    const sink = await ns.udpSink(8006, '127.0.0.1');
-    const c = await ns.consumer({ queues: 6, options: { flags: { secctx: true } } });
-    expect(c.lines.find((l) => l.openError)).toBeUndefined();
-    await ns.sendUdp('127.0.0.1', 8006, 2);
-    await eventually(() => recv(sink) === 2, 'sink got 2');
-    const p = pkts(c);
+    const delivered = countDelivered(ns.netns, 8006);
+    const c = await startConsumer(ns.netns, { report: true, queues: 6, options: { flags: { secctx: true } } });
+    expect(c.json<Json>().find((l) => l.openError)).toBeUndefined();
+    await sendUdp(ns.netns, '127.0.0.1', 8006, { count: 2 });
+    await eventually(() => delivered.pkts() === 2, 'delivered: 2');
+    const p = await pkts(c);
     expect(p).toHaveLength(2);
     // The context comes from skb->secmark, which only an active LSM with secmark (SELinux,
     // Smack) sets. Here /proc/self/attr/current answers EINVAL: no such LSM is active.
     const lsmActive = ns.run('cat', '/proc/self/attr/current').status === 0;
     if (!lsmActive) expect(p.every((x) => x.secctx === undefined)).toBe(true);
-    c.send('close');
-    await c.done;
+    c.write('close\n');
+    await c.exited;
   });
 
   it('CONNTRACK: a kernel without the conntrack glue refuses the flag with EOPNOTSUPP, said in plain words', async () => {
-    const c = await ns.consumer({ queues: 7, options: { flags: { conntrack: true } } });
+    const c = await startConsumer(ns.netns, { report: true, queues: 7, options: { flags: { conntrack: true } } }, { mayFail: true });
     if ((await kernelFeatures({ netns: `/run/netns/${ns.name}` })).conntrack) {
       // Kernels with the glue (the kernel matrix's): test/kernel/conntrack proves the flag.
-      expect(c.lines.find((l) => l.openError)).toBeUndefined();
-      c.send('close');
-      await c.done;
+      expect(c.json<Json>().find((l) => l.openError)).toBeUndefined();
+      c.write('close\n');
+      await c.exited;
       return;
     }
-    const e = c.lines.find((l) => l.openError)?.openError;
+    const e = c.json<Json>().find((l) => l.openError)?.openError;
     expect(e).toMatchObject({ code: 'EOPNOTSUPP', step: 'flags' });
     expect(e.message).toMatch(/conntrack/i);
     // The failed open left nothing bound.

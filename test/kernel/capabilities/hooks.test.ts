@@ -3,12 +3,14 @@
 // hook, family, device names (resolved from the indexes the kernel sent), source hardware
 // address and receive timestamp are checked against what the namespaces really are.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ns, eventually, veth, type Json, type Proc } from '../../support/capabilities.js';
+import { Ns, eventually, veth, type Json } from '../../support/capabilities.js';
+import { consumerLines, startConsumer } from '../../support/consumer.js';
+import { sendUdp, sinkDatagrams, startUdpSink, type Child } from '../../support/netns.js';
 
 let client: Ns;
 let router: Ns;
 let server: Ns;
-let stamper: Proc;
+let stamper: Child;
 
 function mac(ns: Ns, dev: string): string {
   return (JSON.parse(ns.ip('-j', 'link', 'show', dev)) as { address: string }[])[0]!.address;
@@ -34,7 +36,7 @@ beforeAll(async () => {
     'python3', '-c',
     'import socket,sys,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_SOCKET,35,1)\nprint(\'{"ready":true}\',flush=True)\ntime.sleep(600)',
   ]);
-  await stamper.waitFor((j) => j.ready === true);
+  await stamper.waitForJson<Json>((j) => j.ready === true);
 });
 afterAll(async () => {
   await Promise.all([client?.destroy(), router?.destroy(), server?.destroy()]);
@@ -69,22 +71,22 @@ describe('families and hooks', () => {
       router.ip6t('-t', 'mangle', '-A', hook, '-p', 'udp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', String(q6));
     }
     const queues = Object.values(PLAN).flatMap(([, a, b]) => [a, b]);
-    const consumer = await router.consumer({ queues });
+    const consumer = await startConsumer(router.netns, { report: true, queues });
     const sinks = [
-      ...(await Promise.all([9001, 9002, 9003, 9005].map((p) => server.udpSink(p, '::')))),
-      await router.udpSink(9004, '::'),
+      ...(await Promise.all([9001, 9002, 9003, 9005].map((p) => startUdpSink(server.netns, p, { host: '::' })))),
+      await startUdpSink(router.netns, 9004, { host: '::' }),
     ];
     for (const port of [9001, 9002, 9003]) {
-      await client.sendUdp('10.202.2.2', port, 2);
-      await client.sendUdp('fd00:202:2::2', port, 2);
+      await sendUdp(client.netns, '10.202.2.2', port, { count: 2 });
+      await sendUdp(client.netns, 'fd00:202:2::2', port, { count: 2 });
     }
-    await client.sendUdp('10.202.1.1', 9004, 2);
-    await client.sendUdp('fd00:202:1::1', 9004, 2);
-    await router.sendUdp('10.202.2.2', 9005, 2);
-    await router.sendUdp('fd00:202:2::2', 9005, 2);
-    for (const s of sinks) await eventually(() => s.lines.filter((l) => l.recv).length === 4, 'each sink got 2 IPv4 + 2 IPv6');
+    await sendUdp(client.netns, '10.202.1.1', 9004, { count: 2 });
+    await sendUdp(client.netns, 'fd00:202:1::1', 9004, { count: 2 });
+    await sendUdp(router.netns, '10.202.2.2', 9005, { count: 2 });
+    await sendUdp(router.netns, 'fd00:202:2::2', 9005, { count: 2 });
+    for (const s of sinks) await eventually(() => sinkDatagrams(s).length === 4, 'each sink got 2 IPv4 + 2 IPv6');
 
-    const pkts = consumer.lines.filter((l) => l.pkt).map((l) => l.pkt as Json);
+    const pkts = (await consumerLines<Json>(consumer)).filter((l) => l.pkt).map((l) => l.pkt as Json);
     if (process.env.SHOW_HOOKS) for (const p of pkts) console.log(JSON.stringify({ ...p, data: undefined }));
     const clientMac = mac(client, 'c0');
     const now = Date.now() / 1000;
@@ -117,7 +119,7 @@ describe('families and hooks', () => {
         }
       }
     }
-    consumer.send('close');
-    await consumer.done;
+    consumer.write('close\n');
+    await consumer.exited;
   });
 });

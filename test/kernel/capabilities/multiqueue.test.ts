@@ -3,6 +3,8 @@
 // counts match the kernel's per-queue ids in /proc.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ns, eventually, type Json } from '../../support/capabilities.js';
+import { consumerLines, startConsumer } from '../../support/consumer.js';
+import { countDelivered, sendUdp } from '../../support/netns.js';
 
 let ns: Ns;
 beforeAll(() => {
@@ -15,16 +17,15 @@ afterAll(async () => {
 describe('several queues', () => {
   it('serves --queue-balance 0:3 from one process; packet.queue matches the kernel per queue', async () => {
     ns.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '9200', '-m', 'comment', '--comment', 'bal', '-j', 'NFQUEUE', '--queue-balance', '0:3');
-    const c = await ns.consumer({ queues: [0, 1, 2, 3] });
-    const sink = await ns.udpSink(9200, '127.0.0.1');
+    const c = await startConsumer(ns.netns, { report: true, queues: [0, 1, 2, 3] });
+    const delivered = countDelivered(ns.netns, 9200);
     // 24 source addresses (the balance hash covers addresses, not ports), 2 datagrams each.
     const sources = Array.from({ length: 24 }, (_, i) => `127.0.0.${i + 2}`);
-    const p = ns.traffic(['udp-send-from', '127.0.0.1', '9200', sources.join(','), '2']);
-    expect(await p.waitFor((j) => j.sent !== undefined, 30_000)).toMatchObject({ sent: 48 });
-    await eventually(() => sink.lines.filter((l) => l.recv).length === 48, 'sink got 48');
+    expect(await sendUdp(ns.netns, '127.0.0.1', 9200, { count: 2, from: sources })).toMatchObject({ sent: 48 });
+    await eventually(() => delivered.pkts() === 48, 'delivered: 48');
     expect(ns.count('mangle', 'OUTPUT', 'bal')).toBe(48);
 
-    const pkts = c.lines.filter((l) => l.pkt).map((l) => l.pkt as Json);
+    const pkts = (await consumerLines<Json>(c)).filter((l) => l.pkt).map((l) => l.pkt as Json);
     expect(pkts).toHaveLength(48);
     const perQueue = new Map<number, number>();
     const queueOfSource = new Map<string, Set<number>>();
@@ -41,11 +42,11 @@ describe('several queues', () => {
     for (const q of [0, 1, 2, 3]) expect(ns.row(q)?.lastId ?? 0).toBe(perQueue.get(q) ?? 0);
     // ...and one flow always lands in the same queue.
     for (const qs of queueOfSource.values()) expect(qs.size).toBe(1);
-    c.send('stats');
-    const st = (await c.waitFor((j) => j.stats !== undefined)).stats;
+    c.write('stats\n');
+    const st = (await c.waitForJson<Json>((j) => j.stats !== undefined)).stats;
     expect(st.received).toBe(48);
     expect(st.kernel.map((r: Json) => r.queue).sort()).toEqual([0, 1, 2, 3]);
-    c.send('close');
-    await c.done;
+    c.write('close\n');
+    await c.exited;
   });
 });

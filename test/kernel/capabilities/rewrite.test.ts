@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execCommand as sh } from '../../support/netns.js';
-import { Ns, eventually, veth, type Proc } from '../../support/capabilities.js';
+import { Ns, eventually, veth } from '../../support/capabilities.js';
+import { startConsumer } from '../../support/consumer.js';
+import { sendUdp, sinkDatagrams, startUdpSink, execCommand as sh, type Child } from '../../support/netns.js';
 
 let a: Ns;
 let b: Ns;
@@ -24,7 +25,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const recv = (sink: Proc): string[] => sink.lines.filter((l) => l.recv).map((l) => l.data as string);
+const recv = (sink: Child): string[] => sinkDatagrams(sink).map((l) => l.payload!);
 
 function udpInCsumErrors(ns: Ns, v6: boolean): number {
   if (v6) {
@@ -55,7 +56,7 @@ const cases: Case[] = [
 
 describe('payload rewrite with checksum helpers', () => {
   it('rewritten UDP payloads arrive rewritten, with valid checksums in a capture at the receiver', async () => {
-    const rewriteByQueue: Record<string, unknown> = {};
+    const rewriteByQueue: Record<string, { find: string; replace: string }> = {};
     for (const c of cases) {
       (c.v6 ? a.ip6t.bind(a) : a.ipt.bind(a))('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(c.port), '-j', 'NFQUEUE', '--queue-num', String(c.queue));
       rewriteByQueue[c.queue] = { find: 'hello', replace: c.replace };
@@ -64,20 +65,20 @@ describe('payload rewrite with checksum helpers', () => {
     // -c: tshark stops by itself once every expected datagram is written (a SIGINT right after
     // the last send could cut packets still in its buffers).
     const cap = b.spawn(['tshark', '-i', 'rb0', '-n', '-f', 'udp', '-c', String(cases.length * 3), '-w', pcap]);
-    await cap.waitStderr(/Capturing on/);
-    const sinks = await Promise.all(cases.map((c) => b.udpSink(c.port, c.v6 ? 'fd00:202::2' : '10.202.1.2')));
-    const consumer = await a.consumer({ queues: cases.map((c) => c.queue), mode: 'rewrite', rewriteByQueue });
-    for (const c of cases) await a.sendUdp(c.v6 ? 'fd00:202::2' : '10.202.1.2', c.port, 3, { prefix: 'hello-' });
+    await cap.waitForStderr(/Capturing on/);
+    const sinks = await Promise.all(cases.map((c) => startUdpSink(b.netns, c.port, { host: c.v6 ? 'fd00:202::2' : '10.202.1.2' })));
+    const consumer = await startConsumer(a.netns, { report: true, queues: cases.map((c) => c.queue), policy: 'rewrite', rewriteByQueue });
+    for (const c of cases) await sendUdp(a.netns, c.v6 ? 'fd00:202::2' : '10.202.1.2', c.port, { count: 3, payloadPrefix: 'hello-' });
     for (const [i, c] of cases.entries()) {
       await eventually(() => recv(sinks[i]!).length === 3, `${c.name}: sink got 3`);
-      expect(recv(sinks[i]!).sort()).toEqual([0, 1, 2].map((n) => `${c.replace}-${n}`));
+      expect(recv(sinks[i]!).sort()).toEqual([0, 1, 2].map((n) => `${c.replace}-seq=${n};`));
     }
     expect(udpInCsumErrors(b, false)).toBe(0);
     expect(udpInCsumErrors(b, true)).toBe(0);
-    consumer.send('close');
-    await consumer.done;
+    consumer.write('close\n');
+    await consumer.exited;
     const stopper = setTimeout(() => cap.kill('SIGINT'), 15_000);
-    await cap.done;
+    await cap.exited;
     clearTimeout(stopper);
     // Decode the capture with checksum validation on.
     const fields = sh([
@@ -104,13 +105,13 @@ describe('payload rewrite with checksum helpers', () => {
 
   it('control: a same-length rewrite WITHOUT fixing the checksum is dropped by the receiver (InCsumErrors rises)', async () => {
     a.ipt('-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '7010', '-j', 'NFQUEUE', '--queue-num', '10');
-    const sink = await b.udpSink(7010, '10.202.1.2');
+    const sink = await startUdpSink(b.netns, 7010, { host: '10.202.1.2' });
     const before = udpInCsumErrors(b, false);
-    const c = await a.consumer({ queues: 10, mode: 'rewrite', rewrite: { find: 'hello', replace: 'HELLO', fix: false } });
-    await a.sendUdp('10.202.1.2', 7010, 3, { prefix: 'hello-' });
+    const c = await startConsumer(a.netns, { report: true, queues: 10, policy: 'rewrite', rewrite: { find: 'hello', replace: 'HELLO', fix: false } });
+    await sendUdp(a.netns, '10.202.1.2', 7010, { count: 3, payloadPrefix: 'hello-' });
     await eventually(() => udpInCsumErrors(b, false) - before === 3, 'receiver counted 3 checksum errors');
     expect(recv(sink)).toHaveLength(0);
-    c.send('close');
-    await c.done;
+    c.write('close\n');
+    await c.exited;
   });
 });

@@ -7,16 +7,15 @@
  * refused batch leave nothing behind. No iptables rule is written by these tests.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileURLToPath } from 'node:url';
 import { openQueue } from '../../../src/open-queue.js';
 import { nativeTransportUnavailable } from '../../../src/netlink/native-transport.js';
 import { RuleError, NftablesKernelError } from '../../../src/nftables/errors.js';
 import { listRuleset } from '../../../src/nftables-runtime/nft-socket.js';
 import { findQueueRules } from '../../../src/nftables/queue-rules.js';
 import { createNetns, kernelTestsUnavailable, sendUdp, sinkSummary, startUdpSink, type Netns } from '../../support/netns.js';
+import { spawnConsumer } from '../../support/consumer.js';
 
 const skip = kernelTestsUnavailable() ?? nativeTransportUnavailable();
-const HOLDER = fileURLToPath(new URL('./managed-holder.mjs', import.meta.url));
 
 /** Polls `f` every 10 ms until it returns true or `ms` pass; resolves to how long it took, or -1. */
 async function within(ms: number, f: () => boolean): Promise<number> {
@@ -99,9 +98,10 @@ describe.skipIf(skip !== undefined)('managed rules on the kernel', () => {
   });
 
   it('kill -9 of the process holding the queue: the kernel empties the ruleset within a second, and traffic passes', async () => {
-    const holder = ns.spawnNode(HOLDER, ['5', '9994']);
-    const ready = await holder.waitForJson<{ ready?: boolean; tables?: string[] }>((j) => j.ready === true, 15_000);
-    expect(ready.tables).toEqual([`inet nfqueue_${holder.pid}_q5`]);
+    // A process that holds queue 5 with a managed rule until it is killed.
+    const holder = spawnConsumer(ns, { queues: 5, options: { rule: { hook: 'output', protocol: 'udp', dport: 9994 } } });
+    const ready = await holder.waitForJson<{ ready?: boolean; rule?: { tables?: string[] } }>((j) => j.ready === true, 15_000);
+    expect(ready.rule?.tables).toEqual([`inet nfqueue_${holder.pid}_q5`]);
     expect(ruleset()).toContain(`nfqueue_${holder.pid}_q5`);
     holder.kill('SIGKILL');
     await holder.waitForExit(5000);

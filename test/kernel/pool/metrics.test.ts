@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { formatMetrics, type PoolStats, type QueueCounters, type QueueStats } from '../../../dist/index.js';
 import { parseCli, parseListenAddress } from '../../../dist/cli/args.js';
 import { Ns, eventually } from '../../support/capabilities.js';
+import { countDelivered, sendUdp } from '../../support/netns.js';
 import { openMetricsCheck, promtoolCheck } from '../../support/promtool.js';
 
 const NFQ_DUMP = fileURLToPath(new URL('../../../dist/cli/nfq-dump.js', import.meta.url));
@@ -133,12 +134,12 @@ describe('nfq-dump --metrics: a live queue', () => {
   it('serves the queue counters at /metrics on the address given; promtool accepts them', async () => {
     ns.ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', '9601', '-j', 'NFQUEUE', '--queue-num', '7');
     const dump = ns.spawn([process.execPath, NFQ_DUMP, '-q', '7', '--no-status', '--metrics', '127.0.0.1:0']);
-    await dump.waitStderr(/metrics at http:\/\/127\.0\.0\.1:\d+\/metrics/);
-    const url = /metrics at (\S+)/.exec(dump.stderr)![1]!;
+    await dump.waitForStderr(/metrics at http:\/\/127\.0\.0\.1:\d+\/metrics/);
+    const url = /metrics at (\S+)/.exec(dump.stderr())![1]!;
     expect(url).not.toMatch(/:0\//);
-    const sink = await ns.udpSink(9601, '127.0.0.1');
-    await ns.sendUdp('127.0.0.1', 9601, 5);
-    await eventually(() => sink.lines.filter((l) => l.recv).length === 5, 'sink got 5');
+    const delivered = countDelivered(ns.netns, 9601);
+    await sendUdp(ns.netns, '127.0.0.1', 9601, { count: 5 });
+    await eventually(() => delivered.pkts() === 5, 'delivered: 5');
     const scrape = ns.run('curl', '-sS', '-D', '-', url);
     expect(scrape.status).toBe(0);
     const [head, body] = scrape.stdout.split('\r\n\r\n');
@@ -158,11 +159,10 @@ describe('nfq-dump --metrics: a live queue', () => {
     // Only /metrics.
     expect(ns.run('curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url.replace('/metrics', '/')).stdout).toBe('404');
     dump.kill('SIGINT');
-    await dump.done;
-    expect(dump.exitCode).toBe(0);
+    await dump.exited;
+    expect(dump.exitStatus()?.code).toBe(0);
     expect(ns.row(7)).toBeUndefined();
     // The server went away with it.
     expect(ns.run('curl', '-s', url).status).not.toBe(0);
-    sink.kill();
   });
 });

@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ns, eventually } from '../../support/capabilities.js';
+import { Ns, eventually, type Json } from '../../support/capabilities.js';
+import { countDelivered, sendUdp } from '../../support/netns.js';
 import { promtoolCheck } from '../../support/promtool.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -54,11 +55,11 @@ describe('README: worker pool and metrics', () => {
     // (Its first line is not JSON, which this helper does not collect: look at /proc instead.)
     await eventually(() => [0, 1, 2, 3].every((q) => (ns.row(q)?.copyMode ?? 0) === 2), 'queues 0-3 bound', 30_000);
     await eventually(() => ns.run('curl', '-sf', '-o', '/dev/null', 'http://127.0.0.1:9102/metrics').status === 0, 'metrics served', 30_000);
-    const sink = await ns.udpSink(7300, '127.0.0.1');
-    const t = ns.traffic(['udp-send-from', '127.0.0.1', '7300', SOURCES.join(','), '2']);
-    expect((await t.waitFor((j) => j.sent !== undefined, 30_000)).sent).toBe(48);
-    expect((await ns.sendUdp('127.0.0.1', 7300, 5, { prefix: 'forbidden;', bind: '127.0.0.9' })).sent).toBe(5);
-    await eventually(() => sink.lines.filter((l) => l.recv).length === 48, 'sink got 48');
+    const delivered = countDelivered(ns.netns, 7300);
+    const forbidden = countDelivered(ns.netns, 7300, { alternatives: [['-m', 'string', '--algo', 'bm', '--string', 'forbidden']] });
+    expect((await sendUdp(ns.netns, '127.0.0.1', 7300, { count: 2, from: SOURCES })).sent).toBe(48);
+    expect((await sendUdp(ns.netns, '127.0.0.1', 7300, { count: 5, payloadPrefix: 'forbidden;', bind: '127.0.0.9' })).sent).toBe(5);
+    await eventually(() => delivered.pkts() === 48, 'delivered: 48');
     const scrape = ns.run('bash', '-c', sh[0]!);
     expect(scrape.status).toBe(0);
     const perQueue = [...scrape.stdout.matchAll(/^nfqueue_packets_received_total\{queue="(\d)",worker="(\d)"\} (\d+)$/gm)];
@@ -70,15 +71,14 @@ describe('README: worker pool and metrics', () => {
     ]);
     expect(perQueue.reduce((a, m) => a + Number(m[3]), 0)).toBe(53);
     expect(promtoolCheck(ns.run('curl', '-s', 'http://127.0.0.1:9102/metrics').stdout)).toEqual({ status: 0, output: '' });
-    expect(sink.lines.some((l) => String(l.data).startsWith('forbidden'))).toBe(false);
+    expect(forbidden.pkts()).toBe(0);
     app.kill('SIGTERM');
-    await app.done;
-    expect(app.exitCode).toBe(0);
-    const final = app.lines.find((l) => l.closed === true)!;
+    await app.exited;
+    expect(app.exitStatus()?.code).toBe(0);
+    const final = app.json<Json>().find((l) => l.closed === true)!;
     expect(final.received).toHaveLength(2);
     expect(final.received[0] + final.received[1]).toBe(53);
     expect([0, 1, 2, 3].map((q) => ns.row(q))).toEqual([undefined, undefined, undefined, undefined]);
-    sink.kill();
   });
 
   it('the nfq-dump --metrics example runs as written', () => {

@@ -5,7 +5,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
-import { startConsumer, consumerStats, stopConsumer, fatalLines, waitRow } from '../../support/robustness.js';
+import { startConsumer, consumerStats, stopConsumer, fatalLines, waitRow } from '../../support/consumer.js';
 
 let ns: Netns;
 beforeAll(() => {
@@ -22,7 +22,7 @@ function queuePort(port: number, queue: number): void {
 describe('callbacks that hang, throw or answer twice', () => {
   it('a hung callback: verdictTimeout gives every packet the default verdict (accept); nothing stays waiting', async () => {
     queuePort(9201, 21);
-    const c = await startConsumer(ns, 21, 'hung', ['--verdict-timeout', '300']);
+    const c = await startConsumer(ns, { queues: 21, overrunEvents: true, policy: 'hold', options: { verdictTimeout: 300 } });
     const delivered = countDelivered(ns, 9201);
     await sendUdp(ns, '127.0.0.1', 9201, { count: 60, rate: 600 });
     expect(await delivered.waitFor(60, 30_000)).toBe(60);
@@ -41,7 +41,7 @@ describe('callbacks that hang, throw or answer twice', () => {
   it('a hung callback with default drop: every packet is dropped after the timeout, none gets through', async () => {
     queuePort(9202, 22);
     ns.iptables('-A', 'INPUT', '-p', 'udp', '--dport', '9202', '-m', 'comment', '--comment', 'in9202');
-    const c = await startConsumer(ns, 22, 'hung', ['--verdict-timeout', '200', '--default', 'drop']);
+    const c = await startConsumer(ns, { queues: 22, overrunEvents: true, policy: 'hold', options: { verdictTimeout: 200, defaultVerdict: 'drop' } });
     await sendUdp(ns, '127.0.0.1', 9202, { count: 30, rate: 600 });
     expect((await waitRow(ns, 22, (r) => r?.lastId === 30 && r.waiting === 0))?.waiting).toBe(0);
     const { stats } = await consumerStats(c);
@@ -53,7 +53,7 @@ describe('callbacks that hang, throw or answer twice', () => {
 
   it('throwing callbacks: each failing packet gets the default verdict and is reported; the queue keeps serving', async () => {
     queuePort(9203, 23);
-    const c = await startConsumer(ns, 23, 'throw-every=3');
+    const c = await startConsumer(ns, { queues: 23, overrunEvents: true, policy: 'throw-every', every: 3 });
     const delivered = countDelivered(ns, 9203);
     await sendUdp(ns, '127.0.0.1', 9203, { count: 90, rate: 1000 });
     expect(await delivered.waitFor(90, 30_000)).toBe(90);
@@ -69,7 +69,7 @@ describe('callbacks that hang, throw or answer twice', () => {
 
   it('maxInFlight: beyond the cap packets get the default verdict at once; the rest wait until close', async () => {
     queuePort(9204, 24);
-    const c = await startConsumer(ns, 24, 'hung', ['--max-inflight', '10']);
+    const c = await startConsumer(ns, { queues: 24, overrunEvents: true, policy: 'hold', options: { maxInFlight: 10 } });
     const delivered = countDelivered(ns, 9204);
     await sendUdp(ns, '127.0.0.1', 9204, { count: 50, rate: 1000 });
     const row = await waitRow(ns, 24, (r) => r?.lastId === 50 && r.waiting === 10);
@@ -88,7 +88,7 @@ describe('callbacks that hang, throw or answer twice', () => {
 
   it('a verdict given twice is refused (VerdictStateError) and never sent: no kernel error, every packet passes once', async () => {
     queuePort(9205, 25);
-    const c = await startConsumer(ns, 25, 'double');
+    const c = await startConsumer(ns, { queues: 25, overrunEvents: true, policy: 'double' });
     const delivered = countDelivered(ns, 9205);
     await sendUdp(ns, '127.0.0.1', 9205, { count: 40, rate: 1000 });
     expect(await delivered.waitFor(40, 30_000)).toBe(40);

@@ -8,8 +8,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
-import { startConsumer, consumerStats, stopConsumer, fatalLines, flood, waitRow, type ConsumerLine } from '../../support/robustness.js';
+import { flood, countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
+import { startConsumer, consumerStats, stopConsumer, fatalLines, waitRow, type ConsumerLine } from '../../support/consumer.js';
 import { overrunSafeMaxLen, packetMessageCost } from '../../../src/queue/overrun-bound.js';
 
 let ns: Netns;
@@ -35,7 +35,7 @@ describe('flood over the netlink package socket', () => {
   it('survives a 5 s flood into a 64 KiB receive buffer: drops counted by the kernel, nothing waits, later traffic passes', { timeout: 120_000 }, async () => {
     const Q = 11;
     for (const p of [9200, 9201]) ns.iptables('-A', 'OUTPUT', '-p', 'udp', '--dport', String(p), '-j', 'NFQUEUE', '--queue-num', String(Q), '-m', 'comment', '--comment', `q${p}`);
-    const consumer = await startConsumer(ns, Q, 'accept', ['--rcvbuf', '65536'], { NFQUEUE_TRANSPORT: 'netlink' });
+    const consumer = await startConsumer(ns, { queues: Q, overrunEvents: true, options: { receiveBufferSize: 65536 } }, { env: { NFQUEUE_TRANSPORT: 'netlink' } });
     const portId = consumer.json<ConsumerLine>().find((j) => j.ready)?.portId;
 
     const sent = await flood(ns, '127.0.0.1', 9200, { seconds: 5 });

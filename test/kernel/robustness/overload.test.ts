@@ -6,8 +6,8 @@
  * number through its 'overrun' event and counters. Afterwards the queue serves normally.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
-import { startConsumer, consumerStats, stopConsumer, fatalLines, flood, waitRow, type ConsumerLine } from '../../support/robustness.js';
+import { flood, countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
+import { startConsumer, consumerStats, stopConsumer, fatalLines, waitRow, type ConsumerLine } from '../../support/consumer.js';
 
 let ns: Netns;
 beforeAll(() => {
@@ -27,7 +27,7 @@ describe('overload', () => {
     rules(Q, 9100, 9101);
     // ~200 µs per packet: at most ~5,000 packets/s; a 64 KiB receive buffer; a long kernel
     // queue so that the receive buffer, not QUEUE_MAXLEN, is what overflows.
-    const consumer = await startConsumer(ns, Q, 'slow', ['--slow-us', '200', '--rcvbuf', '65536', '--maxlen', '100000']);
+    const consumer = await startConsumer(ns, { queues: Q, policy: 'slow', slowUs: 200, overrunEvents: true, options: { receiveBufferSize: 65536, maxLen: 100000 } });
     const portId = consumer.json<ConsumerLine>().find((j) => j.ready)?.portId;
 
     const sent = await flood(ns, '127.0.0.1', 9100, { seconds: 30 });

@@ -5,8 +5,8 @@
  * such a user gets no kernel counters: see README, Robustness.)
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
-import { CONSUMER, stopConsumer, consumerStats, flood, type ConsumerLine } from '../../support/robustness.js';
+import { flood, countDelivered, createNetns, sendUdp, type Netns } from '../../support/netns.js';
+import { spawnConsumer, stopConsumer, consumerStats, type ConsumerLine } from '../../support/consumer.js';
 
 let ns: Netns;
 beforeAll(() => {
@@ -20,7 +20,7 @@ const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 
 describe('privileges', () => {
   it('without CAP_NET_ADMIN: a QueueKernelError EPERM at bind that names the capability, exit without a crash', async () => {
-    const c = ns.spawn([...NOBODY, '--inh-caps=-all', '--bounding-set=-net_admin', process.execPath, CONSUMER, '40', 'accept']);
+    const c = spawnConsumer(ns, { queues: 40 }, { prefix: [...NOBODY, '--inh-caps=-all', '--bounding-set=-net_admin'] });
     const line = await c.waitForJson<ConsumerLine>((j) => j.openError !== undefined || j.ready === true, 15_000);
     expect(line.ready).toBeUndefined();
     expect(line.openError).toMatchObject({ name: 'QueueKernelError', code: 'EPERM', step: 'bind' });
@@ -32,7 +32,7 @@ describe('privileges', () => {
 
   it('a non-root user with only CAP_NET_ADMIN: binds, passes 200 packets, closes', async () => {
     ns.iptables('-A', 'OUTPUT', '-p', 'udp', '--dport', '9401', '-j', 'NFQUEUE', '--queue-num', '41');
-    const c = ns.spawn([...NOBODY, '--inh-caps=-all,+net_admin', '--ambient-caps=+net_admin', '--bounding-set=-all,+net_admin', process.execPath, CONSUMER, '41', 'accept']);
+    const c = spawnConsumer(ns, { queues: 41 }, { prefix: [...NOBODY, '--inh-caps=-all,+net_admin', '--ambient-caps=+net_admin', '--bounding-set=-all,+net_admin'] });
     const ready = await c.waitForJson<ConsumerLine>((j) => j.openError !== undefined || j.ready === true, 15_000);
     expect(ready.openError).toBeUndefined();
     expect(ready.uid).toBe(65534);
@@ -53,8 +53,9 @@ describe('privileges', () => {
 
   it('a non-root CAP_NET_ADMIN user still hears of overruns: /proc is unreadable, so the socket keeps ENOBUFS', async () => {
     ns.iptables('-A', 'OUTPUT', '-p', 'udp', '--dport', '9402', '-j', 'NFQUEUE', '--queue-num', '42');
-    const c = ns.spawn([...NOBODY, '--inh-caps=-all,+net_admin', '--ambient-caps=+net_admin', '--bounding-set=-all,+net_admin',
-      process.execPath, CONSUMER, '42', 'slow', '--slow-us', '300', '--rcvbuf', '32768', '--maxlen', '100000']);
+    const c = spawnConsumer(ns, { queues: 42, policy: 'slow', slowUs: 300, overrunEvents: true, options: { receiveBufferSize: 32768, maxLen: 100000 } }, {
+      prefix: [...NOBODY, '--inh-caps=-all,+net_admin', '--ambient-caps=+net_admin', '--bounding-set=-all,+net_admin'],
+    });
     const ready = await c.waitForJson<ConsumerLine>((j) => j.openError !== undefined || j.ready === true, 15_000);
     expect(ready.openError).toBeUndefined();
     await ns.waitForQueueBound(42, 10_000, { copyMode: 2 });

@@ -8,8 +8,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { createNetns, type Netns } from '../../support/netns.js';
-import { startConsumer, stopConsumer, fatalLines, startFlood, waitRow, sleep } from '../../support/robustness.js';
+import { startFlood, createNetns, type Netns } from '../../support/netns.js';
+import { startConsumer, stopConsumer, fatalLines, waitRow } from '../../support/consumer.js';
 
 const NFQ_DUMP = fileURLToPath(new URL('../../../dist/cli/nfq-dump.js', import.meta.url));
 
@@ -30,7 +30,7 @@ function rules(port: number, queue: number): void {
 describe('shutdown under load', () => {
   it('close() during a flood with many async callbacks in flight: every received packet gets its verdict, no unhandled rejection', async () => {
     rules(9301, 31);
-    const c = await startConsumer(ns, 31, 'async', ['--maxlen', '100000']);
+    const c = await startConsumer(ns, { queues: 31, overrunEvents: true, policy: 'async', options: { maxLen: 100000 } });
     const f = startFlood(ns, '127.0.0.1', 9301, { seconds: 20 });
     // Let the flood build up: packets waiting in the kernel and callbacks in flight.
     await waitRow(ns, 31, (r) => (r?.lastId ?? 0) > 20_000 && (r?.waiting ?? 0) > 0);
@@ -73,6 +73,6 @@ describe('shutdown under load', () => {
     expect(err).not.toMatch(/refused by the kernel/);
     expect(err).not.toMatch(/unhandled|TypeError|RangeError|at .*\.js:\d+/i);
     expect(ns.queueRow(32)).toBeUndefined();
-    await sleep(0);
+    await new Promise((r) => setTimeout(r, 0));
   });
 });

@@ -146,6 +146,7 @@ export class Child {
     proc.stderr?.on('data', (chunk: string) => {
       // Keep the tail only; a chatty child must not eat memory.
       this.err = (this.err + chunk).slice(-64 * 1024);
+      this.wake();
     });
     // Writes to a dead child's stdin must not crash the test process.
     proc.stdin?.on('error', () => {});
@@ -247,6 +248,40 @@ export class Child {
       return v !== undefined && pred(v as T);
     }, timeoutMs);
     return JSON.parse(line) as T;
+  }
+
+  /** Resolves once `pred` holds for the JSON lines received so far (e.g. a count); rejects on exit or timeout. */
+  untilJson<T = Record<string, unknown>>(pred: (objs: T[]) => boolean, timeoutMs = 15_000): Promise<void> {
+    return this.until(() => pred(this.json<T>()), 'the awaited lines', timeoutMs);
+  }
+
+  /** Resolves once stderr matches `re` (e.g. tshark's "Capturing on"); rejects on exit or timeout. */
+  waitForStderr(re: RegExp, timeoutMs = 15_000): Promise<void> {
+    return this.until(() => re.test(this.err), `stderr matching ${re}`, timeoutMs);
+  }
+
+  private until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (cond()) {
+          done();
+          resolve();
+        } else if (this.exitInfo) {
+          done();
+          reject(new Error(`${this.describe()} exited (${fmtExit(this.exitInfo)}) before ${what}\n${this.transcript()}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${timeoutMs * TIME_SCALE} ms waiting for ${what} from ${this.describe()}\n${this.transcript()}`));
+      }, timeoutMs * TIME_SCALE);
+      const done = (): void => {
+        this.waiters.delete(check);
+        clearTimeout(timer);
+      };
+      this.waiters.add(check);
+      check();
+    });
   }
 
   /** Wait for exit; kill with SIGKILL and reject if it takes longer than timeoutMs. */

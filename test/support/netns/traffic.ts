@@ -1,10 +1,10 @@
-// Traffic for the kernel tests: UDP/TCP sinks and senders (test/support/traffic.mjs) run
-// inside a namespace.
+// Traffic for the kernel tests: the one traffic script (test/support/traffic.mjs: UDP/TCP
+// sinks, senders, floods) run inside a namespace, and counters of what was delivered.
 import { fileURLToPath } from 'node:url';
 import type { Child } from './exec.js';
 import type { Family, Netns } from './namespaces.js';
 
-/** Path of the standalone traffic script (UDP/TCP sinks and senders). */
+/** Path of the standalone traffic script (UDP/TCP sinks, senders and floods). */
 export const TRAFFIC_SCRIPT = fileURLToPath(new URL('../traffic.mjs', import.meta.url));
 /** Path of the tiny reference consumer used to test these helpers (not the library). */
 export const MINI_QUEUE_SCRIPT = fileURLToPath(new URL('../mini-queue.mjs', import.meta.url));
@@ -17,7 +17,8 @@ export interface UdpSinkOptions {
   count?: number;
   timeoutMs?: number;
   idleMs?: number;
-  payload?: 'utf8' | 'hex' | 'none';
+  payload?: 'utf8' | 'latin1' | 'hex' | 'none';
+  /** Print at most this many payload bytes per datagram (default 64; 0: all of it). */
   payloadMax?: number;
   quiet?: boolean;
   echo?: boolean;
@@ -71,12 +72,15 @@ export function sinkDatagrams(sink: Child): UdpDatagramLine[] {
 }
 
 export interface UdpSendOptions {
+  /** Datagrams to send (from each source with `from`; default 1). */
   count?: number;
   size?: number;
   payloadPrefix?: string;
   rate?: number;
   family?: Family;
   bind?: string;
+  /** Send `count` datagrams from each of these source addresses, prefixed `from=ADDR;`. */
+  from?: string[];
   sport?: number;
   uid?: number;
   gid?: number;
@@ -92,14 +96,40 @@ export interface UdpSendSummary {
   bytes: number;
   ms: number;
   echoed: number;
+  /** The sender's uid and gid (after uid/gid were applied). */
+  uid: number;
+  gid: number;
   local: { address: string; port: number };
 }
 
-/** Run the UDP sender in `ns` to completion and return its summary. */
+interface Agent {
+  child: Child;
+  ready: Promise<unknown>;
+}
+const agents = new WeakMap<Netns, Agent>();
+let agentRequests = 0;
+
+/** The namespace's traffic agent (started on first use, killed with the namespace). */
+function agentOf(ns: Netns): Agent {
+  let agent = agents.get(ns);
+  if (agent === undefined || !agent.child.running) {
+    const child = ns.spawnNode(TRAFFIC_SCRIPT, ['agent']);
+    agent = { child, ready: child.waitForJson<{ ready?: boolean }>((j) => j.ready === true, 10_000) };
+    agents.set(ns, agent);
+  }
+  return agent;
+}
+
+/**
+ * Run the UDP sender in `ns` to completion and return its summary. The sends of a namespace
+ * go through one long-lived process (the script's agent), so a send costs no process start;
+ * one with uid/gid runs in a process of its own.
+ */
 export async function sendUdp(ns: Netns, host: string, port: number, o: UdpSendOptions = {}): Promise<UdpSendSummary> {
   const args = ['send', 'udp', host, String(port), '--count', String(o.count ?? 1)];
   if (o.size !== undefined) args.push('--size', String(o.size));
   if (o.payloadPrefix !== undefined) args.push('--payload-prefix', o.payloadPrefix);
+  if (o.from) args.push('--from', o.from.join(','));
   if (o.rate !== undefined) args.push('--rate', String(o.rate));
   if (o.family) args.push('--family', String(o.family));
   if (o.bind) args.push('--bind', o.bind);
@@ -107,9 +137,22 @@ export async function sendUdp(ns: Netns, host: string, port: number, o: UdpSendO
   if (o.uid !== undefined) args.push('--uid', String(o.uid));
   if (o.gid !== undefined) args.push('--gid', String(o.gid));
   if (o.echoWaitMs !== undefined) args.push('--echo-wait', String(o.echoWaitMs));
-  const child = ns.spawnNode(TRAFFIC_SCRIPT, args);
-  const summary = await child.waitForJson<UdpSendSummary & { done: boolean; error?: string }>((j) => 'done' in j, o.timeoutMs ?? 30_000);
-  await child.waitForExit(5_000);
+  type Reply = UdpSendSummary & { done: boolean; error?: string; id?: number };
+  let child: Child;
+  let summary: Reply;
+  if (o.uid === undefined && o.gid === undefined) {
+    const agent = agentOf(ns);
+    child = agent.child;
+    await agent.ready;
+    const id = ++agentRequests;
+    child.write(`${JSON.stringify({ id, args })}\n`);
+    summary = await child.waitForJson<Reply>((j) => j.id === id, o.timeoutMs ?? 30_000);
+    delete summary.id;
+  } else {
+    child = ns.spawnNode(TRAFFIC_SCRIPT, args);
+    summary = await child.waitForJson<Reply>((j) => 'done' in j, o.timeoutMs ?? 30_000);
+    await child.waitForExit(5_000);
+  }
   if (!summary.done) throw new Error(`UDP sender failed: ${JSON.stringify(summary)}\n${child.transcript()}`);
   return summary;
 }
@@ -146,6 +189,46 @@ export async function sendTcp(ns: Netns, host: string, port: number, o: { bytes?
   const summary = await child.waitForJson<TcpSendSummary>((j) => 'done' in j, timeout + 5_000);
   await child.waitForExit(5_000);
   return summary;
+}
+
+export interface FloodOptions {
+  seconds?: number;
+  count?: number;
+  size?: number;
+  /** Sends in flight at most (default 128). */
+  window?: number;
+  /** Round-robin over one socket per source address. */
+  from?: string[];
+}
+
+export interface FloodSummary {
+  done: true;
+  sent: number;
+  errors: number;
+  ms: number;
+}
+
+/** Starts a UDP flood to host:port in `ns` without waiting for it (SIGTERM ends it early). */
+export function startFlood(ns: Netns, host: string, port: number, o: FloodOptions): Child {
+  const args = ['flood', 'udp', host, String(port)];
+  if (o.seconds !== undefined) args.push('--seconds', String(o.seconds));
+  if (o.count !== undefined) args.push('--count', String(o.count));
+  if (o.size !== undefined) args.push('--size', String(o.size));
+  if (o.window !== undefined) args.push('--window', String(o.window));
+  if (o.from) args.push('--from', o.from.join(','));
+  return ns.spawnNode(TRAFFIC_SCRIPT, args);
+}
+
+/** The flood's summary, once it ended (by itself or after a SIGTERM). */
+export async function floodSummary(flood: Child, timeoutMs = 30_000): Promise<FloodSummary> {
+  const line = await flood.waitForJson<FloodSummary>((j) => j.done === true, timeoutMs);
+  await flood.waitForExit(5_000);
+  return line;
+}
+
+/** Floods UDP to host:port from inside `ns`; resolves with the sender's summary. */
+export function flood(ns: Netns, host: string, port: number, o: FloodOptions): Promise<FloodSummary> {
+  return floodSummary(startFlood(ns, host, port, o), ((o.seconds ?? 60) + 30) * 1000);
 }
 
 /** A packet counter on a later hook: what got through, read from the kernel's rule counters. */
