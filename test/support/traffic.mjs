@@ -34,7 +34,7 @@
 //       by its summary with the same "id" (no --uid/--gid): one process per namespace for all
 //       of a test file's sends. -> {"ready":true,"agent":true} first.
 //
-//   flood udp HOST PORT [--seconds S] [--count N] [--size B] [--window W] [--from ADDR,...]
+//   flood udp HOST PORT [--seconds S] [--count N] [--size B] [--window W] [--from ADDR,...] [--rate PPS]
 //       As fast as Node can, keeping at most --window sends in flight (default 128); with
 //       --from, round-robin over one socket per source address (the --queue-balance hash
 //       covers addresses, not ports). Ends after --seconds, --count datagrams or SIGTERM.
@@ -302,6 +302,8 @@ async function udpFlood(host, port, opts) {
   const seconds = num(opts, 'seconds', 0);
   const count = num(opts, 'count', 0);
   const window = Math.max(1, num(opts, 'window', 128));
+  // --rate: at most this many datagrams per second (0: as fast as it can), paced in 1 ms steps.
+  const rate = num(opts, 'rate', 0);
   const socks = await Promise.all(sources(opts).map((addr) => udpSocket(fam, addr)));
   const buf = makePayload('flood;', num(opts, 'size', 64));
   let sent = 0;
@@ -342,7 +344,19 @@ async function udpFlood(host, port, opts) {
       if (inFlight === 0) finish();
       return;
     }
-    while (inFlight < window && !limited()) {
+    if (rate > 0 && sent + errors + inFlight >= ((performance.now() - start) * rate) / 1000) {
+      // Ahead of the rate: go on in a millisecond (the completions in flight do not refill).
+      if (inFlight === 0 && !scheduled) {
+        scheduled = true;
+        setTimeout(() => {
+          scheduled = false;
+          pump();
+        }, 1);
+      }
+      return;
+    }
+    const allowed = rate > 0 ? Math.ceil(((performance.now() - start) * rate) / 1000) - (sent + errors + inFlight) : Infinity;
+    for (let k = 0; k < allowed && inFlight < window && !limited(); k++) {
       inFlight++;
       socks[next++ % socks.length].send(buf, port, host, onSent);
     }

@@ -18,7 +18,7 @@
 //     hold          never answer (a callback's Promise never settles; a loop keeps the
 //                   packets: SIGUSR1 prints {"holding":n}, SIGUSR2 accepts them and breaks
 //                   the loop at the next packet)
-//     slow          busy-wait `slowUs` microseconds, then accept
+//     slow          block `slowUs` microseconds (sleeping), then accept
 //     async         a Promise that resolves 'accept' after 0..3 ms
 //     double        setVerdict('accept'), again (must throw VerdictStateError), then the
 //                   Promise resolves 'drop' (must be ignored)
@@ -88,9 +88,12 @@ function udpSeq(payload) {
   return m ? Number(m[1]) : -1;
 }
 
-function busyWait(ms) {
+// The slow consumer's work: it blocks the thread for `ms` like a busy callback would, but
+// sleeping, so that a test of a slow consumer does not also load a core.
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function blockFor(ms) {
   const end = performance.now() + ms;
-  while (performance.now() < end);
+  for (let left = ms; left > 0; left = end - performance.now()) Atomics.wait(sleeper, 0, 0, left);
 }
 
 // ---------------------------------------------------------------- batch verdicts
@@ -198,7 +201,7 @@ function onPacket(p) {
     out({ blocking: true });
     while (!existsSync(cfg.blockUntil)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
   }
-  if (cfg.holdFirstMs !== undefined && n === 1) busyWait(cfg.holdFirstMs);
+  if (cfg.holdFirstMs !== undefined && n === 1) blockFor(cfg.holdFirstMs);
   if (gc !== undefined) {
     if (kept.length < cfg.keep) kept.push({ view: p.payload, copy: p.payload.slice() });
     if (n % 100 === 0) gc();
@@ -223,7 +226,7 @@ function onPacket(p) {
     case 'hold':
       return new Promise(() => {});
     case 'slow':
-      busyWait((cfg.slowUs ?? 0) / 1000);
+      blockFor((cfg.slowUs ?? 0) / 1000);
       return 'accept';
     case 'async':
       return new Promise((resolve) => setTimeout(() => resolve('accept'), n % 4));

@@ -199,6 +199,8 @@ export interface FloodOptions {
   window?: number;
   /** Round-robin over one socket per source address. */
   from?: string[];
+  /** Datagrams per second at most (default: as fast as the sender can). */
+  rate?: number;
 }
 
 export interface FloodSummary {
@@ -216,6 +218,7 @@ export function startFlood(ns: Netns, host: string, port: number, o: FloodOption
   if (o.size !== undefined) args.push('--size', String(o.size));
   if (o.window !== undefined) args.push('--window', String(o.window));
   if (o.from) args.push('--from', o.from.join(','));
+  if (o.rate !== undefined) args.push('--rate', String(o.rate));
   return ns.spawnNode(TRAFFIC_SCRIPT, args);
 }
 
