@@ -35,7 +35,7 @@ describe.skipIf(skip !== undefined)('native transport on the kernel', () => {
     ns.iptables('-A', 'OUTPUT', '-p', 'udp', '--dport', String(port), '-j', 'NFQUEUE', '--queue-num', String(queue));
     // Accepted packets resume at the next hook: count them there (no receiver to overflow).
     ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', String(port), '-m', 'comment', '--comment', 'native-passed');
-    // The first callback busy-waits 300 ms, so that packets pile up in the socket.
+    // The first callback blocks for 300 ms, so that packets pile up in the socket.
     const c = await startConsumer(ns, { queues: queue, native: true, holdFirstMs: 300, options: { flags: { gso: true }, receiveBufferSize: 8 << 20 } });
     const count = 500;
     const sent = await sendUdp(ns, '127.0.0.1', port, { count });
