@@ -83,7 +83,7 @@ export function runCliAsync(args: readonly string[], opts: { timeoutMs?: number 
   });
 }
 
-/** Runs `jobs` with at most `limit` at a time; the results in the jobs' order. */
+/** Runs `jobs` with at most `limit` at a time (process-spawning tests: replay, tshark); the results in the jobs' order. */
 export async function inBatches<T>(jobs: ReadonlyArray<() => Promise<T>>, limit: number): Promise<T[]> {
   const out: T[] = new Array<T>(jobs.length);
   let next = 0;

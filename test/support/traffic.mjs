@@ -344,8 +344,10 @@ async function udpFlood(host, port, opts) {
       if (inFlight === 0) finish();
       return;
     }
-    if (rate > 0 && sent + errors + inFlight >= ((performance.now() - start) * rate) / 1000) {
-      // Ahead of the rate: go on in a millisecond (the completions in flight do not refill).
+    // What the rate allows by now; none: go on in a millisecond (once nothing is in flight,
+    // no completion will call pump() again).
+    const allowed = rate > 0 ? Math.ceil(((performance.now() - start) * rate) / 1000) - (sent + errors + inFlight) : Infinity;
+    if (allowed <= 0) {
       if (inFlight === 0 && !scheduled) {
         scheduled = true;
         setTimeout(() => {
@@ -355,7 +357,6 @@ async function udpFlood(host, port, opts) {
       }
       return;
     }
-    const allowed = rate > 0 ? Math.ceil(((performance.now() - start) * rate) / 1000) - (sent + errors + inFlight) : Infinity;
     for (let k = 0; k < allowed && inFlight < window && !limited(); k++) {
       inFlight++;
       socks[next++ % socks.length].send(buf, port, host, onSent);
