@@ -2,14 +2,17 @@
 // A/B of the Queue receive path (in-memory transport, as bench/micro.mjs) between two builds
 // by CPU time (process.cpuUsage: less sensitive to preemption on a loaded machine than wall
 // time), alternating A B A B in one process, medians of per-round ns/packet.
-//   node bench/ab-path.mjs DIST_A DIST_B [batch] [payload] [rounds]
+//   node bench/ab-path.mjs DIST_A DIST_B [batch] [payload] [rounds] [--iterate]
+// --iterate: the queue is served by `for await (const packet of queue) packet.accept()`, and
+// each op waits until the loop has answered the batch (the harness's own await is in both).
 // DIST_x: a built dist/ directory, e.g. of a second worktree at the commit to compare
 // (git worktree add /tmp/old HEAD~1 && cd /tmp/old && npm ci). Prints medians of ns of CPU per
 // packet and the median of the per-round ratios B/A; swap A and B for a second reading.
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const [distA, distB, batchS = '8', payS = '1400', roundsS = '15'] = process.argv.slice(2);
+const iterate = process.argv.includes('--iterate');
+const [distA, distB, batchS = '8', payS = '1400', roundsS = '15'] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const batch = Number(batchS), payloadLen = Number(payS), rounds = Number(roundsS);
 async function setup(dist) {
   const { openQueue } = await import(pathToFileURL(resolve(dist, 'index.js')).href);
@@ -53,24 +56,40 @@ async function setup(dist) {
     },
     close() {},
   };
+  const dg = datagramOf(batch);
+  if (iterate) {
+    const q = await openQueue(0, { transport, keepAlive: false, maxOutstanding: 256 });
+    let answered = 0;
+    let wake;
+    void (async () => {
+      for await (const packet of q) {
+        packet.accept();
+        if (++answered % batch === 0) wake();
+      }
+    })();
+    return () => new Promise((resolve) => {
+      wake = resolve;
+      handlers.datagram(dg);
+    });
+  }
   let n = 0;
   await openQueue(0, () => { n++; return 'accept'; }, { transport, keepAlive: false });
-  const dg = datagramOf(batch);
   return () => handlers.datagram(dg);
 }
 const A = await setup(distA), B = await setup(distB);
 const ops = Math.round(400_000 / batch);
-function time(f) {
+async function time(f) {
   const c0 = process.cpuUsage();
-  for (let i = 0; i < ops; i++) f();
+  if (iterate) for (let i = 0; i < ops; i++) await f();
+  else for (let i = 0; i < ops; i++) f();
   const c = process.cpuUsage(c0);
   return ((c.user + c.system) * 1000) / (ops * batch);
 }
-for (let i = 0; i < 3; i++) { time(A); time(B); } // warm-up
+for (let i = 0; i < 3; i++) { await time(A); await time(B); } // warm-up
 const ra = [], rb = [];
-for (let r = 0; r < rounds; r++) { ra.push(time(A)); rb.push(time(B)); }
+for (let r = 0; r < rounds; r++) { ra.push(await time(A)); rb.push(await time(B)); }
 const med = (x) => [...x].sort((p, q) => p - q)[x.length >> 1];
 const ratios = ra.map((a, i) => rb[i] / a);
 // On a busy machine the fastest round of each is the least disturbed reading: print it too.
 const minA = Math.min(...ra), minB = Math.min(...rb);
-console.log(`batch ${batch}, ${payloadLen} B: A ${med(ra).toFixed(1)} ns/pkt, B ${med(rb).toFixed(1)} ns/pkt CPU; B/A median of per-round ratios ${med(ratios).toFixed(3)} (range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}), ${rounds} rounds; fastest rounds A ${minA.toFixed(1)} B ${minB.toFixed(1)}, B/A ${(minB / minA).toFixed(3)}`);
+console.log(`${iterate ? 'for await, ' : ''}batch ${batch}, ${payloadLen} B: A ${med(ra).toFixed(1)} ns/pkt, B ${med(rb).toFixed(1)} ns/pkt CPU; B/A median of per-round ratios ${med(ratios).toFixed(3)} (range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}), ${rounds} rounds; fastest rounds A ${minA.toFixed(1)} B ${minB.toFixed(1)}, B/A ${(minB / minA).toFixed(3)}`);

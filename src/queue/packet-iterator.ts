@@ -125,6 +125,10 @@ export class PacketIterator implements AsyncIterableIterator<QueuedPacket>, Pack
   /** Handed-out packets not yet answered. */
   private outstanding = 0;
   private waiter: ((r: IteratorResult<QueuedPacket>) => void) | undefined;
+  /** next()'s promise executor, made once (a closure per wait costs an allocation, and a lazy compile at its first call). */
+  private readonly wait = (resolve: (r: IteratorResult<QueuedPacket>) => void): void => {
+    this.waiter = resolve;
+  };
   private done = false;
   private paused = false;
   private closing: Promise<void> | undefined;
@@ -204,9 +208,7 @@ export class PacketIterator implements AsyncIterableIterator<QueuedPacket>, Pack
     this.owner.flush();
     if (this.done) return Promise.resolve(DONE);
     if (this.waiter !== undefined) return Promise.reject(new TypeError('one next() at a time: a queue has a single reader'));
-    return new Promise((resolve) => {
-      this.waiter = resolve;
-    });
+    return new Promise(this.wait);
   }
 
   /** A packet's own verdict method: answers `p` (refused when it is not waiting). */
