@@ -8,11 +8,23 @@
 // DIST_x: a built dist/ directory, e.g. of a second worktree at the commit to compare
 // (git worktree add /tmp/old HEAD~1 && cd /tmp/old && npm ci). Prints medians of ns of CPU per
 // packet and the median of the per-round ratios B/A; swap A and B for a second reading.
+//
+// --instructions: counts instructions instead of time, the reading to trust on a shared VM
+// (CPU time there swings by tens of percent between runs, and it has no hardware counters).
+// Each build runs twice under `valgrind --tool=callgrind` (150,000 packets of warm-up, then
+// 200 and 3,200 batches), with V8 single-threaded and seeded so that runs repeat; the
+// difference divided by 3,000 batches is instructions per packet. Repeats within about 2 %
+// (GC timing still depends on speed); about 30 s per build, both builds at once. Needs valgrind.
+import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const iterate = process.argv.includes('--iterate');
-const [distA, distB, batchS = '8', payS = '1400', roundsS = '15'] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const instructions = process.argv.includes('--instructions');
+// Internal: `--single DIST OPS`, one build's warm-up and OPS batches, run under valgrind.
+const single = process.argv.includes('--single');
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const [distA, distB, batchS = '8', payS = '1400', roundsS = '15'] = single ? [positional[0], '', ...positional.slice(2)] : positional;
 const batch = Number(batchS), payloadLen = Number(payS), rounds = Number(roundsS);
 async function setup(dist) {
   const { openQueue } = await import(pathToFileURL(resolve(dist, 'index.js')).href);
@@ -76,6 +88,42 @@ async function setup(dist) {
   await openQueue(0, () => { n++; return 'accept'; }, { transport, keepAlive: false });
   return () => handlers.datagram(dg);
 }
+/** Instructions callgrind counted in one `--single` run of `dist` with `ops` batches. */
+function countInstructions(dist, ops) {
+  const args = ['--tool=callgrind', '--callgrind-out-file=/dev/null', process.execPath, '--single-threaded', '--hash-seed=1', '--random-seed=1', fileURLToPath(import.meta.url), '--single', dist, String(ops), batchS, payS, ...(iterate ? ['--iterate'] : [])];
+  return new Promise((done, fail) => {
+    const p = spawn('valgrind', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    p.on('error', (e) => fail(new Error(`valgrind: ${e.message} (apt-get install valgrind)`)));
+    p.on('close', (code) => {
+      const m = /Collected : (\d+)/.exec(err);
+      if (code !== 0 || m === null) fail(new Error(`valgrind run of ${dist} failed (exit ${code}):\n${err.slice(-2000)}`));
+      else done(Number(m[1]));
+    });
+  });
+}
+
+if (single) {
+  const op = await setup(distA);
+  const warm = Math.ceil(150_000 / batch);
+  // Each batch in its own event-loop turn, as the socket delivers them.
+  for (let i = 0; i < warm + Number(positional[1]); i++) {
+    await new Promise((r) => setImmediate(r));
+    await op();
+  }
+  process.exit(0);
+}
+if (instructions) {
+  const perPacket = async (dist) => {
+    const [short, long] = [await countInstructions(dist, 200), await countInstructions(dist, 3200)];
+    return (long - short) / (3000 * batch);
+  };
+  const [a, b] = await Promise.all([perPacket(distA), perPacket(distB)]);
+  console.log(`${iterate ? 'for await, ' : ''}batch ${batch}, ${payloadLen} B: A ${a.toFixed(0)} instructions/pkt, B ${b.toFixed(0)} instructions/pkt; B/A ${(b / a).toFixed(3)}`);
+  process.exit(0);
+}
+
 const A = await setup(distA), B = await setup(distB);
 const ops = Math.round(400_000 / batch);
 async function time(f) {
