@@ -36,6 +36,11 @@ export const NLM_F_DUMP_FILTERED = 0x20;
 export const NLM_F_CAPPED = 0x100;
 /** Flags on an NLMSG_ERROR: extended-ack TLVs follow the echoed request. */
 export const NLM_F_ACK_TLVS = 0x200;
+/** Flags of NEW requests (the same bits as NLM_F_DUMP's and the error flags above; the message kind says which). */
+export const NLM_F_REPLACE = 0x100;
+export const NLM_F_EXCL = 0x200;
+export const NLM_F_CREATE = 0x400;
+export const NLM_F_APPEND = 0x800;
 
 /** Attribute type bits. */
 export const NLA_F_NESTED = 0x8000;

@@ -9,19 +9,15 @@
  * NFNL_SUBSYS_NFTABLES, in BATCH_BEGIN and BATCH_END).
  */
 import { AttributeDecoder } from '../netlink/attributes.js';
-import { NLMSG_HDRLEN, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST } from '../netlink/constants.js';
+import { NLMSG_HDRLEN, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST } from '../netlink/constants.js';
 import { NetlinkDecodeError } from '../netlink/errors.js';
 import type { MessageWriter } from '../netlink/writer.js';
 import { NFGENMSG_LEN, NFNETLINK_V0 } from '../netfilter/constants.js';
 import * as C from './constants.js';
 import { decodeExprList, encodeExpr, type Expr } from './expressions.js';
 
-export { NLM_F_DUMP, NFGENMSG_LEN };
-/** NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND (flags of NEW requests). */
-export const NLM_F_REPLACE = 0x100;
-export const NLM_F_EXCL = 0x200;
-export const NLM_F_CREATE = 0x400;
-export const NLM_F_APPEND = 0x800;
+/** The netlink flags a caller of these encoders sets (NLM_F_REPLACE… are those of NEW requests). */
+export { NLM_F_DUMP, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND, NFGENMSG_LEN };
 
 /** An nf_tables table. */
 export interface NftTable {

@@ -14,8 +14,6 @@ import { IPV6_NONE, walkIpv6Headers } from './ipv6-headers.js';
 
 export { formatIpv4, formatIpv6, icmpTypeName, ipProtocolName, tcpFlagsText, TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_ECE, TCP_CWR } from './ip-names.js';
 export { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_DCCP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_UDPLITE } from './ip-names.js';
-
-
 /** The TCP header fields worth showing. */
 export interface TcpHeader {
   sport: number;
