@@ -123,7 +123,7 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
         : new PacketIterator(
             {
               write: (queue, id, v) => this.writeVerdict(queue, id, v, true),
-              resolve: (p, v) => (v.flow === true ? this.flowVerdict(p.queue, p.id, v, p.mark) : v),
+              resolveFlow: (p, v) => this.flowVerdict(p.queue, p.id, v, p.mark),
               flush: () => this.conn.flush(),
               close: () => this.close(),
               timedOut: (queue, id) => this.verdictTimedOut(queue, id),
@@ -215,6 +215,21 @@ export class Queue extends EventEmitter implements AsyncIterable<QueuedPacket>, 
    * closes the queue; unanswered packets get the default verdict. One loop per queue.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<QueuedPacket> {
+    return this.iterated();
+  }
+
+  /**
+   * `for await (const batch of queue.batches())`, for a queue opened without a callback: each
+   * step gives every packet waiting, up to maxOutstanding (the packets of one read, when the
+   * loop keeps up), with one promise per batch instead of one per packet. Answer them as in
+   * the packet loop; their verdicts leave together when the loop asks for the next batch.
+   * Same rules otherwise: leaving the loop closes the queue, one loop per queue.
+   */
+  batches(): AsyncIterableIterator<QueuedPacket[]> {
+    return this.iterated().batches();
+  }
+
+  private iterated(): PacketIterator {
     if (this.iteration === undefined) throw new TypeError('this queue was opened with a callback, which gets every packet: open it without one to use for await');
     return this.iteration;
   }

@@ -3,7 +3,8 @@
  * iterates a queue in this file's namespace, an iptables-legacy NFQUEUE rule queues UDP to
  * 127.0.0.1. Order is kept and every packet answered; while the loop holds maxOutstanding
  * packets the socket is not read and the rest waits in the kernel; a break in the middle of
- * the burst gives every packet the default verdict and leaves nothing waiting.
+ * the burst gives every packet the default verdict and leaves nothing waiting. The packet
+ * loop and the batch loop (`queue.batches()`) both.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { countDelivered, createNetns, sendUdp, type Netns, type Child } from '../support/netns.js';
@@ -19,6 +20,7 @@ afterAll(async () => {
 
 interface Line {
   ready?: boolean;
+  batchSizes?: number[];
   transport?: string;
   holding?: number;
   closed?: boolean;
@@ -30,12 +32,14 @@ interface Line {
   error?: { message: string };
 }
 
-async function start(queue: number, transport: string, policy: 'oddeven' | 'hold', options: { maxOutstanding: number; maxLen?: number }): Promise<Child> {
+type Loop = true | 'batches';
+
+async function start(queue: number, transport: string, policy: 'oddeven' | 'hold', options: { maxOutstanding: number; maxLen?: number }, loop: Loop = true): Promise<Child> {
   const c = await startConsumer(
     ns,
     {
       queues: queue,
-      iterate: true,
+      iterate: loop,
       policy,
       options: {
         // Held packets stay in the socket's receive buffer: make room for the test's burst.
@@ -58,13 +62,14 @@ function queueUdpPort(port: number, queue: number): void {
 }
 
 describe.each([
-  ['native', 0],
-  ['netlink', 10],
-] as const)('for await over a kernel queue (%s transport)', (transport, base) => {
+  ['native', 0, true],
+  ['netlink', 10, true],
+  ['native', 20, 'batches'],
+] as const)('for await over a kernel queue (%s transport, loop %s)', (transport, base, loop) => {
   it('keeps the order and answers every packet from the loop', async () => {
     const port = 7300 + base;
     queueUdpPort(port, 1 + base);
-    const c = await start(1 + base, transport, 'oddeven', { maxOutstanding: 16 });
+    const c = await start(1 + base, transport, 'oddeven', { maxOutstanding: 16 }, loop);
     const delivered = countDelivered(ns, port);
     expect((await sendUdp(ns, '127.0.0.1', port, { count: 1000, rate: 5000 })).sent).toBe(1000);
     expect(await delivered.waitFor(500, 30_000)).toBe(500);
@@ -73,6 +78,10 @@ describe.each([
     expect((await c.waitForExit(5_000)).code).toBe(0);
     expect(end.seqs).toEqual(Array.from({ length: 1000 }, (_, i) => i));
     expect(end.ids).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    if (loop === 'batches') {
+      expect(end.batchSizes!.reduce((s, x) => s + x, 0)).toBe(1000);
+      expect(Math.max(...end.batchSizes!)).toBeLessThanOrEqual(16);
+    }
     expect(end.stats).toMatchObject({ received: 1000, pending: 0, verdicts: { accept: 500, drop: 500 } });
     expect(delivered.pkts()).toBe(500);
     expect(ns.queueRow(1 + base)).toBeUndefined();
@@ -83,7 +92,7 @@ describe.each([
     const queue = 2 + base;
     const max = 32;
     queueUdpPort(port, queue);
-    const c = await start(queue, transport, 'hold', { maxOutstanding: max });
+    const c = await start(queue, transport, 'hold', { maxOutstanding: max }, loop);
     // Accepted packets are counted in a later hook (a UDP sink would drop some of a burst
     // this sudden, overflowing its socket buffer).
     ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', String(port), '-m', 'comment', '--comment', `passed${port}`);
@@ -107,6 +116,7 @@ describe.each([
     const end = await c.waitForJson<Line>((j) => j.closed === true, 20_000);
     expect(end.closedQueue).toBe(true);
     expect((await c.waitForExit(5_000)).code).toBe(0);
+    // The loop breaks at its next packet: the first of the next batch, for a batch loop.
     expect(end.seqs).toHaveLength(max + 1);
     expect(ns.counter('mangle', 'POSTROUTING', `passed${port}`).pkts, JSON.stringify(end.stats)).toBe(400);
     expect(end.stats).toMatchObject({ pending: 0, verdicts: { drop: 0 } });
@@ -116,11 +126,16 @@ describe.each([
 });
 
 describe('maxOutstanding against kernel bursts (native transport)', () => {
-  it.each([20, 200, 2000])('a loop that answers nothing gets exactly maxOutstanding (4) of a %i-datagram burst', async (n) => {
-    const port = 7400 + n / 10;
-    const queue = 30 + String(n).length;
+  it.each([
+    [20, true],
+    [200, true],
+    [2000, true],
+    [2000, 'batches'],
+  ] as const)('a loop that answers nothing gets exactly maxOutstanding (4) of a %i-datagram burst (loop %s)', async (n, loop) => {
+    const port = 7400 + n / 10 + (loop === 'batches' ? 1 : 0);
+    const queue = 30 + String(n).length + (loop === 'batches' ? 5 : 0);
     queueUdpPort(port, queue);
-    const c = await start(queue, 'native', 'hold', { maxOutstanding: 4, maxLen: 4096 });
+    const c = await start(queue, 'native', 'hold', { maxOutstanding: 4, maxLen: 4096 }, loop);
     ns.iptables('-t', 'mangle', '-A', 'POSTROUTING', '-p', 'udp', '--dport', String(port), '-m', 'comment', '--comment', `passed${port}`);
     // Several sockets: a socket's queued datagrams count against its send buffer until answered.
     const sockets = Math.ceil(n / 200);

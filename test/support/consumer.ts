@@ -13,7 +13,7 @@ export const POOL_CONSUMER_SCRIPT = fileURLToPath(new URL('./consumers/pool-cons
 /** The consumer's config (see consumers/consumer.mjs for what each field does). */
 export interface ConsumerConfig {
   queues?: number | number[];
-  iterate?: boolean;
+  iterate?: boolean | 'batches';
   policy?: 'accept' | 'verdict' | 'oddeven' | 'mark' | 'repeat-mark' | 'throw-every' | 'reject-every' | 'hold' | 'slow' | 'async' | 'double' | 'batch' | 'rewrite';
   verdict?: unknown;
   mark?: number;

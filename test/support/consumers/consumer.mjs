@@ -5,7 +5,8 @@
 //
 // Config (every field optional):
 //   queues          a queue number or a list (default 0)
-//   iterate         true: a `for await` loop answers instead of a callback
+//   iterate         true: a `for await` loop answers instead of a callback; 'batches': a
+//                   `for await (const batch of queue.batches())` loop
 //   policy          how each packet is answered (default 'verdict' when `verdict` is given,
 //                   else 'accept'):
 //     accept        'accept'
@@ -354,20 +355,31 @@ if (!cfg.iterate) {
   });
   const seqs = [];
   const ids = [];
-  for await (const p of queue) {
+  const batchSizes = [];
+  /** Answers (or holds) one packet; true: leave the loop. */
+  const take = (p) => {
     n++;
     seqs.push(udpSeq(p.payload));
     ids.push(p.id);
     if (policy === 'hold') {
-      if (stop) break;
+      if (stop) return true;
       held.push(p);
-      continue;
+      return false;
     }
     if (policy !== 'oddeven') throw new Error(`policy ${policy} is for callbacks`);
     if (seqs.at(-1) % 2 === 1) p.accept();
     else p.drop();
+    return false;
+  };
+  if (cfg.iterate === 'batches') {
+    loop: for await (const batch of queue.batches()) {
+      batchSizes.push(batch.length);
+      for (const p of batch) if (take(p)) break loop;
+    }
+  } else {
+    for await (const p of queue) if (take(p)) break;
   }
-  out({ closed: true, closedQueue: queue.isClosed, held: held.length, seqs, ids, stats: queue.stats() });
+  out({ closed: true, closedQueue: queue.isClosed, held: held.length, seqs, ids, batchSizes, stats: queue.stats() });
   // The loop ends as the close begins (a break or the signal): exit once it is done.
   await queue.close();
   process.exit(0);
