@@ -2,9 +2,10 @@
 // A/B of the Queue receive path (in-memory transport, as bench/micro.mjs) between two builds
 // by CPU time (process.cpuUsage: less sensitive to preemption on a loaded machine than wall
 // time), alternating A B A B in one process, medians of per-round ns/packet.
-//   node bench/ab-path.mjs DIST_A DIST_B [batch] [payload] [rounds] [--iterate]
+//   node bench/ab-path.mjs DIST_A DIST_B [batch] [payload] [rounds] [--iterate | --batches]
 // --iterate: the queue is served by `for await (const packet of queue) packet.accept()`, and
 // each op waits until the loop has answered the batch (the harness's own await is in both).
+// --batches: the same with `for await (const batch of queue.batches())` (builds that have it).
 // DIST_x: a built dist/ directory, e.g. of a second worktree at the commit to compare
 // (git worktree add /tmp/old HEAD~1 && cd /tmp/old && npm ci). Prints medians of ns of CPU per
 // packet and the median of the per-round ratios B/A; swap A and B for a second reading.
@@ -19,7 +20,9 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const iterate = process.argv.includes('--iterate');
+const batches = process.argv.includes('--batches');
+const iterate = batches || process.argv.includes('--iterate');
+const modeName = batches ? 'for await batches, ' : iterate ? 'for await, ' : '';
 const instructions = process.argv.includes('--instructions');
 // Internal: `--single DIST OPS`, one build's warm-up and OPS batches, run under valgrind.
 const single = process.argv.includes('--single');
@@ -73,11 +76,13 @@ async function setup(dist) {
     const q = await openQueue(0, { transport, keepAlive: false, maxOutstanding: 256 });
     let answered = 0;
     let wake;
+    const answer = (packet) => {
+      packet.accept();
+      if (++answered % batch === 0) wake();
+    };
     void (async () => {
-      for await (const packet of q) {
-        packet.accept();
-        if (++answered % batch === 0) wake();
-      }
+      if (batches) for await (const packets of q.batches()) for (const packet of packets) answer(packet);
+      else for await (const packet of q) answer(packet);
     })();
     return () => new Promise((resolve) => {
       wake = resolve;
@@ -90,7 +95,7 @@ async function setup(dist) {
 }
 /** Instructions callgrind counted in one `--single` run of `dist` with `ops` batches. */
 function countInstructions(dist, ops) {
-  const args = ['--tool=callgrind', '--callgrind-out-file=/dev/null', process.execPath, '--single-threaded', '--hash-seed=1', '--random-seed=1', fileURLToPath(import.meta.url), '--single', dist, String(ops), batchS, payS, ...(iterate ? ['--iterate'] : [])];
+  const args = ['--tool=callgrind', '--callgrind-out-file=/dev/null', process.execPath, '--single-threaded', '--hash-seed=1', '--random-seed=1', '--min-semi-space-size=16', '--max-semi-space-size=16', fileURLToPath(import.meta.url), '--single', dist, String(ops), batchS, payS, ...(batches ? ['--batches'] : iterate ? ['--iterate'] : [])];
   return new Promise((done, fail) => {
     const p = spawn('valgrind', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
@@ -120,7 +125,7 @@ if (instructions) {
     return (long - short) / (3000 * batch);
   };
   const [a, b] = await Promise.all([perPacket(distA), perPacket(distB)]);
-  console.log(`${iterate ? 'for await, ' : ''}batch ${batch}, ${payloadLen} B: A ${a.toFixed(0)} instructions/pkt, B ${b.toFixed(0)} instructions/pkt; B/A ${(b / a).toFixed(3)}`);
+  console.log(`${modeName}batch ${batch}, ${payloadLen} B: A ${a.toFixed(0)} instructions/pkt, B ${b.toFixed(0)} instructions/pkt; B/A ${(b / a).toFixed(3)}`);
   process.exit(0);
 }
 
@@ -140,4 +145,4 @@ const med = (x) => [...x].sort((p, q) => p - q)[x.length >> 1];
 const ratios = ra.map((a, i) => rb[i] / a);
 // On a busy machine the fastest round of each is the least disturbed reading: print it too.
 const minA = Math.min(...ra), minB = Math.min(...rb);
-console.log(`${iterate ? 'for await, ' : ''}batch ${batch}, ${payloadLen} B: A ${med(ra).toFixed(1)} ns/pkt, B ${med(rb).toFixed(1)} ns/pkt CPU; B/A median of per-round ratios ${med(ratios).toFixed(3)} (range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}), ${rounds} rounds; fastest rounds A ${minA.toFixed(1)} B ${minB.toFixed(1)}, B/A ${(minB / minA).toFixed(3)}`);
+console.log(`${modeName}batch ${batch}, ${payloadLen} B: A ${med(ra).toFixed(1)} ns/pkt, B ${med(rb).toFixed(1)} ns/pkt CPU; B/A median of per-round ratios ${med(ratios).toFixed(3)} (range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}), ${rounds} rounds; fastest rounds A ${minA.toFixed(1)} B ${minB.toFixed(1)}, B/A ${(minB / minA).toFixed(3)}`);

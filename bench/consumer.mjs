@@ -8,6 +8,7 @@
 //   node bench/consumer.mjs QFIRST:QLAST --workers N   queues spread over N worker threads
 //                                                   (for iptables --queue-balance QFIRST:QLAST)
 //   --iterate                    serve with `for await (const packet of queue) packet.accept()`
+//   --batches                    serve with `for await (const batch of queue.batches())`, accepting each packet
 //                                instead of a callback (the README's loop)
 //   --transport native|netlink   force a transport (default: native when built)
 //   --rcvbuf BYTES               socket receive buffer
@@ -18,7 +19,7 @@ import { openNativeTransport, openSocketTransport } from '../dist/netlink/index.
 const NETLINK_NETFILTER = 12;
 
 function parseArgs(argv) {
-  const a = { queues: [0], workers: 0, transport: undefined, rcvbuf: undefined, iterate: false };
+  const a = { queues: [0], workers: 0, transport: undefined, rcvbuf: undefined, iterate: false, batches: false };
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
@@ -26,6 +27,7 @@ function parseArgs(argv) {
     else if (x === '--transport') a.transport = argv[++i];
     else if (x === '--rcvbuf') a.rcvbuf = Number(argv[++i]);
     else if (x === '--iterate') a.iterate = true;
+    else if (x === '--batches') a.batches = true;
     else rest.push(x);
   }
   if (rest[0] !== undefined) {
@@ -49,6 +51,19 @@ async function serve(queues, args, onCount) {
       for await (const packet of q) {
         n++;
         packet.accept();
+      }
+    })();
+    return q;
+  }
+  if (args.batches) {
+    const q = await openQueue(queues, options);
+    onCount(() => n, q);
+    void (async () => {
+      for await (const batch of q.batches()) {
+        for (const packet of batch) {
+          n++;
+          packet.accept();
+        }
       }
     })();
     return q;
@@ -92,7 +107,7 @@ if (isMainThread) {
     // The transport is private API (the Queue's NetlinkConn holds it); read here only to
     // report the native socket's system-call counters.
     const t = queueObj?.conn?.transport ?? queueObj?.transport;
-    const report = { consumer: 'netfilter-queue', iterate: args.iterate, queues: args.queues, workers: args.workers, packets, transport: t?.kind };
+    const report = { consumer: 'netfilter-queue', iterate: args.iterate, batches: args.batches, queues: args.queues, workers: args.workers, packets, transport: t?.kind };
     if (typeof t?.stats === 'function') report.syscalls = t.stats();
     process.stdout.write(`${JSON.stringify(report)}\n`);
     process.exit(0);

@@ -4,12 +4,13 @@
 //
 //   node bench/e2e.mjs [--quick] [--rounds N] [--count N] [--rt N] [--soak N]
 //                      [--modes window64,depth64,window1400,depth1400,latency,soak]
-//                      [--peers node,iter,batch,ref] [--consumer CMD] [--json FILE] [--logdir DIR]
+//                      [--peers node,iter,batches,batch,ref] [--consumer CMD] [--json FILE] [--logdir DIR]
 //                      [--runtime BIN]   (with --peers node,runtime,...: bench/consumer.mjs
 //                                         also under BIN, e.g. Bun, as the peer `runtime`)
 //
 // Peers: `node` = bench/consumer.mjs (this library, public API, a callback), `iter` = the same
-// consumer serving the queue with `for await (const packet of queue) packet.accept()`, `batch` = bench/c/nfq_batch.c
+// consumer serving the queue with `for await (const packet of queue) packet.accept()`, `batches` = with
+// `for await (const batch of queue.batches())`, `batch` = bench/c/nfq_batch.c
 // (recvmmsg of up to 64 datagrams, every verdict of the batch in one sendto: the practical
 // limit of one core), `ref` = bench/c/nfq_ref.c (libnetfilter_queue's documented pattern, one
 // verdict per packet). The C tools are built into build/bench/ (gcc; the two peers need
@@ -43,7 +44,7 @@ const cfg = {
   port: 9999,
   queue: 0,
   modes: opt('modes', 'window64,depth64,window1400,depth1400,latency,soak').split(','),
-  peers: opt('peers', 'node,iter,batch,ref').split(','),
+  peers: opt('peers', 'node,iter,batches,batch,ref').split(','),
   json: opt('json', undefined),
   logdir: opt('logdir', undefined),
 };
@@ -77,7 +78,8 @@ for (const tool of ['flood', 'udp_pingpong']) {
 }
 const CONSUMERS = {
   node: { label: 'node', cmd: opt('consumer', `${process.execPath} bench/consumer.mjs {queue}`) },
-  iter: { label: 'node for await', cmd: `${process.execPath} bench/consumer.mjs {queue} --iterate` },
+  iter: { label: 'node for await', loop: 'for await', cmd: `${process.execPath} bench/consumer.mjs {queue} --iterate` },
+  batches: { label: 'node for await batches', loop: 'batches', cmd: `${process.execPath} bench/consumer.mjs {queue} --batches` },
   batch: { label: 'nfq_batch', c: 'nfq_batch', wrap: process.env.NFQ_BENCH_WRAP_C },
   ref: { label: 'nfq_ref', c: 'nfq_ref', wrap: process.env.NFQ_BENCH_WRAP_C },
   runtime: { label: opt('runtime', 'runtime').split('/').pop(), cmd: `${opt('runtime', 'RUNTIME_NOT_SET')} bench/consumer.mjs {queue}` },
@@ -86,7 +88,7 @@ need(!cfg.peers.includes('runtime') || opt('runtime', '') !== '', 'the peer runt
 const peers = [];
 for (const p of cfg.peers) {
   const c = CONSUMERS[p];
-  need(c !== undefined, `unknown peer ${p} (use node, iter, batch, ref)`);
+  need(c !== undefined, `unknown peer ${p} (use node, iter, batches, batch, ref)`);
   if (c.c !== undefined) {
     const err = build(c.c, ['-lnetfilter_queue', '-lmnl']);
     if (err !== undefined) {
@@ -465,9 +467,9 @@ const ratio = (m, a, b, key) => {
 };
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 const k = (x) => (Number.isFinite(x) ? `${Math.round(x / 1000)}k` : '–');
-// The C peers; `iter` (for await) is compared with the callback (`node`) in columns of its own.
-const others = peers.filter((p) => p !== 'node' && p !== 'iter');
-const iterVsNode = peers.includes('node') && peers.includes('iter');
+// The C peers; the loops (`iter`, `batches`) are compared with the callback (`node`) in columns of their own.
+const others = peers.filter((p) => p !== 'node' && CONSUMERS[p].loop === undefined);
+const loops = peers.includes('node') ? peers.filter((p) => CONSUMERS[p].loop !== undefined) : [];
 const label = (p) => CONSUMERS[p].label;
 const otherCpu = all.filter((r) => r.other_cpu !== undefined).map((r) => r.other_cpu);
 const cpuModel = cpus()[0]?.model ?? '?';
@@ -482,10 +484,10 @@ const tmodes = cfg.modes.filter((m) => MODES[m].flood !== undefined);
 if (tmodes.length > 0) {
   const head = ['flood, size', ...peers.map((p) => `${label(p)} pps`)];
   if (peers.includes('node')) for (const o of others) head.push(`pps node / ${label(o)}`);
-  if (iterVsNode) head.push('pps for await / callback');
+  for (const l of loops) head.push(`pps ${CONSUMERS[l].loop} / callback`);
   head.push(...peers.map((p) => `${label(p)} CPU µs/pkt (user + sys)`));
   if (peers.includes('node')) for (const o of others) head.push(`CPU node / ${label(o)}`);
-  if (iterVsNode) head.push('CPU for await / callback');
+  for (const l of loops) head.push(`CPU ${CONSUMERS[l].loop} / callback`);
   head.push('lost / qdrop / udrop', 'RSS node');
   console.log(`\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
   for (const m of tmodes) {
@@ -493,17 +495,17 @@ if (tmodes.length > 0) {
     const med = (p, key) => median(runsOf(m, p).map((r) => r[key]));
     for (const p of peers) row.push(k(med(p, 'pps')));
     if (peers.includes('node')) for (const o of others) row.push(`**${f(ratio(m, 'node', o, 'pps'))}**`);
-    if (iterVsNode) row.push(`**${f(ratio(m, 'iter', 'node', 'pps'))}**`);
+    for (const l of loops) row.push(`**${f(ratio(m, l, 'node', 'pps'))}**`);
     for (const p of peers) row.push(`${f(med(p, 'cpu_us_per_pkt'))} (${f(med(p, 'user_us_per_pkt'))} + ${f(med(p, 'sys_us_per_pkt'))})`);
     if (peers.includes('node')) for (const o of others) row.push(`**${f(ratio(m, 'node', o, 'cpu_us_per_pkt'))}**`);
-    if (iterVsNode) row.push(`**${f(ratio(m, 'iter', 'node', 'cpu_us_per_pkt'))}**`);
+    for (const l of loops) row.push(`**${f(ratio(m, l, 'node', 'cpu_us_per_pkt'))}**`);
     const sum = (key) => all.filter((r) => r.mode === m && r.kind === 'throughput').reduce((s, r) => s + (r[key] ?? 0), 0);
     const failed = all.filter((r) => r.mode === m && !ok(r)).length;
     row.push(`${sum('lost')} / ${sum('queue_dropped')} / ${sum('user_dropped')}${failed ? ` (${failed} failed runs)` : ''}`);
     row.push(peers.includes('node') ? `${Math.round(Math.max(...runsOf(m, 'node').map((r) => r.rss_peak_kb ?? 0)) / 1024)} MB` : '–');
     console.log(`| ${row.join(' | ')} |`);
   }
-  for (const peer of ['node', 'iter']) {
+  for (const peer of ['node', ...loops]) {
     const sc = tmodes.map((m) => {
       const rs = runsOf(m, peer).filter((r) => r.recv_calls);
       return rs.length ? `${MODES[m].name} ${f(median(rs.map((r) => r.datagrams / r.recv_calls)), 1)} datagrams per recvmmsg, ${f(median(rs.map((r) => (r.recv_calls + r.send_calls) / r.datagrams)), 3)} recvmmsg + sendto per packet` : undefined;
@@ -514,7 +516,7 @@ if (tmodes.length > 0) {
 if (cfg.modes.includes('latency')) {
   const head = ['latency (UDP ping-pong, 64 B)', ...peers.map((p) => `${label(p)} µs`)];
   if (peers.includes('node')) for (const o of others) head.push(`node / ${label(o)}`);
-  if (iterVsNode) head.push('for await / callback');
+  for (const l of loops) head.push(`${CONSUMERS[l].loop} / callback`);
   console.log(`\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
   const med = (p, key) => median(runsOf('latency', p).map((r) => r[key]));
   for (const [key, name] of [['p50_us', 'round trip p50'], ['p99_us', 'round trip p99'], ['added_p50_us', '**added** over no queue, p50 †'], ['added_p99_us', '**added** over no queue, p99 †'], ['cpu_us_per_rt', 'consumer CPU per round trip'], ['user_us_per_rt', 'of which user time']]) {
@@ -523,7 +525,7 @@ if (cfg.modes.includes('latency')) {
     // wildly, so those rows show the ratio of the medians.
     const r = (o) => (key.startsWith('added') ? med('node', key) / med(o, key) : ratio('latency', 'node', o, key));
     if (peers.includes('node')) for (const o of others) row.push(`**${f(r(o))}**`);
-    if (iterVsNode) row.push(`**${f(key.startsWith('added') ? med('iter', key) / med('node', key) : ratio('latency', 'iter', 'node', key))}**`);
+    for (const l of loops) row.push(`**${f(key.startsWith('added') ? med(l, key) / med('node', key) : ratio('latency', l, 'node', key))}**`);
     console.log(`| ${row.join(' | ')} |`);
   }
   console.log('\n† ratio of the medians; other ratios are medians of the per-round ratios.');

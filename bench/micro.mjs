@@ -193,21 +193,31 @@ async function queuePath(batch, payloadLen) {
 }
 
 /**
- * The same path served by `for await (const packet of queue) packet.accept()`: a datagram is
- * delivered while the loop waits, and the round ends when the loop has answered its packets.
- * Timed like bench(), but each op awaits the loop.
+ * The same path served by `for await (const packet of queue) packet.accept()`, or with
+ * `batches`, by `for await (const batch of queue.batches())`: a datagram is delivered while
+ * the loop waits, and the round ends when the loop has answered its packets. Timed like
+ * bench(), but each op awaits the loop.
  */
-async function iterationPath(batch, payloadLen) {
+async function iterationPath(batch, payloadLen, batches = false) {
   const transport = benchTransport();
   const q = await openQueue(0, { transport, keepAlive: false, maxOutstanding: 256 });
   let answered = 0;
   let wake;
-  const loop = (async () => {
-    for await (const packet of q) {
-      packet.accept();
-      if (++answered % batch === 0) wake?.();
-    }
-  })();
+  const loop = batches
+    ? (async () => {
+        for await (const packets of q.batches()) {
+          for (const packet of packets) {
+            packet.accept();
+            if (++answered % batch === 0) wake?.();
+          }
+        }
+      })()
+    : (async () => {
+        for await (const packet of q) {
+          packet.accept();
+          if (++answered % batch === 0) wake?.();
+        }
+      })();
   const dg = datagramOf(batch, payloadLen);
   const round = () =>
     new Promise((resolve) => {
@@ -237,7 +247,7 @@ async function iterationPath(batch, payloadLen) {
     }
   }
   const med = times[times.length >> 1];
-  const name = `for await: ${batch}-packet batch in, verdicts out, per packet (${payloadLen} B)`;
+  const name = `for await${batches ? ' batches' : ''}: ${batch}-packet batch in, verdicts out, per packet (${payloadLen} B)`;
   const r = { name, nsPerOp: +med.toFixed(1), opsPerSec: Math.round(1e9 / med), bytesPerOp };
   if (!json) console.log(`${name.padEnd(52)} ${r.nsPerOp.toFixed(1).padStart(8)} ns/op`);
   perPacket(r, batch, transport);
@@ -250,12 +260,19 @@ const sideBySide = [];
 for (const [batch, size] of [[1, 92], [16, 92], [64, 92], [64, 1428]]) {
   const cb = await queuePath(batch, size);
   const it = await iterationPath(batch, size);
-  sideBySide.push({ batch, size, callbackPps: cb.opsPerSec, forAwaitPps: it.opsPerSec, ratio: +(it.opsPerSec / cb.opsPerSec).toFixed(2), callbackBytes: cb.bytesPerOp, forAwaitBytes: it.bytesPerOp });
+  const bt = await iterationPath(batch, size, true);
+  sideBySide.push({
+    batch, size, callbackPps: cb.opsPerSec, forAwaitPps: it.opsPerSec, batchesPps: bt.opsPerSec,
+    ratio: +(it.opsPerSec / cb.opsPerSec).toFixed(2), batchesRatio: +(bt.opsPerSec / cb.opsPerSec).toFixed(2),
+    callbackBytes: cb.bytesPerOp, forAwaitBytes: it.bytesPerOp, batchesBytes: bt.bytesPerOp,
+  });
 }
 if (!json) {
-  console.log('\nQueue path, packets/s: callback vs for await (same in-memory transport)');
-  console.log('batch  size    callback   for await   ratio   B/pkt cb / for await');
-  for (const r of sideBySide) console.log(`${String(r.batch).padStart(5)} ${String(r.size).padStart(5)} ${(r.callbackPps / 1e6).toFixed(2).padStart(9)}M ${(r.forAwaitPps / 1e6).toFixed(2).padStart(10)}M ${r.ratio.toFixed(2).padStart(7)}   ${r.callbackBytes ?? '?'} / ${r.forAwaitBytes ?? '?'}`);
+  console.log('\nQueue path, packets/s: callback vs for await vs for await batches (same in-memory transport)');
+  console.log('batch  size    callback   for await   ratio     batches   ratio   B/pkt cb / for await / batches');
+  for (const r of sideBySide) {
+    console.log(`${String(r.batch).padStart(5)} ${String(r.size).padStart(5)} ${(r.callbackPps / 1e6).toFixed(2).padStart(9)}M ${(r.forAwaitPps / 1e6).toFixed(2).padStart(10)}M ${r.ratio.toFixed(2).padStart(7)} ${(r.batchesPps / 1e6).toFixed(2).padStart(10)}M ${r.batchesRatio.toFixed(2).padStart(7)}   ${r.callbackBytes ?? '?'} / ${r.forAwaitBytes ?? '?'} / ${r.batchesBytes ?? '?'}`);
+  }
 }
 
 if (json) console.log(JSON.stringify({ kind: 'micro', node: process.version, results, sideBySide }));
