@@ -116,6 +116,29 @@ describe('for await (const batch of queue.batches())', () => {
     expect(kernel.isPaused).toBe(false);
   });
 
+  it('a batch answered concurrently (Promise.all over lookups that take time): every verdict is sent, the loop goes on', async () => {
+    const { q, kernel } = await open();
+    const first = nextId;
+    const lookup = (p: QueuedPacket): Promise<'accept' | 'drop'> => new Promise((r) => setTimeout(() => r(p.id % 2 === 0 ? 'drop' : 'accept'), 5 + (p.id % 3)));
+    let answered = 0;
+    const loop = (async () => {
+      for await (const batch of q.batches()) {
+        await Promise.all(batch.map(async (p) => p.verdict(await lookup(p))));
+        answered += batch.length;
+        if (answered === 20) break;
+      }
+    })();
+    await tick();
+    kernel.inject(datagram(12));
+    await new Promise((r) => setTimeout(r, 2));
+    kernel.inject(datagram(8));
+    await loop;
+    const vs = kernel.verdicts.filter((v) => v.id >= first);
+    expect(vs.map((v) => v.id).sort((a, b) => a - b)).toEqual(range(first, 20));
+    expect(vs.filter((v) => v.word === DROP).map((v) => v.id).sort((a, b) => a - b)).toEqual(range(first, 20).filter((id) => id % 2 === 0));
+    expect(q.stats()).toMatchObject({ received: 20, pending: 0 });
+  });
+
   it('a batch handed out never changes, whatever arrives after', async () => {
     const { q, kernel } = await open();
     const first = nextId;
