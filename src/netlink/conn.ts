@@ -11,7 +11,7 @@
  * writer grows past FLUSH_THRESHOLD).
  */
 import { NLMSG_HDRLEN, NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NLMSG_MIN_TYPE, NLMSG_PID_OFFSET, NLMSG_SEQ_OFFSET, NLM_F_ACK, NLM_F_DUMP, align4 } from './constants.js';
-import { NetlinkSocketError } from './errors.js';
+import { NetfilterQueueError, NetlinkSocketError } from './errors.js';
 import { headerProblem, messageLengthAt, parseErrorMessage } from './message.js';
 import { MessageWriter } from './writer.js';
 import type { Transport } from './transport.js';
@@ -56,6 +56,8 @@ export interface RequestOptions {
 }
 
 interface PendingRequest {
+  /** The sequence number of the request's first message (requestAll sends several). */
+  firstSeq: number;
   resolve(): void;
   reject(err: Error): void;
   options: RequestOptions;
@@ -174,7 +176,8 @@ export class NetlinkConn {
     return new Promise<void>((resolve, reject) => {
       const start = this.out.length;
       encode(this.out, a, b, c);
-      this.waitFor(this.stamp(start, true), { resolve, reject, options, timer: undefined });
+      const seq = this.stamp(start, true);
+      this.waitFor(seq, { firstSeq: seq, resolve, reject, options, timer: undefined });
     });
   }
 
@@ -201,7 +204,7 @@ export class NetlinkConn {
         resolve();
         return;
       }
-      this.waitFor(awaited, { resolve, reject, options, timer: undefined });
+      this.waitFor(awaited, { firstSeq: seqs[first]!, resolve, reject, options, timer: undefined });
     });
   }
 
@@ -233,8 +236,37 @@ export class NetlinkConn {
     try {
       this.transport.send(bytes);
     } catch (e) {
-      this.handlers.sendError(e);
+      if (this.failRequestsIn(bytes, e)) this.handlers.sendError(e);
     }
+  }
+
+  /**
+   * A send failed: the requests in `bytes` would wait for an answer that cannot come, so
+   * they reject at once with the send's error (typed: a NetlinkSocketError). Returns whether the
+   * datagram held anything else (verdicts…), which the owner then hears of by sendError.
+   */
+  private failRequestsIn(bytes: Uint8Array, e: unknown): boolean {
+    // The library's own errors (the socket's, a test kernel's) go as they are; others are wrapped.
+    const err = e instanceof NetfilterQueueError ? e : new NetlinkSocketError(`sending a request failed: ${e instanceof Error ? e.message : String(e)}`, { syscall: 'sendmsg', cause: e });
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const seqs: number[] = [];
+    for (let at = 0; at + NLMSG_HDRLEN <= bytes.byteLength; ) {
+      const len = view.getUint32(at, true);
+      seqs.push(view.getUint32(at + NLMSG_SEQ_OFFSET, true));
+      if (len < NLMSG_HDRLEN) break;
+      at += align4(len);
+    }
+    // The failed requests, as ranges of sequence numbers: all the messages of each.
+    const failed: [number, number][] = [];
+    for (const seq of seqs) {
+      const req = this.pending.get(seq);
+      if (req === undefined) continue;
+      this.pending.delete(seq);
+      if (req.timer !== undefined) clearTimeout(req.timer);
+      failed.push([req.firstSeq, seq]);
+      req.reject(err);
+    }
+    return seqs.some((seq) => !failed.some(([from, to]) => seq >= from && seq <= to));
   }
 
   /** Rejects every pending request with `reason` and closes the transport. */

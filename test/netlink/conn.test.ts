@@ -151,4 +151,65 @@ describe('NetlinkConn', () => {
     expect(wire.closed).toBe(true);
     expect(conn.isClosed).toBe(true);
   });
+
+  describe('a send that fails', () => {
+    /** A connection whose transport throws `err` on send while `failing` is set; sendError reports are kept. */
+    function failingSetup(err: unknown): { conn: NetlinkConn; reported: unknown[]; wire: Wire & { failing: boolean } } {
+      const wire = Object.assign(new Wire(), { failing: true });
+      const send = wire.send.bind(wire);
+      wire.send = (d: Uint8Array): void => {
+        if (wire.failing) throw err;
+        send(d);
+      };
+      const reported: unknown[] = [];
+      const conn = new NetlinkConn(wire, {
+        message: () => undefined,
+        unmatchedError: () => undefined,
+        decodeError: () => undefined,
+        socketError: () => undefined,
+        sendError: (e) => void reported.push(e),
+        end: () => undefined,
+      });
+      conn.start();
+      return { conn, reported, wire };
+    }
+
+    it('rejects its request at once with the send error, not after the timeout, and reports nothing else', async () => {
+      vi.useFakeTimers();
+      const eperm = new NetlinkSocketError('sendmsg failed: EPERM', { errno: 1, syscall: 'sendmsg' });
+      const { conn, reported, wire } = failingSetup(eperm);
+      const p = request(conn);
+      await expect(p).rejects.toBe(eperm);
+      expect(reported).toEqual([]);
+      expect(vi.getTimerCount()).toBe(0); // its timeout was cleared
+      // The connection goes on: the next request is sent and answered.
+      wire.failing = false;
+      const q = request(conn);
+      wire.receive(nlmsgAck(splitMessages(wire.sent[0]!)[0]!));
+      await expect(q).resolves.toBeUndefined();
+    });
+
+    it('with verdicts in the same datagram: the request rejects, and the owner hears of the rest; a plain Error becomes a NetlinkSocketError', async () => {
+      const { conn, reported } = failingSetup(new Error('boom'));
+      conn.sendHeld(encodeTest, 1, undefined, undefined); // written, not yet sent
+      const p = request(conn);
+      const err = await p.then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(NetlinkSocketError);
+      expect(String(err)).toMatch(/sending a request failed: boom/);
+      expect(reported).toHaveLength(1);
+    });
+
+    it('requestAll: every message of the request is its own (nothing reported beside the rejection)', async () => {
+      const { conn, reported } = failingSetup(new NetlinkSocketError('ENOBUFS', { errno: 105 }));
+      const twoMessages = (w: MessageWriter): void => {
+        encodeTest(w, 1);
+        w.begin({ type: TYPE, flags: NLM_F_REQUEST_ACK, seq: 0, pid: 0 });
+        w.end();
+      };
+      const seqs: number[] = [];
+      await expect(conn.requestAll(twoMessages, undefined, undefined, undefined, options, seqs)).rejects.toThrow('ENOBUFS');
+      expect(seqs).toHaveLength(2);
+      expect(reported).toEqual([]);
+    });
+  });
 });
