@@ -15,7 +15,7 @@ import { ETH_P_IP, ETH_P_IPV6 } from '../packet/ethernet.js';
 import type { PacketTimestamp, PacketVlan } from '../nfqueue/packet.js';
 import type { PacketMessageFields } from '../nfqueue/packet-encoder.js';
 import type { Verdict } from '../nfqueue/verdict.js';
-import { TestKernel, type PacketOutcome } from './test-kernel.js';
+import { TestKernel, type PacketOutcome, type TestKernelOptions } from './test-kernel.js';
 import { TestKitError } from './errors.js';
 
 /** Netfilter hooks by name (the managed rule's names). */
@@ -27,6 +27,8 @@ export { TestKitError } from './errors.js';
 export interface TestQueueOptions extends Omit<QueueOptions, 'transport' | 'record' | 'receiveBufferSize'> {
   /** Queue number(s) to bind (default 0). */
   queue?: number | readonly number[];
+  /** The in-memory kernel's options: `answer` scripts its answers to config requests, `sync`, `portId`. */
+  kernel?: TestKernelOptions;
 }
 
 /**
@@ -256,8 +258,9 @@ export async function createTestQueue(callbackOrOptions?: PacketCallback | TestQ
   const callback = typeof callbackOrOptions === 'function' ? callbackOrOptions : undefined;
   const options = (typeof callbackOrOptions === 'function' ? maybeOptions : (callbackOrOptions ?? maybeOptions)) ?? {};
   if (options === null || typeof options !== 'object') throw new TypeError('createTestQueue options must be an object');
-  const { queue: nums = 0, onError, ...rest } = options;
-  const kernel = new TestKernel();
+  const { queue: nums = 0, onError, kernel: kernelOptions, ...rest } = options;
+  if (kernelOptions !== undefined && (kernelOptions === null || typeof kernelOptions !== 'object')) throw new TypeError('createTestQueue option kernel must be an object of TestKernel options');
+  const kernel = new TestKernel(kernelOptions ?? {});
   let kit: TestQueue | undefined;
   const early: Error[] = [];
   const o: QueueOptions = {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { PcapWriter, readPcapFile, LINKTYPE_RAW } from '../../src/pcap/index.js';
-import { CallbackError, VerdictStateError, type Packet } from '../../src/index.js';
+import { CallbackError, QueueKernelError, VerdictStateError, type Packet } from '../../src/index.js';
 import { createTestQueue, udpPacket, tcpPacket, TestKitError } from '../../src/testing/index.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL } from '../../src/pcap/index.js';
 import { hex } from '../support/bytes.js';
@@ -45,6 +45,18 @@ describe('createTestQueue', () => {
     expect(v).toMatchObject({ verdict: 'accept', connmark: 7 });
     expect(v.payload?.[8]).toBe(1);
     expect(await kit.send(udpPacket(), { hook: 'prerouting' })).toMatchObject({ verdict: 'queue', queue: 5, bypass: true });
+  });
+
+  it('passes its kernel option to the in-memory kernel: a scripted refusal, a port id', async () => {
+    const seen: string[] = [];
+    const err = await createTestQueue(() => 'accept', { kernel: { answer: (r) => (seen.push(r.kind), r.kind === 'flags' ? 95 : undefined) }, flags: { gso: true } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(QueueKernelError);
+    expect(err).toMatchObject({ step: 'flags', code: 'EOPNOTSUPP' });
+    expect(seen).toContain('flags');
+    await using kit = await createTestQueue(() => 'drop', { kernel: { portId: 4321 } });
+    expect(kit.queue.portId).toBe(4321);
+    expect((await kit.send(udpPacket())).verdict).toBe('drop');
+    await expect(createTestQueue({ kernel: 5 as never })).rejects.toThrow(TypeError);
   });
 
   it('serves several queues and IPv6', async () => {
