@@ -41,3 +41,6 @@ const recordHeader = (le: boolean): FixedLayout<PcapRecordHeader> => {
 export const PCAP_FILE_HEADER = { le: fileHeader(true), be: fileHeader(false) };
 /** The 16-byte record header, little-endian and big-endian. */
 export const PCAP_RECORD_HEADER = { le: recordHeader(true), be: recordHeader(false) };
+
+/** Nanoseconds per second, for the record timestamps (bigint, as the readers and writer keep them). */
+export const NS_PER_SEC = 1_000_000_000n;

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { PcapFormatError } from './errors.js';
-import { PCAP_FILE_HEADER, PCAP_RECORD_HEADER } from './layouts.js';
+import { NS_PER_SEC, PCAP_FILE_HEADER, PCAP_RECORD_HEADER } from './layouts.js';
 
 /** Largest record (or pcapng block) the reader accepts: 256 MiB. */
 export const MAX_RECORD_LENGTH = 256 * 1024 * 1024;
@@ -25,7 +25,6 @@ const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 const OPT_ENDOFOPT = 0;
 const OPT_IF_TSRESOL = 9;
 const OPT_IF_TSOFFSET = 14;
-const NS_PER_SEC = 1_000_000_000n;
 
 /** One captured packet. */
 export interface PcapRecord {

@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { NetfilterQueueError } from '../netlink/errors.js';
-import { PCAP_FILE_HEADER, PCAP_RECORD_HEADER } from './layouts.js';
+import { NS_PER_SEC, PCAP_FILE_HEADER, PCAP_RECORD_HEADER } from './layouts.js';
 
 /** Link type for netlink datagrams behind a 16-byte cooked header (what nlmon captures). */
 export const LINKTYPE_NETLINK = 253;
@@ -35,7 +35,6 @@ export interface PcapWriterOptions {
 }
 
 const U32_MAX = 0xffffffff;
-const NS_PER_SEC = 1_000_000_000n;
 
 // Wall clock with sub-millisecond resolution: Date.now() anchors, hrtime advances.
 const wallAnchorNs = BigInt(Date.now()) * 1_000_000n;
