@@ -65,6 +65,9 @@ export const DEFAULT_MAX_OUTSTANDING = 256;
 /** Default time after which a packet the loop leaves unanswered is reported. */
 export const DEFAULT_UNANSWERED_WARNING = 10_000;
 
+/** Schedules the batch hand-out as a plain promise job (queueMicrotask adds an async resource per call). */
+const RESOLVED = Promise.resolve();
+
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
 const notWaiting = (queue: number, id: number): VerdictStateError =>
@@ -307,7 +310,7 @@ export class PacketIterator implements AsyncIterableIterator<QueuedPacket>, Pack
   private queueBatch(): void {
     if (this.batchQueued) return;
     this.batchQueued = true;
-    queueMicrotask(this.giveBatch);
+    void RESOLVED.then(this.giveBatch);
   }
 
   /** Hands out the next held packet still waiting (skipping ones answered while held). */
