@@ -7,6 +7,7 @@
 #   example    the README's library example against live traffic in a network namespace
 #   test kit   the README's test-kit example, in the runtime's test runner
 #   for await  the README's `for await` example against live traffic
+#   batches    a `for await (const batch of queue.batches())` loop against live traffic
 #   pool       the README's worker pool example against live traffic, metrics scraped
 #   nfq-dump   the CLI shows and answers three packets
 # and prints a table: runtime x version x step.
@@ -25,7 +26,7 @@ cache="${NFQUEUE_RUNTIME_CACHE:-/tmp/nfq-runtimes}"
 bun_version="${NFQUEUE_BUN_VERSION:-1.4.5}"
 deno_version="${NFQUEUE_DENO_VERSION:-2.9.6}"
 if [ $# -gt 0 ]; then runtimes=("$@"); else runtimes=(node node@22 node@24 node@26 bun deno); fi
-steps=(load import example "test kit" "for await" pool nfq-dump)
+steps=(load import example "test kit" "for await" batches pool nfq-dump)
 work="$(mktemp -d /tmp/nfq-matrix.XXXXXX)"
 ns="nfqmx$$"
 # shellcheck source=scripts/netns-check-lib.sh
@@ -135,6 +136,19 @@ import { openQueue, QueueError } from 'netfilter-queue';
 console.log('import:', typeof openQueue, typeof QueueError);
 EOF
 echo "const { openQueue, QueueError } = require('netfilter-queue'); console.log('require:', typeof openQueue, typeof QueueError);" >require.cjs
+cat >batches.mjs <<'EOF'
+import { openQueue } from 'netfilter-queue';
+const ac = new AbortController();
+process.once('SIGTERM', () => ac.abort());
+const queue = await openQueue(6, { signal: ac.signal });
+console.log('queue 6 bound');
+let batches = 0;
+for await (const batch of queue.batches()) {
+  batches++;
+  for (const packet of batch) packet.accept();
+}
+console.log(JSON.stringify({ ...queue.stats(), batches }));
+EOF
 cp "$root/scripts/udp-probe.mjs" udp.mjs
 
 ip netns add "$ns"
@@ -143,6 +157,7 @@ in_ns iptables-legacy -w -A OUTPUT -p udp --dport 7100 -j NFQUEUE --queue-num 0
 in_ns iptables-legacy -w -A OUTPUT -p udp -m multiport --dports 7300,9 -j NFQUEUE --queue-num 1
 in_ns iptables-legacy -w -A OUTPUT -p udp --dport 7400 -j NFQUEUE --queue-balance 0:3
 in_ns iptables-legacy -w -A OUTPUT -p udp --dport 7500 -j NFQUEUE --queue-num 5
+in_ns iptables-legacy -w -A OUTPUT -p udp --dport 7600 -j NFQUEUE --queue-num 6
 
 step_load() {
   # Deno grants /proc/self/maps only with every permission: this one script gets them.
@@ -196,6 +211,11 @@ step_for_await() {
   send_udp 7300 ok 10
   send_udp 9 discard 3
   unserve '^\{"received":13,"verdicts":\{"accept":10,"drop":3'
+}
+step_batches() {
+  serve batches.mjs 'queue 6 bound' 7600 || return 1
+  send_udp 7600 ok 10
+  unserve '^\{"received":10,"verdicts":\{"accept":10,.*"batches":[1-9]'
 }
 step_pool() {
   serve pool.mjs 'queues 0-3 bound' 7400 || return 1
