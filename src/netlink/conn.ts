@@ -12,7 +12,7 @@
  */
 import { NLMSG_HDRLEN, NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NLMSG_MIN_TYPE, NLMSG_PID_OFFSET, NLMSG_SEQ_OFFSET, NLM_F_ACK, NLM_F_DUMP, align4 } from './constants.js';
 import { NetfilterQueueError, NetlinkSocketError } from './errors.js';
-import { headerProblem, messageLengthAt, parseErrorMessage } from './message.js';
+import { MessageCursor, headerProblem, messageLengthAt, parseErrorMessage } from './message.js';
 import { MessageWriter } from './writer.js';
 import type { Transport } from './transport.js';
 
@@ -248,14 +248,8 @@ export class NetlinkConn {
   private failRequestsIn(bytes: Uint8Array, e: unknown): boolean {
     // The library's own errors (the socket's, a test kernel's) go as they are; others are wrapped.
     const err = e instanceof NetfilterQueueError ? e : new NetlinkSocketError(`sending a request failed: ${e instanceof Error ? e.message : String(e)}`, { syscall: 'sendmsg', cause: e });
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const seqs: number[] = [];
-    for (let at = 0; at + NLMSG_HDRLEN <= bytes.byteLength; ) {
-      const len = view.getUint32(at, true);
-      seqs.push(view.getUint32(at + NLMSG_SEQ_OFFSET, true));
-      if (len < NLMSG_HDRLEN) break;
-      at += align4(len);
-    }
+    for (const c = new MessageCursor().reset(bytes); c.next(); ) seqs.push(c.seq);
     // The failed requests, as ranges of sequence numbers: all the messages of each.
     const failed: [number, number][] = [];
     for (const seq of seqs) {

@@ -23,10 +23,10 @@
  * instructions per packet more, for Node's async bookkeeping of each tick).
  *
  * `queue.batches()` hands out, per step, every waiting packet up to the bound: one promise
- * per batch (the packets of one read, when the loop keeps up) instead of one per packet, so
- * the loop runs at a callback's speed. Its verdicts leave together when it asks for the next
- * batch. When it waits, the packets that arrive are held and handed out in one microtask, so
- * that all the packets of a read form one batch; an array once handed out never changes.
+ * per batch (the packets of one read, when the loop keeps up) instead of one per packet. Its
+ * verdicts leave together when it asks for the next batch. When it waits, the packets that
+ * arrive are held and handed out in one promise job, so that all the packets of a read form
+ * one batch; an array once handed out never changes.
  *
  * Leaving the loop (break, throw, return) closes the queue: every packet not yet answered,
  * handed out or held, gets the default verdict. A queue that closes ends the loop.
@@ -168,25 +168,29 @@ export class PacketIterator implements AsyncIterableIterator<QueuedPacket>, Pack
     }
     // The loop is about to wait: the verdicts it gave leave now, in one send, and the
     // fallback send is not needed (letting it fire costs a call into JavaScript per wake-up).
-    this.cancelFlushLater();
-    this.owner.flush();
-    if (this.done) return Promise.resolve(DONE);
-    if (this.waiter !== undefined) return Promise.reject(new TypeError('one next() at a time: a queue has a single reader'));
-    this.waitsForBatch = false;
-    return new Promise(this.wait) as Promise<IteratorResult<QueuedPacket>>;
+    return this.flushAndWait(false);
   }
 
   /** The batch loop's step: every waiting packet up to the bound, at once. */
   nextBatch(): Promise<IteratorResult<QueuedPacket[]>> {
-    // The verdicts given for the last batch leave now, in one send.
+    // The verdicts given for the last batch leave now, in one send, whether or not it waits.
+    this.cancelFlushLater();
+    this.owner.flush();
+    if (!this.done && this.waiter === undefined) {
+      const batch = this.takeBatch();
+      if (batch.length > 0) return Promise.resolve({ value: batch, done: false });
+    }
+    return this.flushAndWait(true);
+  }
+
+  /** A loop's step that found nothing to hand out: sends what was written, then waits (or ends). */
+  private flushAndWait<T>(batch: boolean): Promise<IteratorResult<T>> {
     this.cancelFlushLater();
     this.owner.flush();
     if (this.done) return Promise.resolve(DONE);
     if (this.waiter !== undefined) return Promise.reject(new TypeError('one next() at a time: a queue has a single reader'));
-    const batch = this.takeBatch();
-    if (batch.length > 0) return Promise.resolve({ value: batch, done: false });
-    this.waitsForBatch = true;
-    return new Promise(this.wait) as Promise<IteratorResult<QueuedPacket[]>>;
+    this.waitsForBatch = batch;
+    return new Promise(this.wait) as Promise<IteratorResult<T>>;
   }
 
   /** `queue.batches()`: the batch loop over this queue (one, like the packet loop). */
@@ -299,11 +303,11 @@ export class PacketIterator implements AsyncIterableIterator<QueuedPacket>, Pack
       this.queueBatch();
       return;
     }
-    const p = this.takeHeld();
     const w = this.waiter;
-    if (p === undefined || w === undefined) return;
+    const p = w === undefined ? undefined : this.takeHeld();
+    if (p === undefined) return;
     this.waiter = undefined;
-    w({ value: p, done: false });
+    w!({ value: p, done: false });
   }
 
   /** A batch loop waits: give it the held packets in a microtask, once the read that brought them has been walked. */
